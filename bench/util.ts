@@ -1,0 +1,24 @@
+/** Shared helpers for the benchmark scripts: medians, machine facts, JSON results. */
+import { mkdirSync, writeFileSync } from "node:fs";
+import { cpus, totalmem } from "node:os";
+import { join } from "node:path";
+
+export function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+export function machineInfo(): { cpus: number; cpuModel: string; memGB: number; node: string; platform: string } {
+  const c = cpus();
+  return { cpus: c.length, cpuModel: c[0]?.model ?? "unknown", memGB: Math.round(totalmem() / 2 ** 30), node: process.version, platform: `${process.platform}-${process.arch}` };
+}
+
+/** Writes `bench/results/NAME.json`. */
+export function writeResult(name: string, data: unknown): string {
+  const dir = new URL("./results/", import.meta.url).pathname;
+  mkdirSync(dir, { recursive: true });
+  const path = join(dir, `${name}.json`);
+  writeFileSync(path, JSON.stringify(data, null, 2) + "\n");
+  return path;
+}

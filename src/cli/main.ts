@@ -1,0 +1,199 @@
+/**
+ * The `podwire` command line: argument parsing and printing only. Exit status 0 on
+ * success, 2 on bad input (one clear message, no stack), 1 on an internal error.
+ */
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { Command, CommanderError, Option } from "commander";
+import { PodwireError, formatIpv4 } from "../base/index.js";
+import { startPodApps } from "../cluster/apps.js";
+import { Cluster } from "../cluster/build.js";
+import { CaptureSession } from "../cluster/capture.js";
+import { runDemo } from "../cluster/demo.js";
+import { defaultPort, parseDestination, parseSource } from "../cluster/endpoints.js";
+import { type ExchangeProto, runExchange } from "../cluster/exchange.js";
+import { defaultCluster, loadClusterFile } from "../cluster/load.js";
+import { formatTopology, formatTrace } from "../cluster/report.js";
+import type { ClusterSpec } from "../cluster/spec.js";
+
+const EXIT_BAD_INPUT = 2;
+const EXIT_INTERNAL = 1;
+
+function loadSpec(file: string | undefined, seed: string | undefined): ClusterSpec {
+  const spec = file ? loadClusterFile(file) : defaultCluster();
+  if (seed !== undefined) spec.seed = parseSeed(seed);
+  return spec;
+}
+
+function parseSeed(text: string): number {
+  if (!/^[0-9]+$/.test(text) || Number(text) > 0xffffffff) {
+    throw new PodwireError("E_ARG", `--seed ${JSON.stringify(text)} is not a whole number from 0 to 4294967295`, { field: "--seed" }, "pass e.g. --seed 1");
+  }
+  return Number(text);
+}
+
+function out(lines: string[]): void {
+  process.stdout.write(lines.join("\n") + "\n");
+}
+
+export function buildProgram(): Command {
+  const program = new Command();
+  program
+    .name("podwire")
+    .description("A packet-level emulator of a Kubernetes cluster's network dataplane: real frames through veths, bridges and a VXLAN overlay, captured to pcapng.")
+    .version("0.1.0")
+    .showHelpAfterError("(run with --help for usage)")
+    .exitOverride();
+
+  program
+    .command("demo")
+    .description("run the kinds of Kubernetes traffic on the embedded default cluster, print hop-by-hop traces and write DIR/demo.pcapng")
+    .option("--out <dir>", "directory for demo.pcapng", "captures")
+    .option("--seed <n>", "seed for every random choice (ports, sequence numbers, MACs)")
+    .option("--brief", "print only the endpoints' events of each trace, not every hop")
+    .option("--comments", "comment every captured frame with the device and direction")
+    .option("--no-capture", "do not write a capture")
+    .option("--quiet", "print only the summary")
+    .action((opts: { out: string; seed?: string; brief?: boolean; comments?: boolean; capture: boolean; quiet?: boolean }) => {
+      const spec = loadSpec(undefined, opts.seed);
+      let capturePath: string | null = null;
+      if (opts.capture) {
+        mkdirSync(opts.out, { recursive: true });
+        capturePath = join(opts.out, "demo.pcapng");
+      }
+      const run = runDemo(spec, { capturePath, comments: opts.comments ?? false });
+      const lines: string[] = [];
+      if (!opts.quiet) {
+        lines.push(`podwire demo on cluster ${spec.name}: ${run.cluster.nodes.size} nodes, ${run.cluster.pods.size} pods, overlay ${spec.overlay}, seed ${spec.seed}`);
+        for (const [i, r] of run.results.entries()) {
+          lines.push("");
+          lines.push(`── ${i + 1}. ${r.title}`);
+          lines.push(...formatTrace(r, { brief: opts.brief ?? false }));
+        }
+        lines.push("");
+      }
+      lines.push("summary:");
+      for (const [i, r] of run.results.entries()) {
+        const us = ((r.endNs - r.startNs) / 1000).toFixed(1);
+        lines.push(`  ${r.ok ? "ok  " : "FAIL"} ${i + 1}. ${r.title} (${r.events.length} events, ${us} µs virtual)`);
+      }
+      if (run.capture) {
+        lines.push(`capture: ${run.capture.path} (${run.capture.frames} frames, ${run.cluster.devices.length} interfaces)`);
+        lines.push(`  open it in Wireshark, or: tshark -r ${run.capture.path} -d udp.port==8472,vxlan`);
+      }
+      out(lines);
+      if (run.results.some((r) => !r.ok)) process.exitCode = EXIT_INTERNAL;
+    });
+
+  program
+    .command("trace")
+    .description("trace one exchange, request and reply, hop by hop")
+    .option("-f, --file <file>", "cluster file (multi-document Kubernetes YAML); default: the embedded cluster")
+    .requiredOption("--from <source>", "pod/NS/NAME, node/NAME or ext/NAME")
+    .requiredOption("--to <dest>", "pod/NS/NAME[:PORT], node/NAME or IP[:PORT]")
+    .addOption(new Option("--proto <proto>", "protocol").choices(["tcp", "udp", "icmp"]).default("tcp"))
+    .option("--json", "print the result as JSON")
+    .option("--pcap <file>", "write the exchange's frames to this pcapng file")
+    .option("--seed <n>", "seed for every random choice")
+    .action((opts: { file?: string; from: string; to: string; proto: "tcp" | "udp" | "icmp"; json?: boolean; pcap?: string; seed?: string }) => {
+      const spec = loadSpec(opts.file, opts.seed);
+      const cluster = new Cluster(spec);
+      startPodApps(cluster);
+      const src = parseSource(cluster, opts.from);
+      const dst = parseDestination(cluster, opts.to);
+      let port = dst.port;
+      if (opts.proto !== "icmp" && port === 0) {
+        port = dst.podKey ? defaultPort(cluster, dst.podKey, opts.proto === "tcp" ? "TCP" : "UDP") : 0;
+        if (port === 0) {
+          throw new PodwireError("E_ARG", `--to ${opts.to} names no port and the target has no ${opts.proto.toUpperCase()} container port`, { field: "--to" }, `add one, e.g. --to ${opts.to}:8080`);
+        }
+      }
+      const capture = opts.pcap ? CaptureSession.toFile(opts.pcap, cluster.devices) : null;
+      let result;
+      try {
+        result = runExchange(cluster, { title: `${opts.proto} ${src.label} → ${dst.label}`, from: src.ns, fromLabel: src.label, dst: dst.ip, dstPort: port, proto: opts.proto as ExchangeProto });
+      } finally {
+        capture?.close();
+      }
+      if (opts.json) {
+        const json = {
+          from: src.label,
+          to: dst.label,
+          destination: opts.proto === "icmp" ? formatIpv4(dst.ip) : `${formatIpv4(dst.ip)}:${port}`,
+          proto: opts.proto,
+          ok: result.ok,
+          outcome: result.outcome,
+          hops: result.events.map((e) => ({ timeNs: e.time - result.startNs, netns: e.netns, device: e.device, action: e.action, detail: e.detail, frame: e.summary })),
+          capture: opts.pcap ?? null,
+        };
+        process.stdout.write(JSON.stringify(json, null, 2) + "\n");
+      } else {
+        const lines = formatTrace(result);
+        if (opts.pcap) lines.push(`capture: ${opts.pcap}`);
+        out(lines);
+      }
+      if (!result.ok) process.exitCode = EXIT_INTERNAL;
+    });
+
+  program
+    .command("cluster")
+    .description("print the topology: nodes, podCIDRs, devices, routes, Pods and their IPs")
+    .option("-f, --file <file>", "cluster file; default: the embedded cluster")
+    .option("--json", "print the resolved cluster spec as JSON")
+    .action((opts: { file?: string; json?: boolean }) => {
+      const spec = loadSpec(opts.file, undefined);
+      const cluster = new Cluster(spec);
+      if (opts.json) {
+        process.stdout.write(JSON.stringify(specToJson(spec), null, 2) + "\n");
+        return;
+      }
+      out(formatTopology(cluster));
+    });
+
+  return program;
+}
+
+function specToJson(spec: ClusterSpec): unknown {
+  const cidr = (c: { net: number; prefixLen: number }) => `${formatIpv4(c.net)}/${c.prefixLen}`;
+  return {
+    name: spec.name,
+    source: spec.source,
+    clusterCIDR: cidr(spec.clusterCIDR),
+    nodeCIDRMaskSize: spec.nodeCIDRMaskSize,
+    serviceCIDR: cidr(spec.serviceCIDR),
+    nodeNetwork: cidr(spec.nodeNetwork),
+    nodeMTU: spec.nodeMTU,
+    overlay: spec.overlay,
+    proxyMode: spec.proxyMode,
+    seed: spec.seed,
+    nodes: spec.nodes.map((n) => ({ name: n.name, internalIP: formatIpv4(n.internalIP), podCIDR: cidr(n.podCIDR), schedulable: n.schedulable, controlPlane: n.controlPlane })),
+    pods: spec.pods.map((p) => ({ namespace: p.namespace, name: p.name, nodeName: p.nodeName, podIP: formatIpv4(p.podIP), hostNetwork: p.hostNetwork, containers: p.containers })),
+    externalHosts: spec.externalHosts.map((e) => ({ name: e.name, ip: formatIpv4(e.ip) })),
+  };
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+    return typeof process.exitCode === "number" ? process.exitCode : 0;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // Help and version exit 0; usage errors were already printed by commander.
+      return err.exitCode === 0 ? 0 : EXIT_BAD_INPUT;
+    }
+    if (err instanceof PodwireError) {
+      process.stderr.write(`podwire: error: ${err.message}\n`);
+      return EXIT_BAD_INPUT;
+    }
+    process.stderr.write(`podwire: internal error (please report it): ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    return EXIT_INTERNAL;
+  }
+}
+
+const invokedDirectly = process.argv[1] !== undefined && import.meta.url === new URL(`file://${process.argv[1]}`).href;
+if (invokedDirectly) {
+  main(process.argv).then((code) => {
+    process.exitCode = code;
+  });
+}

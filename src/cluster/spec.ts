@@ -1,0 +1,87 @@
+/**
+ * The validated, fully resolved description of a cluster: what `loadCluster` produces from
+ * a cluster file (or the embedded default) and what the builder turns into namespaces and
+ * devices. Every address and range here is already checked and allocated.
+ */
+import type { InputLocation, Ipv4Cidr } from "../base/index.js";
+
+export type OverlayMode = "vxlan" | "host-gw";
+export type ProxyMode = "iptables" | "ipvs" | "nftables";
+
+export interface ClusterSpec {
+  /** `metadata.name` of the Cluster document. */
+  name: string;
+  /** The file it came from, or `<embedded default>`. */
+  source: string;
+  /** Pod network, default 10.244.0.0/16. */
+  clusterCIDR: Ipv4Cidr;
+  /** Size of each node's pod range, default 24. */
+  nodeCIDRMaskSize: number;
+  /** Service network, default 10.96.0.0/12 (used by later layers). */
+  serviceCIDR: Ipv4Cidr;
+  /** The network the nodes' eth0 sit on, default 192.168.56.0/24. */
+  nodeNetwork: Ipv4Cidr;
+  /** MTU of the node network, default 1500 (the VXLAN device gets this − 50). */
+  nodeMTU: number;
+  overlay: OverlayMode;
+  /** kube-proxy mode for later layers; iptables by default. */
+  proxyMode: ProxyMode;
+  /** Seed for every random choice in a run. */
+  seed: number;
+  nodes: NodeSpec[];
+  pods: PodSpec[];
+  /** Hosts on the node network outside the cluster ("the outside world"). */
+  externalHosts: ExternalHostSpec[];
+  /** Documents of other kinds (Services, EndpointSlices, …), kept untouched for later layers. */
+  otherDocuments: RawDocument[];
+}
+
+export interface NodeSpec {
+  name: string;
+  /** Address of eth0 on the node network. */
+  internalIP: number;
+  podCIDR: Ipv4Cidr;
+  /** False when `spec.unschedulable` or a NoSchedule/NoExecute taint keeps ordinary Pods off. */
+  schedulable: boolean;
+  controlPlane: boolean;
+  labels: Record<string, string>;
+  location: InputLocation;
+}
+
+export interface ContainerPortSpec {
+  name?: string;
+  containerPort: number;
+  protocol: "TCP" | "UDP" | "SCTP";
+}
+
+export interface ContainerSpec {
+  name: string;
+  image?: string;
+  ports: ContainerPortSpec[];
+}
+
+export interface PodSpec {
+  namespace: string;
+  name: string;
+  nodeName: string;
+  /** The Pod's address; the node's address for hostNetwork Pods. */
+  podIP: number;
+  hostNetwork: boolean;
+  labels: Record<string, string>;
+  containers: ContainerSpec[];
+  location: InputLocation;
+}
+
+export interface ExternalHostSpec {
+  name: string;
+  ip: number;
+}
+
+/** A YAML document podwire does not model yet, with where it came from. */
+export interface RawDocument {
+  apiVersion: string;
+  kind: string;
+  /** The parsed document as plain JSON-like data. */
+  body: Record<string, unknown>;
+  location: InputLocation;
+}

@@ -1,0 +1,96 @@
+/** The network device: what every veth, bridge, VXLAN and loopback device has in common. */
+import type { PacketBuffer } from "./packet-buffer.js";
+import type { Simulator } from "./simulator.js";
+
+/** Receives frames arriving on a device: a network namespace, or a bridge for its ports. */
+export interface RxHandler {
+  handleFrame(dev: NetDevice, pkt: PacketBuffer): void;
+}
+
+export type CaptureDirection = "rx" | "tx";
+
+/** A capture tap sees every frame a device sends or receives, at the virtual time it happens. */
+export interface CaptureTap {
+  capture(dev: NetDevice, direction: CaptureDirection, pkt: PacketBuffer, note?: string): void;
+}
+
+export class DeviceStats {
+  rxPackets = 0;
+  rxBytes = 0;
+  txPackets = 0;
+  txBytes = 0;
+  /** Frames this device dropped, by reason (e.g. `carrier-down`, `no-fdb-entry`). */
+  readonly drops = new Map<string, number>();
+
+  countDrop(reason: string): void {
+    this.drops.set(reason, (this.drops.get(reason) ?? 0) + 1);
+  }
+}
+
+export type DeviceKind = "veth" | "bridge" | "vxlan" | "loopback" | "dummy";
+
+export abstract class NetDevice {
+  abstract readonly kind: DeviceKind;
+  readonly stats = new DeviceStats();
+  /** Who receives frames that arrive on this device (a netns, or the bridge this is a port of). */
+  rxHandler: RxHandler | null = null;
+  /** The name of the netns (or switch) the device lives in, for traces and captures. */
+  owner = "";
+  up = true;
+  /** Capture taps; empty in the fast path. */
+  taps: CaptureTap[] = [];
+  /** Hairpin mode when this device is a bridge port (`bridge link set … hairpin on`). */
+  hairpin = false;
+
+  constructor(
+    readonly sim: Simulator,
+    public name: string,
+    /** 48-bit MAC address. */
+    public mac: number,
+    public mtu: number,
+  ) {}
+
+  /** `owner/name`, as capture interface names and traces show it. */
+  get qualifiedName(): string {
+    return this.owner ? `${this.owner}/${this.name}` : this.name;
+  }
+
+  /** Sends a complete Ethernet frame out of this device. Takes ownership of `pkt`. */
+  abstract transmit(pkt: PacketBuffer): void;
+
+  /** A frame has arrived on this device: count it, tap it and hand it to the rx handler. */
+  receive(pkt: PacketBuffer): void {
+    if (!this.up) {
+      this.drop(pkt, "device-down");
+      return;
+    }
+    this.stats.rxPackets++;
+    this.stats.rxBytes += pkt.tail - pkt.head;
+    if (this.taps.length !== 0) this.tap("rx", pkt);
+    pkt.ingress = this;
+    const h = this.rxHandler;
+    if (h === null) {
+      this.drop(pkt, "no-handler");
+      return;
+    }
+    h.handleFrame(this, pkt);
+  }
+
+  /** Counts a transmitted frame and shows it to the taps. */
+  protected countTx(pkt: PacketBuffer): void {
+    this.stats.txPackets++;
+    this.stats.txBytes += pkt.tail - pkt.head;
+    if (this.taps.length !== 0) this.tap("tx", pkt);
+  }
+
+  tap(direction: CaptureDirection, pkt: PacketBuffer, note?: string): void {
+    for (const t of this.taps) t.capture(this, direction, pkt, note);
+  }
+
+  /** Drops a frame: counts the reason, traces it and returns the buffer to the pool. */
+  drop(pkt: PacketBuffer, reason: string): void {
+    this.stats.countDrop(reason);
+    if (this.sim.tracer) this.sim.trace(this.owner, this.name, "drop", reason, pkt);
+    this.sim.pool.release(pkt);
+  }
+}

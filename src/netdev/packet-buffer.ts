@@ -1,0 +1,110 @@
+/**
+ * A frame in flight: bytes `buf[head..tail)` with free headroom before `head`, so that
+ * encapsulation prepends headers in place instead of copying the frame (as an skb does).
+ */
+import type { NetDevice } from "./device.js";
+
+/** Room before the frame: outer Ethernet + IPv4 + UDP + VXLAN is 50 bytes; leave plenty. */
+export const HEADROOM = 128;
+export const DEFAULT_BUFFER_SIZE = 2048 + HEADROOM;
+
+export class PacketBuffer {
+  buf: Uint8Array;
+  head = HEADROOM;
+  tail = HEADROOM;
+  /** The device the frame last arrived on (skb->dev on receive). */
+  ingress: NetDevice | null = null;
+  /** The bridge port a bridged frame came in on (for physdev-style matches later). */
+  bridgePort: NetDevice | null = null;
+  /** Netfilter mark (skb->mark). */
+  mark = 0;
+  /** Index of this packet's conntrack entry, -1 for none (filled by the conntrack layer). */
+  ctSlot = -1;
+  /** Whether hops of this packet are recorded in the trace. */
+  trace = false;
+  /** Where the scheduled delivery of this packet goes (see Simulator.deliverLater). */
+  deliverTo: NetDevice | null = null;
+  /** Set when the packet is owned by a pool and currently free. */
+  free = false;
+
+  constructor(size = DEFAULT_BUFFER_SIZE) {
+    this.buf = new Uint8Array(size);
+  }
+
+  get length(): number {
+    return this.tail - this.head;
+  }
+
+  /** A view of the frame's bytes (allocates a view object: not for the fast path). */
+  bytes(): Uint8Array {
+    return this.buf.subarray(this.head, this.tail);
+  }
+
+  /** Empties the buffer and clears metadata. */
+  reset(): void {
+    this.head = HEADROOM;
+    this.tail = HEADROOM;
+    this.ingress = null;
+    this.bridgePort = null;
+    this.mark = 0;
+    this.ctSlot = -1;
+    this.trace = false;
+    this.deliverTo = null;
+  }
+
+  /** Drops `n` bytes from the front (e.g. an outer header after decapsulation). */
+  pull(n: number): void {
+    this.head += n;
+  }
+
+  /** Sets the frame to a copy of `bytes`, starting after the headroom. */
+  setBytes(bytes: Uint8Array): void {
+    this.head = HEADROOM;
+    this.buf.set(bytes, this.head);
+    this.tail = this.head + bytes.length;
+  }
+
+  /** Copies frame and metadata into `dst` (used when a bridge floods one frame to many ports). */
+  copyTo(dst: PacketBuffer): void {
+    dst.head = this.head;
+    dst.tail = this.tail;
+    dst.buf.set(this.buf.subarray(this.head, this.tail), this.head);
+    dst.ingress = this.ingress;
+    dst.bridgePort = this.bridgePort;
+    dst.mark = this.mark;
+    dst.ctSlot = this.ctSlot;
+    dst.trace = this.trace;
+  }
+}
+
+/** Recycles packet buffers so the steady-state fast path allocates nothing. */
+export class PacketPool {
+  private readonly freeList: PacketBuffer[] = [];
+  allocated = 0;
+
+  acquire(): PacketBuffer {
+    const p = this.freeList.pop();
+    if (p) {
+      p.free = false;
+      p.reset();
+      return p;
+    }
+    this.allocated++;
+    return new PacketBuffer();
+  }
+
+  release(p: PacketBuffer): void {
+    if (p.free) throw new Error("packet released twice");
+    p.free = true;
+    p.deliverTo = null;
+    p.ingress = null;
+    p.bridgePort = null;
+    this.freeList.push(p);
+  }
+
+  clone(p: PacketBuffer): PacketBuffer {
+    const c = this.acquire();
+    p.copyTo(c);
+    return c;
+  }
+}

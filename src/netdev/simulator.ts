@@ -1,0 +1,84 @@
+/**
+ * The discrete-event core every device shares: a virtual clock, a queue of timed
+ * deliveries and timers, a packet pool, a seeded RNG and an optional tracer. Frames cross a
+ * link by being queued for `now + latency`; `run()` drains the queue in time order (ties in
+ * the order they were queued), so the same inputs always give the same sequence of events.
+ */
+import { EventQueue, Rng, VirtualClock } from "../base/index.js";
+import { summarizeFrame, summarizeIpv4 } from "../wire/index.js";
+import type { NetDevice } from "./device.js";
+import { PacketBuffer, PacketPool } from "./packet-buffer.js";
+import { type TraceAction, Tracer } from "./trace.js";
+
+/** A timer callback scheduled on the simulator. */
+export interface TimerTask {
+  fire(): void;
+}
+
+export class Simulator {
+  readonly clock = new VirtualClock();
+  readonly pool = new PacketPool();
+  readonly rng: Rng;
+  /** Set to record trace events; null keeps the fast path free of tracing work. */
+  tracer: Tracer | null = null;
+  private readonly queue = new EventQueue<PacketBuffer | TimerTask>();
+  /** Events processed since creation. */
+  eventsProcessed = 0;
+
+  constructor(seed: number) {
+    this.rng = new Rng(seed);
+  }
+
+  now(): number {
+    return this.clock.now();
+  }
+
+  /** Hands `pkt` to `dev.receive()` after `delayNs`. The queue owns the packet until then. */
+  deliverLater(dev: NetDevice, pkt: PacketBuffer, delayNs: number): void {
+    pkt.deliverTo = dev;
+    this.queue.push(this.clock.now() + delayNs, pkt);
+  }
+
+  schedule(delayNs: number, task: TimerTask): void {
+    this.queue.push(this.clock.now() + delayNs, task);
+  }
+
+  /** Number of pending events. */
+  get pending(): number {
+    return this.queue.size;
+  }
+
+  /**
+   * Processes events until the queue is empty or the next event is after `untilNs`.
+   * Returns the number of events processed. `maxEvents` guards against livelock (a
+   * forwarding loop, say): when reached, the run stops and the caller sees events pending.
+   */
+  run(untilNs = Infinity, maxEvents = 10_000_000): number {
+    let n = 0;
+    while (n < maxEvents) {
+      const t = this.queue.peekTime();
+      if (t > untilNs || t === Infinity) break;
+      const ev = this.queue.pop()!;
+      this.clock.advanceTo(t);
+      n++;
+      if (ev instanceof PacketBuffer) {
+        const dev = ev.deliverTo!;
+        ev.deliverTo = null;
+        dev.receive(ev);
+      } else {
+        ev.fire();
+      }
+    }
+    if (untilNs !== Infinity && this.queue.peekTime() > untilNs) this.clock.advanceTo(untilNs);
+    this.eventsProcessed += n;
+    return n;
+  }
+
+  /** Records a trace event when tracing is on. Callers test `sim.tracer` first on hot paths. */
+  trace(netns: string, device: string, action: TraceAction, detail: string, pkt?: PacketBuffer, atIpv4 = false): void {
+    if (!this.tracer) return;
+    let summary = "";
+    if (pkt) summary = atIpv4 ? summarizeIpv4(pkt.buf, pkt.head, pkt.length) : summarizeFrame(pkt.buf, pkt.head, pkt.length);
+    this.tracer.record({ time: this.clock.now(), netns, device, action, detail, summary });
+  }
+}

@@ -1,0 +1,124 @@
+/**
+ * A VXLAN device (RFC 7348) configured the way flannel configures `flannel.1`: VNI 1,
+ * destination port 8472, an FDB that maps each remote node's VTEP MAC to that node's IP
+ * (`bridge fdb append <mac> dev flannel.1 dst <node-ip>`), and no learning. Transmit wraps
+ * the inner Ethernet frame in VXLAN/UDP/IPv4 in the packet's headroom (no copy) and hands
+ * it to the underlay stack, which routes it, resolves the next hop and adds Ethernet.
+ */
+import { formatIpv4, formatMac } from "../base/index.js";
+import { IPPROTO_UDP, prependIpv4, prependUdp, prependVxlan } from "../wire/index.js";
+import { NetDevice } from "./device.js";
+import { macAt } from "./frame-peek.js";
+import type { PacketBuffer } from "./packet-buffer.js";
+import type { Simulator } from "./simulator.js";
+
+export const FLANNEL_VXLAN_PORT = 8472;
+/** Outer Ethernet 14 + IPv4 20 + UDP 8 + VXLAN 8 = 50; flannel sets the MTU to eth0's − 50. */
+export const VXLAN_OVERHEAD = 50;
+/** Linux's default local port range, which `udp_flow_src_port` spreads source ports over. */
+const SRC_PORT_MIN = 32768;
+const SRC_PORT_MAX = 61000;
+
+/** The netns side that carries encapsulated packets: routing, neighbours, Ethernet. */
+export interface UnderlayStack {
+  /** Sends a locally generated IPv4 packet (`pkt.head` at its IPv4 header). Takes ownership. */
+  sendIpv4(pkt: PacketBuffer): void;
+}
+
+export class VxlanDevice extends NetDevice {
+  readonly kind = "vxlan" as const;
+  /** Remote VTEP MAC → remote node IP. */
+  readonly fdb = new Map<number, number>();
+  underlay: UnderlayStack | null = null;
+  private ident = 0;
+
+  constructor(
+    sim: Simulator,
+    name: string,
+    mac: number,
+    mtu: number,
+    readonly vni: number,
+    /** This node's VTEP address (its node IP). */
+    readonly localIp: number,
+    readonly port = FLANNEL_VXLAN_PORT,
+  ) {
+    super(sim, name, mac, mtu);
+  }
+
+  transmit(pkt: PacketBuffer): void {
+    this.countTx(pkt);
+    const remote = this.fdb.get(macAt(pkt.buf, pkt.head));
+    if (remote === undefined) {
+      this.drop(pkt, "vxlan-no-fdb-entry");
+      return;
+    }
+    if (this.underlay === null) {
+      this.drop(pkt, "vxlan-no-underlay");
+      return;
+    }
+    const srcPort = flowSourcePort(pkt.buf, pkt.head, pkt.tail - pkt.head);
+    prependVxlan(pkt, this.vni);
+    // The kernel's VXLAN device sends IPv4 UDP with a zero checksum unless `udpcsum` is set,
+    // and flannel does not set it (RFC 7348 §5 allows a zero UDP checksum).
+    prependUdp(pkt, this.localIp, remote, srcPort, this.port, false);
+    // Outer DF is clear and TTL 64 by default (vxlan `df unset`, `ttl auto`).
+    this.ident = (this.ident + 1) & 0xffff;
+    prependIpv4(pkt, { src: this.localIp, dst: remote, protocol: IPPROTO_UDP, ttl: 64, ident: this.ident, dontFrag: false });
+    if (this.sim.tracer) {
+      this.sim.trace(this.owner, this.name, "encap", `VXLAN vni ${this.vni} → VTEP ${formatIpv4(remote)}:${this.port}`, pkt, true);
+    }
+    this.underlay.sendIpv4(pkt);
+  }
+
+  /**
+   * A UDP datagram for our port arrived at the underlay stack; `pkt.head` is at the VXLAN
+   * header. Strips it and receives the inner frame on this device.
+   */
+  decapsulate(pkt: PacketBuffer): void {
+    const b = pkt.buf;
+    const h = pkt.head;
+    if (pkt.tail - h < 8 + 14 || (b[h]! & 0x08) === 0) {
+      this.drop(pkt, "vxlan-malformed");
+      return;
+    }
+    const vni = (b[h + 4]! << 16) | (b[h + 5]! << 8) | b[h + 6]!;
+    if (vni !== this.vni) {
+      this.drop(pkt, "vxlan-unknown-vni");
+      return;
+    }
+    pkt.pull(8);
+    if (this.sim.tracer) this.sim.trace(this.owner, this.name, "decap", `VXLAN vni ${vni}`, pkt);
+    this.receive(pkt);
+  }
+
+  /** FDB as `bridge fdb show dev flannel.1` prints it. */
+  fdbLines(): string[] {
+    return [...this.fdb].map(([mac, ip]) => `${formatMac(mac)} dev ${this.name} dst ${formatIpv4(ip)} self permanent`);
+  }
+}
+
+/**
+ * The outer UDP source port, from a hash of the inner flow, as `udp_flow_src_port` does so
+ * that ECMP in the underlay keeps one flow on one path. The hash here is FNV-1a over the
+ * inner IPv4 addresses, protocol and ports (the kernel uses its flow dissector's jhash).
+ */
+export function flowSourcePort(buf: Uint8Array, off: number, len: number): number {
+  let h = 0x811c9dc5;
+  const mix = (byte: number): void => {
+    h = Math.imul(h ^ byte, 0x01000193);
+  };
+  if (len >= 14 + 20 && buf[off + 12] === 0x08 && buf[off + 13] === 0x00) {
+    const ip = off + 14;
+    for (let i = 12; i < 20; i++) mix(buf[ip + i]!);
+    const proto = buf[ip + 9]!;
+    mix(proto);
+    const ihl = (buf[ip]! & 0x0f) * 4;
+    if ((proto === 6 || proto === 17) && len >= 14 + ihl + 4) {
+      for (let i = 0; i < 4; i++) mix(buf[ip + ihl + i]!);
+    }
+  } else {
+    for (let i = 0; i < 12 && i < len; i++) mix(buf[off + i]!);
+  }
+  const hash = h >>> 0;
+  return Math.floor((hash * (SRC_PORT_MAX - SRC_PORT_MIN)) / 4294967296) + SRC_PORT_MIN;
+}

@@ -1,0 +1,755 @@
+/**
+ * One network namespace: its devices and addresses, routing table, neighbour tables and
+ * the IPv4 receive / forward / output paths, modelled on the kernel's ip_rcv →
+ * ip_route_input → ip_local_deliver | ip_forward → ip_output → neighbour output, with the
+ * netfilter hooks called where the kernel calls them. `pkt.head` is at the Ethernet header
+ * while a frame is on a device and at the IPv4 header inside the stack.
+ */
+import { type Ipv4Cidr, formatIpv4, formatMac, prefixMask } from "../base/index.js";
+import {
+  Loopback,
+  type NetDevice,
+  type PacketBuffer,
+  type RxHandler,
+  type Simulator,
+  type TimerTask,
+  type UnderlayStack,
+  VxlanDevice,
+  macAt,
+  writeMacAt,
+} from "../netdev/index.js";
+import { foldSum, prependEthernet, prependIpv4, prependUdp, pseudoHeaderSum, sumBytes, updateChecksum16 } from "../wire/index.js";
+import { NF_ACCEPT, NF_DROP, type NetfilterHooks } from "./hooks.js";
+import { placePayload, prependIcmp, readU16 } from "./l4-build.js";
+import { ARP_MAX_PROBES, ARP_RETRANS_NS, type NeighEntry, NeighbourTable, UNRES_QLEN_BYTES } from "./neighbour.js";
+import { type Route, RouteTable, formatRoute } from "./route-table.js";
+import { type DropReason, NetnsStats } from "./stats.js";
+import { TcpStack } from "./tcp.js";
+
+export interface InterfaceAddress {
+  ip: number;
+  prefixLen: number;
+}
+
+/** A device as this namespace sees it: addresses and a neighbour table. */
+export interface Interface {
+  dev: NetDevice;
+  addrs: InterfaceAddress[];
+  neigh: NeighbourTable;
+}
+
+/** Receives UDP datagrams for a bound port; `pkt.head` is at the IPv4 header. Owns `pkt`. */
+export interface UdpHandler {
+  onDatagram(ns: NetworkNamespace, pkt: PacketBuffer): void;
+}
+
+/** Receives ICMP echo replies for one identifier (a ping socket). Does not own `pkt`. */
+export interface PingHandler {
+  onEchoReply(ns: NetworkNamespace, pkt: PacketBuffer, seq: number): void;
+}
+
+/** What an ICMP error said about a packet this namespace sent. */
+export interface IcmpErrorReport {
+  type: number;
+  code: number;
+  /** The router or host that sent the error. */
+  from: number;
+  /** Next-hop MTU for "fragmentation needed". */
+  mtu: number;
+  /** The quoted datagram's addresses, protocol and ports (0 where absent). */
+  origSrc: number;
+  origDst: number;
+  origProto: number;
+  origSrcPort: number;
+  origDstPort: number;
+}
+
+export const ICMP_ECHO_REPLY = 0;
+export const ICMP_DEST_UNREACH = 3;
+export const ICMP_ECHO = 8;
+export const ICMP_TIME_EXCEEDED = 11;
+export const ICMP_NET_UNREACH = 0;
+export const ICMP_HOST_UNREACH = 1;
+export const ICMP_PROT_UNREACH = 2;
+export const ICMP_PORT_UNREACH = 3;
+export const ICMP_FRAG_NEEDED = 4;
+
+const LOOPBACK_NET = 0x7f000000;
+const DEFAULT_TTL = 64;
+/** Linux marks ICMP errors as network control traffic (IPTOS_PREC_INTERNETCONTROL). */
+const TOS_INTERNETCONTROL = 0xc0;
+/** icmp_send quotes as much of the offending datagram as fits a 576-byte reply (RFC 1812 §4.3.2.3). */
+const ICMP_ERROR_MAX_LEN = 576;
+
+export class NetworkNamespace implements RxHandler, UnderlayStack {
+  readonly lo: Loopback;
+  readonly interfaces = new Map<NetDevice, Interface>();
+  readonly routes = new RouteTable();
+  readonly stats = new NetnsStats();
+  readonly tcp: TcpStack;
+  /** `net.ipv4.ip_forward`. */
+  ipForward = false;
+  /** Netfilter hooks; null means every hook accepts. */
+  nf: NetfilterHooks | null = null;
+  private readonly localAddrs = new Map<number, Interface>();
+  private readonly udpSockets = new Map<number, UdpHandler>();
+  private readonly pingSockets = new Map<number, PingHandler>();
+  /** Callbacks told about ICMP errors that reach this namespace (what a socket's error queue gets). */
+  readonly icmpErrorListeners: ((ns: NetworkNamespace, report: IcmpErrorReport) => void)[] = [];
+  private ipIdent: number;
+
+  constructor(
+    readonly sim: Simulator,
+    /** Node name or `pod/NS/NAME`; shown in traces and capture interface names. */
+    readonly name: string,
+  ) {
+    this.ipIdent = sim.rng.nextU32() & 0xffff;
+    this.lo = new Loopback(sim);
+    this.addDevice(this.lo);
+    this.addAddress(this.lo, 0x7f000001, 8);
+    this.tcp = new TcpStack(this);
+  }
+
+  // ---------------------------------------------------------------- configuration
+
+  /** Moves a device into this namespace (`ip link set dev X netns NS`). */
+  addDevice(dev: NetDevice): Interface {
+    if (this.interfaces.has(dev)) return this.interfaces.get(dev)!;
+    for (const i of this.interfaces.keys()) {
+      if (i.name === dev.name) throw new Error(`${this.name}: a device named ${dev.name} exists`);
+    }
+    dev.owner = this.name;
+    if (dev.rxHandler === null) dev.rxHandler = this;
+    const iface: Interface = { dev, addrs: [], neigh: new NeighbourTable() };
+    this.interfaces.set(dev, iface);
+    if (dev instanceof VxlanDevice) {
+      dev.underlay = this;
+      this.bindUdp(dev.port, new VxlanSocket(dev));
+    }
+    return iface;
+  }
+
+  device(name: string): NetDevice | undefined {
+    for (const d of this.interfaces.keys()) if (d.name === name) return d;
+    return undefined;
+  }
+
+  /** `ip addr add IP/LEN dev DEV`: the address becomes local and its connected route appears. */
+  addAddress(dev: NetDevice, ip: number, prefixLen: number, opts: { noPrefixRoute?: boolean } = {}): void {
+    const iface = this.interfaces.get(dev);
+    if (!iface) throw new Error(`${this.name}: ${dev.name} is not in this namespace`);
+    iface.addrs.push({ ip, prefixLen });
+    this.localAddrs.set(ip, iface);
+    if (prefixLen < 32 && !opts.noPrefixRoute && dev !== this.lo) {
+      const mask = prefixMask(prefixLen);
+      this.routes.add({
+        dst: { net: (ip & mask) >>> 0, prefixLen, mask },
+        gateway: 0,
+        dev,
+        prefSrc: ip,
+        onlink: false,
+        metric: 0,
+        proto: "kernel",
+      });
+    }
+  }
+
+  addRoute(dst: Ipv4Cidr, dev: NetDevice, opts: { gateway?: number; prefSrc?: number; onlink?: boolean; metric?: number; proto?: Route["proto"] } = {}): void {
+    this.routes.add({
+      dst,
+      gateway: opts.gateway ?? 0,
+      dev,
+      prefSrc: opts.prefSrc ?? 0,
+      onlink: opts.onlink ?? false,
+      metric: opts.metric ?? 0,
+      proto: opts.proto ?? "static",
+    });
+  }
+
+  /** A static neighbour entry (`ip neigh add IP lladdr MAC dev DEV nud permanent`). */
+  addPermanentNeighbour(dev: NetDevice, ip: number, mac: number): void {
+    const iface = this.interfaces.get(dev);
+    if (!iface) throw new Error(`${this.name}: ${dev.name} is not in this namespace`);
+    iface.neigh.set(ip, mac, "PERMANENT", this.sim.now());
+  }
+
+  isLocalAddress(ip: number): boolean {
+    return this.localAddrs.has(ip) || ip >>> 24 === 127;
+  }
+
+  /** Addresses of this namespace, excluding loopback. */
+  addresses(): { dev: NetDevice; ip: number; prefixLen: number }[] {
+    const out: { dev: NetDevice; ip: number; prefixLen: number }[] = [];
+    for (const iface of this.interfaces.values()) {
+      if (iface.dev === this.lo) continue;
+      for (const a of iface.addrs) out.push({ dev: iface.dev, ip: a.ip, prefixLen: a.prefixLen });
+    }
+    return out;
+  }
+
+  routeLines(): string[] {
+    return this.routes.routes().map(formatRoute);
+  }
+
+  // ---------------------------------------------------------------- sockets
+
+  bindUdp(port: number, handler: UdpHandler): void {
+    if (this.udpSockets.has(port)) throw new Error(`${this.name}: UDP port ${port} is in use`);
+    this.udpSockets.set(port, handler);
+  }
+
+  unbindUdp(port: number): void {
+    this.udpSockets.delete(port);
+  }
+
+  bindPing(ident: number, handler: PingHandler): void {
+    this.pingSockets.set(ident, handler);
+  }
+
+  unbindPing(ident: number): void {
+    this.pingSockets.delete(ident);
+  }
+
+  /** A free ephemeral port from the kernel's default range 32768–60999. */
+  ephemeralPort(inUse: (port: number) => boolean): number {
+    for (let i = 0; i < 28232; i++) {
+      const p = this.sim.rng.intBetween(32768, 60999);
+      if (!inUse(p)) return p;
+    }
+    throw new Error(`${this.name}: no free ephemeral port`);
+  }
+
+  udpPortInUse(port: number): boolean {
+    return this.udpSockets.has(port);
+  }
+
+  /**
+   * Sends a UDP datagram as an unconnected socket's sendto() does. Returns false (and
+   * counts the drop) when there is no route. DF is set (Linux's default PMTU discovery).
+   */
+  sendUdp(srcPort: number, dstIp: number, dstPort: number, payload: Uint8Array | null, srcIp = 0): boolean {
+    const route = this.routeOutput(dstIp);
+    if (route === null) {
+      this.stats.countDrop("no-route");
+      return false;
+    }
+    const pkt = this.sim.pool.acquire();
+    placePayload(pkt, payload);
+    const src = srcIp !== 0 ? srcIp : this.selectSource(route);
+    prependUdp(pkt, src, dstIp, srcPort, dstPort, true);
+    // An unconnected socket sending with DF gets IP ID 0 (ip_select_ident_segs).
+    prependIpv4(pkt, { src, dst: dstIp, protocol: 17, ttl: DEFAULT_TTL, ident: 0, dontFrag: true });
+    this.ipOutput(pkt, route, true);
+    return true;
+  }
+
+  /** Sends an ICMP echo request of `size` data bytes, as `ping -s size` does. */
+  sendPing(dstIp: number, ident: number, seq: number, size = 56): boolean {
+    const route = this.routeOutput(dstIp);
+    if (route === null) {
+      this.stats.countDrop("no-route");
+      return false;
+    }
+    const pkt = this.sim.pool.acquire();
+    for (let i = 0; i < size; i++) pkt.buf[pkt.head + i] = (i + 8) & 0xff;
+    pkt.tail = pkt.head + size;
+    prependIcmp(pkt, ICMP_ECHO, 0, ((ident & 0xffff) << 16) | (seq & 0xffff));
+    const src = this.selectSource(route);
+    // Ping sockets use PMTU discovery "want", so DF is set.
+    prependIpv4(pkt, { src, dst: dstIp, protocol: 1, ttl: DEFAULT_TTL, ident: this.nextIdent(), dontFrag: true });
+    this.ipOutput(pkt, route, true);
+    return true;
+  }
+
+  nextIdent(): number {
+    this.ipIdent = (this.ipIdent + 1) & 0xffff;
+    return this.ipIdent;
+  }
+
+  // ---------------------------------------------------------------- receive path
+
+  handleFrame(dev: NetDevice, pkt: PacketBuffer): void {
+    const b = pkt.buf;
+    const h = pkt.head;
+    if (pkt.tail - h < 14) return this.dropPkt(pkt, "ip-header-invalid");
+    if ((b[h]! & 1) === 0 && dev.kind !== "loopback" && macAt(b, h) !== dev.mac) {
+      return this.dropPkt(pkt, "not-for-us");
+    }
+    const etherType = (b[h + 12]! << 8) | b[h + 13]!;
+    if (etherType === 0x0800) {
+      pkt.head = h + 14;
+      this.ipRcv(dev, pkt);
+    } else if (etherType === 0x0806) {
+      this.arpRcv(dev, pkt);
+    } else {
+      this.dropPkt(pkt, "unknown-ethertype");
+    }
+  }
+
+  private ipRcv(dev: NetDevice, pkt: PacketBuffer): void {
+    const b = pkt.buf;
+    const h = pkt.head;
+    const avail = pkt.tail - h;
+    if (avail < 20 || b[h]! >>> 4 !== 4) return this.dropPkt(pkt, "ip-header-invalid");
+    const ihl = (b[h]! & 0x0f) * 4;
+    const totalLen = (b[h + 2]! << 8) | b[h + 3]!;
+    if (ihl < 20 || ihl > avail || totalLen < ihl || totalLen > avail) return this.dropPkt(pkt, "ip-header-invalid");
+    if (foldSum(sumBytes(b, h, ihl)) !== 0xffff) return this.dropPkt(pkt, "ip-checksum");
+    pkt.tail = h + totalLen; // strip Ethernet padding
+    if ((b[h + 6]! & 0x3f) !== 0 || b[h + 7] !== 0) return this.dropPkt(pkt, "ip-fragment");
+    const src = readIp(b, h + 12);
+    if (src === 0 || src >>> 28 === 0xe || src === 0xffffffff) return this.dropPkt(pkt, "martian-source");
+
+    if (this.nf !== null) {
+      const v = this.nf.prerouting(this, pkt, dev);
+      if (v !== NF_ACCEPT) return this.nfDone(pkt, v);
+    }
+    const dst = readIp(pkt.buf, pkt.head + 16);
+    if (this.isLocalAddress(dst) || dst === 0xffffffff) {
+      this.localDeliver(dev, pkt, dst === 0xffffffff);
+      return;
+    }
+    if (dst >>> 28 === 0xe) return this.dropPkt(pkt, "not-for-us");
+    this.forward(dev, pkt, dst);
+  }
+
+  private forward(inDev: NetDevice, pkt: PacketBuffer, dst: number): void {
+    // ip_route_input: no forwarding → "host unreachable"; no route → "network unreachable".
+    if (!this.ipForward) {
+      this.sendIcmpError(pkt, ICMP_DEST_UNREACH, ICMP_HOST_UNREACH, 0);
+      return this.dropPkt(pkt, "forwarding-disabled");
+    }
+    const route = this.routes.lookup(dst);
+    if (route === null) {
+      this.sendIcmpError(pkt, ICMP_DEST_UNREACH, ICMP_NET_UNREACH, 0);
+      return this.dropPkt(pkt, "no-route");
+    }
+    const b = pkt.buf;
+    const h = pkt.head;
+    // ip_forward: TTL first, then the MTU, then the TTL decrement, then the FORWARD hook.
+    if (b[h + 8]! <= 1) {
+      this.sendIcmpError(pkt, ICMP_TIME_EXCEEDED, 0, 0);
+      return this.dropPkt(pkt, "ttl-exceeded");
+    }
+    const outDev = route.dev;
+    if (pkt.tail - h > outDev.mtu) {
+      if ((b[h + 6]! & 0x40) !== 0) {
+        this.sendIcmpError(pkt, ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED, outDev.mtu);
+        return this.dropPkt(pkt, "frag-needed");
+      }
+      return this.dropPkt(pkt, "fragmentation-unsupported");
+    }
+    decrementTtl(b, h);
+    if (this.nf !== null) {
+      const v = this.nf.forward(this, pkt, inDev, outDev);
+      if (v !== NF_ACCEPT) return this.nfDone(pkt, v);
+    }
+    this.stats.forwarded++;
+    if (this.sim.tracer) this.sim.trace(this.name, outDev.name, "forward", `route ${formatRoute(route)}`, pkt, true);
+    this.finishOutput(pkt, outDev, route.gateway !== 0 ? route.gateway : readIp(b, h + 16));
+  }
+
+  private localDeliver(dev: NetDevice, pkt: PacketBuffer, broadcast: boolean): void {
+    if (this.nf !== null) {
+      const v = this.nf.input(this, pkt, dev);
+      if (v !== NF_ACCEPT) return this.nfDone(pkt, v);
+    }
+    this.stats.delivered++;
+    const proto = pkt.buf[pkt.head + 9]!;
+    if (proto === 17) this.udpRcv(pkt, broadcast);
+    else if (proto === 6) this.tcp.receive(pkt);
+    else if (proto === 1) this.icmpRcv(pkt, broadcast);
+    else {
+      if (!broadcast) this.sendIcmpError(pkt, ICMP_DEST_UNREACH, ICMP_PROT_UNREACH, 0);
+      this.dropPkt(pkt, "icmp-unhandled");
+    }
+  }
+
+  private udpRcv(pkt: PacketBuffer, broadcast: boolean): void {
+    const b = pkt.buf;
+    const h = pkt.head;
+    const l4 = h + (b[h]! & 0x0f) * 4;
+    const avail = pkt.tail - l4;
+    if (avail < 8) return this.dropPkt(pkt, "udp-malformed");
+    const udpLen = readU16(b, l4 + 4);
+    if (udpLen < 8 || udpLen > avail) return this.dropPkt(pkt, "udp-malformed");
+    if (readU16(b, l4 + 6) !== 0) {
+      const sum = sumBytes(b, l4, udpLen, pseudoHeaderSum(readIp(b, h + 12), readIp(b, h + 16), 17, udpLen));
+      if (foldSum(sum) !== 0xffff) return this.dropPkt(pkt, "udp-checksum");
+    }
+    const sock = this.udpSockets.get(readU16(b, l4 + 2));
+    if (sock === undefined) {
+      if (!broadcast) this.sendIcmpError(pkt, ICMP_DEST_UNREACH, ICMP_PORT_UNREACH, 0);
+      return this.dropPkt(pkt, "udp-no-socket");
+    }
+    if (this.sim.tracer && !(sock instanceof VxlanSocket)) this.sim.trace(this.name, "", "deliver", `to UDP socket :${readU16(b, l4 + 2)}`, pkt, true);
+    sock.onDatagram(this, pkt);
+  }
+
+  private icmpRcv(pkt: PacketBuffer, broadcast: boolean): void {
+    const b = pkt.buf;
+    const h = pkt.head;
+    const l4 = h + (b[h]! & 0x0f) * 4;
+    const len = pkt.tail - l4;
+    if (len < 8) return this.dropPkt(pkt, "icmp-malformed");
+    if (foldSum(sumBytes(b, l4, len)) !== 0xffff) return this.dropPkt(pkt, "icmp-checksum");
+    const type = b[l4]!;
+    if (type === ICMP_ECHO) {
+      if (broadcast) return this.dropPkt(pkt, "icmp-unhandled"); // icmp_echo_ignore_broadcasts
+      this.echoReply(pkt, l4);
+      return;
+    }
+    if (type === ICMP_ECHO_REPLY) {
+      const sock = this.pingSockets.get(readU16(b, l4 + 4));
+      if (sock !== undefined) {
+        if (this.sim.tracer) this.sim.trace(this.name, "", "deliver", "to ping socket");
+        sock.onEchoReply(this, pkt, readU16(b, l4 + 6));
+      }
+      this.sim.pool.release(pkt);
+      return;
+    }
+    if ((type === ICMP_DEST_UNREACH || type === ICMP_TIME_EXCEEDED) && len >= 8 + 20) {
+      this.reportIcmpError(pkt, l4, len, type);
+      this.sim.pool.release(pkt);
+      return;
+    }
+    this.dropPkt(pkt, "icmp-unhandled");
+  }
+
+  /** Turns an echo request into the reply in place, as icmp_echo → icmp_reply does. */
+  private echoReply(pkt: PacketBuffer, l4: number): void {
+    const b = pkt.buf;
+    const h = pkt.head;
+    const src = readIp(b, h + 12);
+    const dst = readIp(b, h + 16);
+    const route = this.routeOutput(src);
+    if (route === null) return this.dropPkt(pkt, "no-route");
+    // Type 8 → 0 in the first word: patch the checksum instead of recomputing (RFC 1624).
+    const oldWord = (b[l4]! << 8) | b[l4 + 1]!;
+    b[l4] = ICMP_ECHO_REPLY;
+    const csum = updateChecksum16(readU16(b, l4 + 2), oldWord, b[l4 + 1]!);
+    b[l4 + 2] = csum >>> 8;
+    b[l4 + 3] = csum & 255;
+    const payloadStart = l4;
+    const tos = b[h + 1]!;
+    pkt.head = payloadStart; // keep ICMP message; rebuild a fresh IP header without options
+    prependIpv4(pkt, { src: dst, dst: src, protocol: 1, ttl: DEFAULT_TTL, ident: this.nextIdent(), dontFrag: false, dscp: tos >>> 2, ecn: tos & 3 });
+    if (this.sim.tracer) this.sim.trace(this.name, route.dev.name, "reply", "ICMP echo reply", pkt, true);
+    this.ipOutput(pkt, route, true);
+  }
+
+  private reportIcmpError(pkt: PacketBuffer, l4: number, len: number, type: number): void {
+    if (this.icmpErrorListeners.length === 0) return;
+    const b = pkt.buf;
+    const q = l4 + 8;
+    const qihl = (b[q]! & 0x0f) * 4;
+    const origProto = b[q + 9]!;
+    const hasPorts = len >= 8 + qihl + 4 && (origProto === 6 || origProto === 17);
+    const report: IcmpErrorReport = {
+      type,
+      code: b[l4 + 1]!,
+      from: readIp(b, pkt.head + 12),
+      mtu: readU16(b, l4 + 6),
+      origSrc: readIp(b, q + 12),
+      origDst: readIp(b, q + 16),
+      origProto,
+      origSrcPort: hasPorts ? readU16(b, q + qihl) : 0,
+      origDstPort: hasPorts ? readU16(b, q + qihl + 2) : 0,
+    };
+    if (this.sim.tracer) this.sim.trace(this.name, "", "deliver", "ICMP error to the sending socket", pkt, true);
+    for (const l of this.icmpErrorListeners) l(this, report);
+  }
+
+  // ---------------------------------------------------------------- output path
+
+  /** The route for a locally generated packet; local destinations go through `lo`. */
+  routeOutput(dst: number): Route | null {
+    if (this.isLocalAddress(dst)) return this.loRoute(dst);
+    return this.routes.lookup(dst);
+  }
+
+  private loRouteCache: Route | null = null;
+  private loRoute(_dst: number): Route {
+    if (this.loRouteCache === null) {
+      this.loRouteCache = { dst: { net: LOOPBACK_NET, prefixLen: 8, mask: prefixMask(8) }, gateway: 0, dev: this.lo, prefSrc: 0, onlink: false, metric: 0, proto: "kernel" };
+    }
+    return this.loRouteCache;
+  }
+
+  /** Source address selection: the route's `src`, else the device's first address, else any. */
+  selectSource(route: Route): number {
+    if (route.prefSrc !== 0) return route.prefSrc;
+    if (route.dev === this.lo) return 0x7f000001;
+    const iface = this.interfaces.get(route.dev);
+    if (iface !== undefined && iface.addrs.length > 0) return iface.addrs[0]!.ip;
+    for (const i of this.interfaces.values()) {
+      if (i.dev !== this.lo && i.addrs.length > 0) return i.addrs[0]!.ip;
+    }
+    return 0;
+  }
+
+  /** UnderlayStack: send a complete IPv4 packet that this namespace originated (e.g. VXLAN). */
+  sendIpv4(pkt: PacketBuffer): void {
+    const dst = readIp(pkt.buf, pkt.head + 16);
+    const route = this.routeOutput(dst);
+    if (route === null) return this.dropPkt(pkt, "no-route");
+    this.ipOutput(pkt, route, false);
+  }
+
+  /** __ip_local_out → OUTPUT hook → ip_output. `pmtuCheck`: the sender asked for DF semantics. */
+  ipOutput(pkt: PacketBuffer, route: Route, pmtuCheck: boolean): void {
+    const dev = route.dev;
+    if (this.nf !== null) {
+      const v = this.nf.output(this, pkt, dev);
+      if (v !== NF_ACCEPT) return this.nfDone(pkt, v);
+    }
+    if (pkt.tail - pkt.head > dev.mtu) {
+      const df = (pkt.buf[pkt.head + 6]! & 0x40) !== 0;
+      return this.dropPkt(pkt, pmtuCheck && df ? "local-mtu-exceeded" : "fragmentation-unsupported");
+    }
+    this.stats.sent++;
+    const dst = readIp(pkt.buf, pkt.head + 16);
+    if (this.sim.tracer && dev !== this.lo) this.sim.trace(this.name, dev.name, "send", `route ${formatRoute(route)}`, pkt, true);
+    this.finishOutput(pkt, dev, route.gateway !== 0 ? route.gateway : dst);
+  }
+
+  /** POSTROUTING hook, then the neighbour layer adds Ethernet and transmits. */
+  private finishOutput(pkt: PacketBuffer, dev: NetDevice, nextHop: number): void {
+    if (this.nf !== null) {
+      const v = this.nf.postrouting(this, pkt, dev);
+      if (v !== NF_ACCEPT) return this.nfDone(pkt, v);
+    }
+    if (dev === this.lo) {
+      prependEthernet(pkt, 0, 0, 0x0800);
+      if (this.sim.tracer) this.sim.trace(this.name, "lo", "loopback", "local destination: via lo", pkt);
+      dev.transmit(pkt);
+      return;
+    }
+    const iface = this.interfaces.get(dev)!;
+    const e = iface.neigh.get(nextHop);
+    if (e !== undefined && (e.state === "REACHABLE" || e.state === "STALE" || e.state === "PERMANENT")) {
+      prependEthernet(pkt, e.mac, dev.mac, 0x0800);
+      dev.transmit(pkt);
+      return;
+    }
+    this.resolveAndQueue(iface, nextHop, pkt, e);
+  }
+
+  // ---------------------------------------------------------------- ARP
+
+  private resolveAndQueue(iface: Interface, nextHop: number, pkt: PacketBuffer, existing: NeighEntry | undefined): void {
+    let e = existing;
+    const start = e === undefined || e.state === "FAILED";
+    if (start) {
+      e = iface.neigh.set(nextHop, 0, "INCOMPLETE", this.sim.now());
+      e.state = "INCOMPLETE";
+      e.probes = 0;
+    }
+    const entry = e!;
+    const len = pkt.tail - pkt.head;
+    if (entry.queuedBytes + len > UNRES_QLEN_BYTES) return this.dropPkt(pkt, "neigh-queue-full");
+    entry.queue.push(pkt);
+    entry.queuedBytes += len;
+    if (start) this.arpProbe(iface, entry, readIp(pkt.buf, pkt.head + 12));
+  }
+
+  private arpProbe(iface: Interface, entry: NeighEntry, hintSrc: number): void {
+    entry.probes++;
+    // arp_solicit (arp_announce 0): use the queued packet's source if it is ours.
+    const src = this.localAddrs.has(hintSrc) ? hintSrc : (iface.addrs[0]?.ip ?? this.selectSourceAny());
+    this.sendArp(iface.dev, 1, iface.dev.mac, src, 0xffffffffffff, 0, entry.ip);
+    const timer: TimerTask = {
+      fire: () => {
+        if (entry.state !== "INCOMPLETE") return;
+        if (entry.probes < ARP_MAX_PROBES) {
+          this.arpProbe(iface, entry, src);
+          return;
+        }
+        entry.state = "FAILED";
+        const queued = entry.queue.splice(0);
+        entry.queuedBytes = 0;
+        for (const p of queued) {
+          // neigh_invalidate → arp_error_report: "host unreachable" to the sender.
+          this.sendIcmpError(p, ICMP_DEST_UNREACH, ICMP_HOST_UNREACH, 0);
+          this.dropPkt(p, "neigh-failed");
+        }
+      },
+    };
+    this.sim.schedule(ARP_RETRANS_NS, timer);
+  }
+
+  private selectSourceAny(): number {
+    for (const i of this.interfaces.values()) if (i.dev !== this.lo && i.addrs.length > 0) return i.addrs[0]!.ip;
+    return 0;
+  }
+
+  /** Builds and transmits one ARP message (Ethernet/IPv4, RFC 826). */
+  private sendArp(dev: NetDevice, op: number, sha: number, spa: number, dstMac: number, tha: number, tpa: number): void {
+    const pkt = this.sim.pool.acquire();
+    const b = pkt.buf;
+    const h = pkt.head;
+    writeMacAt(b, h, dstMac);
+    writeMacAt(b, h + 6, dev.mac);
+    b[h + 12] = 0x08;
+    b[h + 13] = 0x06;
+    const a = h + 14;
+    b[a] = 0;
+    b[a + 1] = 1; // htype Ethernet
+    b[a + 2] = 0x08;
+    b[a + 3] = 0x00; // ptype IPv4
+    b[a + 4] = 6;
+    b[a + 5] = 4;
+    b[a + 6] = 0;
+    b[a + 7] = op;
+    writeMacAt(b, a + 8, sha);
+    writeIp(b, a + 14, spa);
+    writeMacAt(b, a + 18, tha);
+    writeIp(b, a + 24, tpa);
+    pkt.tail = a + 28;
+    if (this.sim.tracer) {
+      this.sim.trace(this.name, dev.name, op === 1 ? "arp-request" : "arp-reply", op === 1 ? `who-has ${formatIpv4(tpa)}` : `${formatIpv4(spa)} is-at our MAC`, pkt);
+    }
+    dev.transmit(pkt);
+  }
+
+  private arpRcv(dev: NetDevice, pkt: PacketBuffer): void {
+    const b = pkt.buf;
+    const a = pkt.head + 14;
+    if (pkt.tail - a < 28 || readU16(b, a) !== 1 || readU16(b, a + 2) !== 0x0800 || b[a + 4] !== 6 || b[a + 5] !== 4) {
+      return this.dropPkt(pkt, "arp-malformed");
+    }
+    const op = readU16(b, a + 6);
+    const sha = macAt(b, a + 8);
+    const spa = readIp(b, a + 14);
+    const tpa = readIp(b, a + 24);
+    const iface = this.interfaces.get(dev)!;
+    const now = this.sim.now();
+    const forUs = this.localAddrs.has(tpa) && tpa >>> 24 !== 127;
+    const existing = iface.neigh.get(spa);
+    if (op === 1 && forUs) {
+      // A request for us creates or refreshes the sender's entry (neigh_event_ns), then we reply.
+      const e = iface.neigh.set(spa, sha, existing?.state === "PERMANENT" ? "PERMANENT" : "STALE", now);
+      this.flushNeighbour(dev, e);
+      this.sendArp(dev, 2, dev.mac, tpa, sha, sha, spa);
+    } else if (op === 2 && existing !== undefined) {
+      const e = iface.neigh.set(spa, sha, "REACHABLE", now);
+      if (this.sim.tracer) this.sim.trace(this.name, dev.name, "arp-resolved", `${formatIpv4(spa)} is-at ${formatMac(sha)}`);
+      this.flushNeighbour(dev, e);
+    }
+    this.sim.pool.release(pkt);
+  }
+
+  private flushNeighbour(dev: NetDevice, e: NeighEntry): void {
+    if (e.queue.length === 0) return;
+    const queued = e.queue.splice(0);
+    e.queuedBytes = 0;
+    for (const p of queued) {
+      prependEthernet(p, e.mac, dev.mac, 0x0800);
+      dev.transmit(p);
+    }
+  }
+
+  // ---------------------------------------------------------------- ICMP errors
+
+  /**
+   * Sends an ICMP error about `orig` (head at its IPv4 header) back to its source, following
+   * icmp_send: never about ICMP errors, non-first fragments, or broadcast/multicast; quote
+   * as much of the datagram as fits in 576 bytes; source address the offending packet's
+   * destination when that was us, else the one routing picks. Does not consume `orig`.
+   */
+  sendIcmpError(orig: PacketBuffer, type: number, code: number, mtu: number): void {
+    const b = orig.buf;
+    const h = orig.head;
+    const origSrc = readIp(b, h + 12);
+    const origDst = readIp(b, h + 16);
+    if ((b[h + 6]! & 0x1f) !== 0 || b[h + 7] !== 0) return;
+    if (origSrc === 0 || origSrc >>> 28 === 0xe || origDst >>> 28 === 0xe || origDst === 0xffffffff) return;
+    const ihl = (b[h]! & 0x0f) * 4;
+    if (b[h + 9] === 1) {
+      const t = b[h + ihl];
+      // RFC 1122 §3.2.2: no error about an error; only echo/timestamp/info queries may trigger one.
+      if (t !== ICMP_ECHO && t !== ICMP_ECHO_REPLY && t !== 13 && t !== 14 && t !== 15 && t !== 16) return;
+    }
+    const route = this.routeOutput(origSrc);
+    if (route === null) return;
+    const quoteLen = Math.min(orig.tail - h, ICMP_ERROR_MAX_LEN - 20 - 8);
+    const pkt = this.sim.pool.acquire();
+    pkt.buf.set(b.subarray(h, h + quoteLen), pkt.head);
+    pkt.tail = pkt.head + quoteLen;
+    prependIcmp(pkt, type, code, type === ICMP_DEST_UNREACH && code === ICMP_FRAG_NEEDED ? mtu & 0xffff : 0);
+    const src = this.localAddrs.has(origDst) ? origDst : this.selectSource(route);
+    prependIpv4(pkt, { src, dst: origSrc, protocol: 1, ttl: DEFAULT_TTL, ident: this.nextIdent(), dontFrag: false, dscp: TOS_INTERNETCONTROL >>> 2 });
+    this.stats.icmpErrorsSent++;
+    if (this.sim.tracer) this.sim.trace(this.name, route.dev.name, "icmp-error", icmpErrorName(type, code, mtu), pkt, true);
+    this.ipOutput(pkt, route, false);
+  }
+
+  // ---------------------------------------------------------------- helpers
+
+  dropPkt(pkt: PacketBuffer, reason: DropReason): void {
+    this.stats.countDrop(reason);
+    if (this.sim.tracer) this.sim.trace(this.name, pkt.ingress?.name ?? "", "drop", reason, undefined);
+    this.sim.pool.release(pkt);
+  }
+
+  private nfDone(pkt: PacketBuffer, verdict: number): void {
+    if (verdict === NF_DROP) this.dropPkt(pkt, "netfilter");
+    // NF_STOLEN: the hook owns the packet now.
+  }
+
+  /** Counters as one line per non-zero reason, for summaries. */
+  dropSummary(): string[] {
+    return [...this.stats.drops].filter(([, n]) => n > 0).map(([r, n]) => `${r}: ${n}`);
+  }
+}
+
+/** The kernel's UDP tunnel socket for a VXLAN device's port: hands datagrams to the device. */
+class VxlanSocket implements UdpHandler {
+  constructor(readonly dev: VxlanDevice) {}
+  onDatagram(_ns: NetworkNamespace, pkt: PacketBuffer): void {
+    pkt.head += (pkt.buf[pkt.head]! & 0x0f) * 4 + 8; // past the outer IPv4 and UDP headers
+    this.dev.decapsulate(pkt);
+  }
+}
+
+export function readIp(b: Uint8Array, off: number): number {
+  return ((b[off]! << 24) | (b[off + 1]! << 16) | (b[off + 2]! << 8) | b[off + 3]!) >>> 0;
+}
+
+export function writeIp(b: Uint8Array, off: number, ip: number): void {
+  b[off] = (ip >>> 24) & 255;
+  b[off + 1] = (ip >>> 16) & 255;
+  b[off + 2] = (ip >>> 8) & 255;
+  b[off + 3] = ip & 255;
+}
+
+/** TTL − 1 with the header checksum patched (RFC 1624), as ip_decrease_ttl does. */
+function decrementTtl(b: Uint8Array, h: number): void {
+  const oldWord = (b[h + 8]! << 8) | b[h + 9]!;
+  b[h + 8] = b[h + 8]! - 1;
+  const newWord = (b[h + 8]! << 8) | b[h + 9]!;
+  const c = updateChecksum16(readU16(b, h + 10), oldWord, newWord);
+  b[h + 10] = c >>> 8;
+  b[h + 11] = c & 255;
+}
+
+export function icmpErrorName(type: number, code: number, mtu: number): string {
+  if (type === ICMP_TIME_EXCEEDED) return "ICMP time exceeded in transit";
+  if (type === ICMP_DEST_UNREACH) {
+    switch (code) {
+      case ICMP_NET_UNREACH:
+        return "ICMP network unreachable";
+      case ICMP_HOST_UNREACH:
+        return "ICMP host unreachable";
+      case ICMP_PROT_UNREACH:
+        return "ICMP protocol unreachable";
+      case ICMP_PORT_UNREACH:
+        return "ICMP port unreachable";
+      case ICMP_FRAG_NEEDED:
+        return `ICMP fragmentation needed (mtu ${mtu})`;
+      default:
+        return `ICMP destination unreachable code ${code}`;
+    }
+  }
+  return `ICMP type ${type} code ${code}`;
+}

@@ -1,0 +1,32 @@
+/** What the reader returns: a capture file's interfaces and packets, format-neutral. */
+
+export interface CaptureInterface {
+  name?: string;
+  description?: string;
+  linktype: number;
+  /** 0 means no limit (pcapng §4.2). */
+  snaplen: number;
+  /** The raw if_tsresol byte: 6 = µs (the default), 9 = ns; high bit set = power of 2. */
+  tsresol: number;
+}
+
+export interface CapturePacket {
+  /** Index into `Capture.interfaces` (later sections of a pcapng file continue the count). */
+  interfaceId: number;
+  /** Nanoseconds since 1970-01-01T00:00:00Z; 0n for a Simple Packet Block (it has none). */
+  tsNs: bigint;
+  /** A view into the input bytes, not a copy. */
+  data: Uint8Array;
+  origLen: number;
+  comment?: string;
+}
+
+export interface Capture {
+  format: "pcap" | "pcapng";
+  /** pcap only: the file header's link type. */
+  linktype?: number;
+  /** pcap only: true for the nanosecond magic. */
+  nanos?: boolean;
+  interfaces: CaptureInterface[];
+  packets: CapturePacket[];
+}
