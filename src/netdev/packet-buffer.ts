@@ -18,8 +18,14 @@ export class PacketBuffer {
   bridgePort: NetDevice | null = null;
   /** Netfilter mark (skb->mark). */
   mark = 0;
-  /** Index of this packet's conntrack entry, -1 for none (filled by the conntrack layer). */
-  ctSlot = -1;
+  /** The conntrack entry (skb->_nfct), opaque to this layer; null when untracked or not yet seen. */
+  ct: object | null = null;
+  /** Direction of this packet in its connection: 0 original, 1 reply. */
+  ctDir = 0;
+  /** The packet's conntrack state as XT_CONNTRACK_STATE bits (0 until conntrack has seen it). */
+  ctState = 0;
+  /** br_netfilter already ran PREROUTING on this frame (the stack must not run it again). */
+  brNfDone = false;
   /** Whether hops of this packet are recorded in the trace. */
   trace = false;
   /** Where the scheduled delivery of this packet goes (see Simulator.deliverLater). */
@@ -47,7 +53,10 @@ export class PacketBuffer {
     this.ingress = null;
     this.bridgePort = null;
     this.mark = 0;
-    this.ctSlot = -1;
+    this.ct = null;
+    this.ctDir = 0;
+    this.ctState = 0;
+    this.brNfDone = false;
     this.trace = false;
     this.deliverTo = null;
   }
@@ -72,7 +81,10 @@ export class PacketBuffer {
     dst.ingress = this.ingress;
     dst.bridgePort = this.bridgePort;
     dst.mark = this.mark;
-    dst.ctSlot = this.ctSlot;
+    dst.ct = this.ct;
+    dst.ctDir = this.ctDir;
+    dst.ctState = this.ctState;
+    dst.brNfDone = this.brNfDone;
     dst.trace = this.trace;
   }
 }
@@ -99,6 +111,7 @@ export class PacketPool {
     p.deliverTo = null;
     p.ingress = null;
     p.bridgePort = null;
+    p.ct = null;
     this.freeList.push(p);
   }
 

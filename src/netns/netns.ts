@@ -498,10 +498,19 @@ export class NetworkNamespace implements RxHandler, UnderlayStack {
 
   /** __ip_local_out → OUTPUT hook → ip_output. `pmtuCheck`: the sender asked for DF semantics. */
   ipOutput(pkt: PacketBuffer, route: Route, pmtuCheck: boolean): void {
-    const dev = route.dev;
+    let dev = route.dev;
     if (this.nf !== null) {
+      const before = readIp(pkt.buf, pkt.head + 16);
       const v = this.nf.output(this, pkt, dev);
       if (v !== NF_ACCEPT) return this.nfDone(pkt, v);
+      const after = readIp(pkt.buf, pkt.head + 16);
+      if (after !== before) {
+        // ip_route_me_harder: OUTPUT DNAT changed the destination, so route again.
+        const again = this.routeOutput(after);
+        if (again === null) return this.dropPkt(pkt, "no-route");
+        route = again;
+        dev = again.dev;
+      }
     }
     if (pkt.tail - pkt.head > dev.mtu) {
       const df = (pkt.buf[pkt.head + 6]! & 0x40) !== 0;

@@ -373,6 +373,14 @@ export class TcpStack {
     this.ns.dropPkt(pkt, "tcp-no-socket");
   }
 
+  /** A RST answering `pkt` (head at IPv4), as REJECT --reject-with tcp-reset sends it. */
+  sendResetFor(pkt: PacketBuffer): void {
+    const l4 = pkt.head + (pkt.buf[pkt.head]! & 0x0f) * 4;
+    const len = pkt.tail - l4;
+    if (len < 20 || pkt.buf[l4 + 13]! & TCP_RST) return;
+    this.sendReset(pkt, l4, len);
+  }
+
   /** tcp_v4_send_reset: RST for a segment that matches no socket (RFC 9293 §3.10.7.1). */
   private sendReset(pkt: PacketBuffer, l4: number, len: number): void {
     const b = pkt.buf;

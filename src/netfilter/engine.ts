@@ -1,0 +1,254 @@
+/**
+ * Runs a packet through one table's chain at one hook, as ipt_do_table does: rules in
+ * order; a matching rule's counters count; its target either decides (ACCEPT, DROP,
+ * REJECT, the NAT targets), continues (MARK, LOG, TRACE, CT), jumps (pushing a return
+ * point), goes to (without one) or returns; falling off a user chain returns, falling off
+ * a built-in chain applies its policy.
+ *
+ * Two engines share this walk and differ only in how they find the next matching rule:
+ * the reference engine tests every rule in turn; the compiled engine replaces long runs of
+ * rules keyed on (protocol, destination, destination port) with hash lookups. Both count
+ * the rules the kernel would have evaluated, so the modelled cost is the same.
+ */
+import { formatIpv4 } from "../base/index.js";
+import { DispatchIndex } from "./dispatch.js";
+import type { NetfilterEnv } from "./env.js";
+import { type LinkedChain, type LinkedTable, builtinChain, linkTable, relinkChain } from "./linked.js";
+import { ruleMatches } from "./match.js";
+import type { BuiltinChain, RejectWith, Rule, Ruleset, TableName, TargetSpec } from "./model.js";
+import type { PacketContext } from "./packet-context.js";
+
+export type EngineKind = "reference" | "compiled";
+
+export type FinalVerdict = "ACCEPT" | "DROP" | "REJECT";
+
+/** One matched rule (or an applied policy, with `ruleIndex` −1), for traces. */
+export interface RuleHit {
+  table: TableName;
+  chain: string;
+  ruleIndex: number;
+  rule: Rule | null;
+}
+
+/** The outcome of one table at one hook. Reused between packets: read it before the next run. */
+export class Traversal {
+  verdict: FinalVerdict = "ACCEPT";
+  rejectWith: RejectWith = "icmp-port-unreachable";
+  /** The DNAT/SNAT/MASQUERADE target that decided, if any. */
+  nat: Extract<TargetSpec, { kind: "DNAT" | "SNAT" | "MASQUERADE" }> | null = null;
+  /** NOTRACK / CT --notrack ran. */
+  untrack = false;
+  /** TRACE ran (raw table). */
+  traced = false;
+  /** Rules the kernel would have evaluated for this packet in this table. */
+  rulesEvaluated = 0;
+  /** Matched rules in order, when recording; null otherwise. */
+  hits: RuleHit[] | null = null;
+
+  reset(record: boolean): this {
+    this.verdict = "ACCEPT";
+    this.rejectWith = "icmp-port-unreachable";
+    this.nat = null;
+    this.untrack = false;
+    this.traced = false;
+    this.rulesEvaluated = 0;
+    this.hits = record ? [] : null;
+    return this;
+  }
+}
+
+/** Depth limit of jumps, as the kernel's xt_table jumpstack is bounded. */
+const MAX_JUMP_DEPTH = 64;
+
+export class RuleEngine {
+  private readonly tables = new Map<TableName, LinkedTable>();
+  private readonly dispatch = new Map<LinkedChain, DispatchIndex>();
+  private readonly stackChains: LinkedChain[] = new Array(MAX_JUMP_DEPTH);
+  private readonly stackIndex = new Int32Array(MAX_JUMP_DEPTH);
+
+  constructor(
+    readonly kind: EngineKind,
+    private ruleset: Ruleset,
+    readonly env: NetfilterEnv,
+    /** Shortest run of keyed rules worth a hash lookup (compiled engine). */
+    private readonly minRun = 4,
+  ) {
+    this.reload(ruleset);
+  }
+
+  /** Rebuilds everything from a (new) ruleset. */
+  reload(ruleset: Ruleset): void {
+    this.ruleset = ruleset;
+    this.tables.clear();
+    this.dispatch.clear();
+    for (const t of ruleset.tables.values()) this.tables.set(t.name, linkTable(t));
+  }
+
+  /**
+   * Picks up changes to the rules of some chains (after the model was edited in place, e.g.
+   * by applying a `--noflush` restore that replaced them), relinking only those chains.
+   * New or deleted chains need `reload`.
+   */
+  chainsChanged(table: TableName, chains: Iterable<string>): void {
+    const lt = this.tables.get(table);
+    if (!lt) {
+      const t = this.ruleset.tables.get(table);
+      if (t) this.tables.set(table, linkTable(t));
+      return;
+    }
+    for (const name of chains) {
+      const lc = lt.chains.get(name);
+      if (lc) relinkChain(lt, lc);
+    }
+  }
+
+  /** The ruleset this engine runs (its counters are updated in place). */
+  get rules(): Ruleset {
+    return this.ruleset;
+  }
+
+  hasTable(table: TableName): boolean {
+    return this.tables.has(table);
+  }
+
+  /** Runs `ctx` through `table`'s built-in chain `hook`. A missing table accepts. */
+  run(table: TableName, hook: BuiltinChain, ctx: PacketContext, out: Traversal): Traversal {
+    const lt = this.tables.get(table);
+    const start = lt && builtinChain(lt, hook);
+    if (!start) return out;
+    let chain: LinkedChain = start;
+    let i = 0;
+    let depth = 0;
+    for (;;) {
+      const j = this.kind === "compiled" ? this.nextMatchCompiled(chain, i, ctx, out) : this.nextMatchLinear(chain, i, ctx, out);
+      if (j < 0) {
+        // Fell off the end of the chain.
+        if (depth === 0 || chain.builtin) {
+          this.applyPolicy(start, ctx, out);
+          return out;
+        }
+        depth--;
+        chain = this.stackChains[depth]!;
+        i = this.stackIndex[depth]!;
+        continue;
+      }
+      const lr = chain.rules[j]!;
+      const rule = lr.rule;
+      rule.counters.packets++;
+      rule.counters.bytes += ctx.len;
+      if (out.hits !== null) out.hits.push({ table, chain: chain.name, ruleIndex: j, rule });
+      const t = rule.target;
+      switch (t.kind) {
+        case "ACCEPT":
+          out.verdict = "ACCEPT";
+          return out;
+        case "DROP":
+          out.verdict = "DROP";
+          return out;
+        case "REJECT":
+          out.verdict = "REJECT";
+          out.rejectWith = t.with;
+          return out;
+        case "DNAT":
+        case "SNAT":
+        case "MASQUERADE":
+          out.verdict = "ACCEPT";
+          out.nat = t;
+          return out;
+        case "RETURN":
+          if (depth === 0) {
+            this.applyPolicy(start, ctx, out);
+            return out;
+          }
+          depth--;
+          chain = this.stackChains[depth]!;
+          i = this.stackIndex[depth]!;
+          continue;
+        case "jump":
+          if (depth === MAX_JUMP_DEPTH) {
+            out.verdict = "DROP"; // the kernel refuses such loops at load time; never reached with valid input
+            return out;
+          }
+          this.stackChains[depth] = chain;
+          this.stackIndex[depth] = j + 1;
+          depth++;
+          chain = lr.target!;
+          i = 0;
+          continue;
+        case "goto":
+          chain = lr.target!;
+          i = 0;
+          continue;
+        case "MARK":
+          ctx.mark = ((ctx.mark & ~t.mask) ^ t.value) >>> 0;
+          break;
+        case "LOG":
+          this.env.log?.(logLine(t.prefix, ctx));
+          break;
+        case "TRACE":
+          out.traced = true;
+          break;
+        case "NOTRACK":
+          out.untrack = true;
+          break;
+        case "CT":
+          if (t.notrack) out.untrack = true;
+          break;
+        case "NONE":
+          break;
+      }
+      i = j + 1;
+    }
+  }
+
+  private applyPolicy(start: LinkedChain, ctx: PacketContext, out: Traversal): void {
+    const c = start.chain;
+    c.counters.packets++;
+    c.counters.bytes += ctx.len;
+    out.verdict = c.policy === "DROP" ? "DROP" : "ACCEPT";
+    if (out.hits !== null) out.hits.push({ table: start.table, chain: start.name, ruleIndex: -1, rule: null });
+  }
+
+  /** Reference engine: test every rule from `i` on. Returns the first match, or −1. */
+  private nextMatchLinear(chain: LinkedChain, i: number, ctx: PacketContext, out: Traversal): number {
+    const rules = chain.rules;
+    for (let j = i; j < rules.length; j++) {
+      out.rulesEvaluated++;
+      if (ruleMatches(rules[j]!.rule, ctx, this.env)) return j;
+    }
+    return -1;
+  }
+
+  /** Compiled engine: like nextMatchLinear, but keyed runs are looked up, not scanned. */
+  private nextMatchCompiled(chain: LinkedChain, i: number, ctx: PacketContext, out: Traversal): number {
+    let idx = this.dispatch.get(chain);
+    if (idx === undefined || idx.version !== chain.version) {
+      idx = new DispatchIndex(chain, this.minRun);
+      this.dispatch.set(chain, idx);
+    }
+    const rules = chain.rules;
+    let j = i;
+    while (j < rules.length) {
+      const seg = idx.segmentOf(j);
+      if (seg < 0) {
+        out.rulesEvaluated++;
+        if (ruleMatches(rules[j]!.rule, ctx, this.env)) return j;
+        j++;
+        continue;
+      }
+      const hit = idx.firstMatchInSegment(seg, j, ctx, this.env);
+      const end = idx.segmentEnd(seg);
+      if (hit >= 0) {
+        out.rulesEvaluated += hit - j + 1;
+        return hit;
+      }
+      out.rulesEvaluated += end - j;
+      j = end;
+    }
+    return -1;
+  }
+}
+
+function logLine(prefix: string | null, ctx: PacketContext): string {
+  return `${prefix ?? ""}IN=${ctx.inIface} OUT=${ctx.outIface} SRC=${formatIpv4(ctx.src)} DST=${formatIpv4(ctx.dst)} LEN=${ctx.len} PROTO=${ctx.proto}${ctx.hasPorts ? ` SPT=${ctx.sport} DPT=${ctx.dport}` : ""} MARK=0x${ctx.mark.toString(16)}`;
+}

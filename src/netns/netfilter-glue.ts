@@ -1,0 +1,306 @@
+/**
+ * Netfilter in a namespace: the five IPv4 hooks with the kernel's priorities —
+ *
+ *   PREROUTING   raw (-300), conntrack (-200), mangle (-150), nat dst (-100)
+ *   INPUT        mangle, filter, nat src (100), conntrack confirm (last)
+ *   FORWARD      mangle, filter
+ *   OUTPUT       raw, conntrack, mangle, nat dst, filter
+ *   POSTROUTING  mangle, nat src (100), conntrack confirm (last)
+ *
+ * The nat table is consulted only for the first packet of a connection (and for each
+ * manip type once); every later packet of the flow, in both directions, is rewritten from
+ * the connection's NAT binding. Bridged IPv4 frames go through the same hooks when the
+ * bridge has `bridge-nf-call-iptables` on (br_netfilter), with physdev set.
+ */
+import type { Clock } from "../base/index.js";
+import { type Conn, type CtVerdict, ConntrackTable, IPS_DST_NAT, IPS_SRC_NAT, formatTuple } from "../conntrack/index.js";
+import type { Bridge, BridgeNetfilterHooks, NetDevice, PacketBuffer } from "../netdev/index.js";
+import { RuleEngine, Traversal, type EngineKind } from "../netfilter/engine.js";
+import { type IpsetLookup, type NetfilterEnv, createEnv } from "../netfilter/env.js";
+import {
+  ADDRTYPE_BROADCAST,
+  ADDRTYPE_LOCAL,
+  ADDRTYPE_MULTICAST,
+  ADDRTYPE_UNICAST,
+  CT_STATE_DNAT,
+  CT_STATE_ESTABLISHED,
+  CT_STATE_INVALID,
+  CT_STATE_NEW,
+  CT_STATE_RELATED,
+  CT_STATE_SNAT,
+  CT_STATE_UNTRACKED,
+  type BuiltinChain,
+  type RejectWith,
+  type Rule,
+  type Ruleset,
+  type TableName,
+  newRuleset,
+} from "../netfilter/model.js";
+import { type HookName, PacketContext } from "../netfilter/packet-context.js";
+import { NF_ACCEPT, NF_DROP, type NetfilterHooks, type NfVerdict } from "./hooks.js";
+import type { NetworkNamespace } from "./netns.js";
+
+const CTINFO_BITS: Record<CtVerdict["ctinfo"], number> = {
+  NEW: CT_STATE_NEW,
+  ESTABLISHED: CT_STATE_ESTABLISHED,
+  RELATED: CT_STATE_RELATED,
+  INVALID: CT_STATE_INVALID,
+  UNTRACKED: CT_STATE_UNTRACKED,
+};
+
+/** How REJECT answers, by --reject-with (ipt_REJECT → nf_send_unreach / nf_send_reset). */
+const REJECT_CODES: Record<Exclude<RejectWith, "tcp-reset">, number> = {
+  "icmp-net-unreachable": 0,
+  "icmp-host-unreachable": 1,
+  "icmp-proto-unreachable": 2,
+  "icmp-port-unreachable": 3,
+  "icmp-net-prohibited": 9,
+  "icmp-host-prohibited": 10,
+  "icmp-admin-prohibited": 13,
+};
+
+export interface NetfilterOptions {
+  engine?: EngineKind;
+  /** nf_conntrack_max. */
+  conntrackMax?: number;
+  ipsets?: IpsetLookup | null;
+  /** Prints a rule for traces (the iptables-save form). */
+  describeRule?: (chain: string, rule: Rule) => string;
+}
+
+export class NamespaceNetfilter implements NetfilterHooks, BridgeNetfilterHooks {
+  readonly conntrack: ConntrackTable;
+  readonly engine: RuleEngine;
+  readonly env: NetfilterEnv;
+  private readonly ctx = new PacketContext();
+  private readonly out = new Traversal();
+  private readonly describeRule: ((chain: string, rule: Rule) => string) | null;
+  /** Rules evaluated by every table run so far (the modelled iptables cost). */
+  rulesEvaluated = 0;
+
+  constructor(
+    readonly ns: NetworkNamespace,
+    ruleset: Ruleset = newRuleset(),
+    opts: NetfilterOptions = {},
+  ) {
+    const clock: Clock = ns.sim.clock;
+    this.env = createEnv({ addrType: (ip) => this.addrType(ip), rng: ns.sim.rng.fork(), clock, ipsets: opts.ipsets ?? null });
+    this.engine = new RuleEngine(opts.engine ?? "compiled", ruleset, this.env);
+    this.conntrack = new ConntrackTable({ clock, rng: ns.sim.rng.fork(), ...(opts.conntrackMax !== undefined ? { max: opts.conntrackMax } : {}) });
+    this.describeRule = opts.describeRule ?? null;
+  }
+
+  get ruleset(): Ruleset {
+    return this.engine.rules;
+  }
+
+  /** XT_ADDRTYPE bits, from the namespace's addresses (inet_addr_type). */
+  addrType(ip: number): number {
+    if (ip === 0 || ip === 0xffffffff) return ADDRTYPE_BROADCAST;
+    if (ip >>> 28 === 0xe) return ADDRTYPE_MULTICAST;
+    if (this.ns.isLocalAddress(ip)) return ADDRTYPE_LOCAL;
+    for (const a of this.ns.addresses()) {
+      if (a.prefixLen >= 31) continue;
+      const hostMask = a.prefixLen === 0 ? 0xffffffff : ~(0xffffffff << (32 - a.prefixLen)) >>> 0;
+      if ((ip | hostMask) >>> 0 === ip && ((ip & ~hostMask) >>> 0) === ((a.ip & ~hostMask) >>> 0)) return ADDRTYPE_BROADCAST;
+    }
+    return ADDRTYPE_UNICAST;
+  }
+
+  // ---------------------------------------------------------------- hooks
+
+  prerouting(_ns: NetworkNamespace, pkt: PacketBuffer, inDev: NetDevice): NfVerdict {
+    // ip_sabotage_in: a frame the bridge already ran through PREROUTING is not run again.
+    if (pkt.brNfDone) return NF_ACCEPT;
+    return this.preroutingAt(pkt, pkt.head, inDev.name, "", false);
+  }
+
+  input(_ns: NetworkNamespace, pkt: PacketBuffer, inDev: NetDevice): NfVerdict {
+    const off = pkt.head;
+    let v = this.table("mangle", "INPUT", pkt, off, inDev.name, "");
+    if (v === NF_ACCEPT) v = this.table("filter", "INPUT", pkt, off, inDev.name, "");
+    if (v === NF_ACCEPT) v = this.natHook(pkt, off, "INPUT", "src", inDev.name, "", null);
+    if (v === NF_ACCEPT) v = this.confirm(pkt);
+    return v;
+  }
+
+  forward(_ns: NetworkNamespace, pkt: PacketBuffer, inDev: NetDevice, outDev: NetDevice): NfVerdict {
+    let v = this.table("mangle", "FORWARD", pkt, pkt.head, inDev.name, outDev.name);
+    if (v === NF_ACCEPT) v = this.table("filter", "FORWARD", pkt, pkt.head, inDev.name, outDev.name);
+    return v;
+  }
+
+  output(_ns: NetworkNamespace, pkt: PacketBuffer, outDev: NetDevice): NfVerdict {
+    const off = pkt.head;
+    let v = this.table("raw", "OUTPUT", pkt, off, "", outDev.name);
+    if (v === NF_ACCEPT) v = this.track(pkt, off);
+    if (v === NF_ACCEPT) v = this.table("mangle", "OUTPUT", pkt, off, "", outDev.name);
+    if (v === NF_ACCEPT) v = this.natHook(pkt, off, "OUTPUT", "dst", "", outDev.name, null);
+    if (v === NF_ACCEPT) v = this.table("filter", "OUTPUT", pkt, off, "", outDev.name);
+    return v;
+  }
+
+  postrouting(_ns: NetworkNamespace, pkt: PacketBuffer, outDev: NetDevice): NfVerdict {
+    return this.postroutingAt(pkt, pkt.head, "", outDev, null);
+  }
+
+  // br_netfilter: bridged frames, `pkt.head` at Ethernet.
+  bridgePreRouting(bridge: Bridge, inPort: NetDevice, pkt: PacketBuffer): boolean {
+    pkt.brNfDone = true;
+    return this.preroutingAt(pkt, pkt.head + 14, bridge.name, inPort.name, true) === NF_ACCEPT;
+  }
+
+  bridgeForward(bridge: Bridge, inPort: NetDevice, outPort: NetDevice, pkt: PacketBuffer): boolean {
+    const off = pkt.head + 14;
+    let v = this.table("mangle", "FORWARD", pkt, off, bridge.name, bridge.name, inPort.name, outPort.name);
+    if (v === NF_ACCEPT) v = this.table("filter", "FORWARD", pkt, off, bridge.name, bridge.name, inPort.name, outPort.name);
+    if (v === NF_ACCEPT) v = this.postroutingAt(pkt, off, inPort.name, bridge, outPort.name);
+    return v === NF_ACCEPT;
+  }
+
+  // ---------------------------------------------------------------- hook bodies
+
+  private preroutingAt(pkt: PacketBuffer, off: number, inName: string, physIn: string, bridged: boolean): NfVerdict {
+    const phys = bridged ? physIn : "";
+    let v = this.table("raw", "PREROUTING", pkt, off, inName, "", phys);
+    if (v === NF_ACCEPT) v = this.track(pkt, off);
+    if (v === NF_ACCEPT) v = this.table("mangle", "PREROUTING", pkt, off, inName, "", phys);
+    if (v === NF_ACCEPT) v = this.natHook(pkt, off, "PREROUTING", "dst", inName, "", phys || null);
+    return v;
+  }
+
+  private postroutingAt(pkt: PacketBuffer, off: number, physIn: string, outDev: NetDevice, physOut: string | null): NfVerdict {
+    let v = this.table("mangle", "POSTROUTING", pkt, off, "", outDev.name, physIn, physOut ?? "");
+    if (v === NF_ACCEPT) v = this.natHook(pkt, off, "POSTROUTING", "src", "", outDev.name, physIn || null, outDev);
+    if (v === NF_ACCEPT) v = this.confirm(pkt);
+    return v;
+  }
+
+  /** nf_conntrack_in: find or create the connection (unless raw said NOTRACK). */
+  private track(pkt: PacketBuffer, off: number): NfVerdict {
+    if (pkt.ctState === CT_STATE_UNTRACKED) return NF_ACCEPT;
+    if (pkt.ct !== null) return NF_ACCEPT; // already tracked in this namespace (e.g. bridged then routed)
+    const v = this.conntrack.inspect(pkt.buf, off, pkt.tail - off);
+    if (v.drop) {
+      this.trace(pkt, "conntrack", "table full: dropping packet");
+      return NF_DROP;
+    }
+    pkt.ct = v.conn;
+    pkt.ctDir = v.dir;
+    pkt.ctState = CTINFO_BITS[v.ctinfo];
+    if (v.conn !== null) pkt.ctState |= natBits(v.conn.status);
+    this.trace(pkt, "conntrack", `${v.ctinfo}${v.conn ? ` ${v.dir === 0 ? "original" : "reply"} direction` : ""}`);
+    return NF_ACCEPT;
+  }
+
+  private confirm(pkt: PacketBuffer): NfVerdict {
+    const conn = pkt.ct as Conn | null;
+    if (conn === null) return NF_ACCEPT;
+    if (!this.conntrack.confirm(conn)) {
+      this.trace(pkt, "conntrack", "insert failed: dropping packet");
+      return NF_DROP;
+    }
+    return NF_ACCEPT;
+  }
+
+  /**
+   * nf_nat_inet_fn: for a new connection, run the nat table once per manip type and bind
+   * (a null binding when no rule NATs); then rewrite this packet from the binding.
+   */
+  private natHook(pkt: PacketBuffer, off: number, hook: BuiltinChain, manip: "src" | "dst", inName: string, outName: string, physIn: string | null, outDev: NetDevice | null = null): NfVerdict {
+    const conn = pkt.ct as Conn | null;
+    if (conn === null) return NF_ACCEPT;
+    // RELATED packets (ICMP errors) belong to a flow whose bindings already exist.
+    const isNew = (pkt.ctState & CT_STATE_NEW) !== 0;
+    if (isNew && !this.conntrack.isNatDone(conn, manip)) {
+      const out = this.runTable("nat", hook, pkt, off, inName, outName, physIn ?? "", "");
+      if (out.verdict === "DROP") return NF_DROP;
+      const nat = out.nat;
+      if (nat !== null && nat.kind === "DNAT" && manip === "dst") {
+        this.conntrack.setupNat(conn, "dst", nat.range, { random: nat.random, persistent: nat.persistent });
+      } else if (nat !== null && nat.kind === "SNAT" && manip === "src") {
+        this.conntrack.setupNat(conn, "src", nat.range, { random: nat.random, randomFully: nat.randomFully, persistent: nat.persistent });
+      } else if (nat !== null && nat.kind === "MASQUERADE" && manip === "src" && outDev !== null) {
+        const addr = this.masqueradeAddress(outDev, this.ctx.dst);
+        if (addr === 0) return NF_DROP; // nf_nat_masquerade_ipv4: no address on the device
+        const ports = nat.toPorts;
+        this.conntrack.setupNat(conn, "src", { minIp: addr, maxIp: addr, minPort: ports?.min ?? 0, maxPort: ports?.max ?? 0 }, { random: nat.random, randomFully: nat.randomFully });
+      } else {
+        this.conntrack.setupNat(conn, manip, null, {});
+      }
+      pkt.ctState = (pkt.ctState & ~(CT_STATE_SNAT | CT_STATE_DNAT)) | natBits(conn.status);
+      if (this.ns.sim.tracer && (conn.status & (manip === "dst" ? IPS_DST_NAT : IPS_SRC_NAT)) !== 0) {
+        this.trace(pkt, "nat", `${manip === "dst" ? "DNAT" : "SNAT"} binding: reply tuple ${formatTuple(conn.reply)}`);
+      }
+    }
+    // false: an ICMP redirect about a NATed flow, or a header too short to rewrite.
+    return this.conntrack.manipPacket(conn, pkt.ctDir as 0 | 1, manip, pkt.buf, off, pkt.tail - off) ? NF_ACCEPT : NF_DROP;
+  }
+
+  /** The address MASQUERADE uses: the out device's address on the next hop's subnet, else its first. */
+  private masqueradeAddress(outDev: NetDevice, dst: number): number {
+    const iface = this.ns.interfaces.get(outDev);
+    if (!iface || iface.addrs.length === 0) return 0;
+    const route = this.ns.routes.lookup(dst);
+    const nextHop = route && route.gateway !== 0 ? route.gateway : dst;
+    for (const a of iface.addrs) {
+      const mask = a.prefixLen === 0 ? 0 : (0xffffffff << (32 - a.prefixLen)) >>> 0;
+      if (((a.ip & mask) >>> 0) === ((nextHop & mask) >>> 0)) return a.ip;
+    }
+    return route?.prefSrc || iface.addrs[0]!.ip;
+  }
+
+  /** Runs a filtering table (raw, mangle, filter) and turns its verdict into the stack's. */
+  private table(table: TableName, hook: BuiltinChain, pkt: PacketBuffer, off: number, inName: string, outName: string, physIn = "", physOut = ""): NfVerdict {
+    if (!this.engine.hasTable(table)) return NF_ACCEPT;
+    const out = this.runTable(table, hook, pkt, off, inName, outName, physIn, physOut);
+    if (out.untrack && pkt.ct === null) pkt.ctState = CT_STATE_UNTRACKED;
+    if (out.verdict === "ACCEPT") return NF_ACCEPT;
+    if (out.verdict === "REJECT") {
+      this.reject(pkt, off, out.rejectWith);
+      return NF_DROP;
+    }
+    return NF_DROP;
+  }
+
+  private runTable(table: TableName, hook: BuiltinChain, pkt: PacketBuffer, off: number, inName: string, outName: string, physIn: string, physOut: string): Traversal {
+    const ctx = this.ctx.load(pkt.buf, off, pkt.tail - off);
+    const conn = pkt.ct as Conn | null;
+    const ctState = pkt.ctState === 0 ? CT_STATE_INVALID : pkt.ctState;
+    ctx.at(hook as HookName, inName, outName, pkt.mark, ctState, conn === null ? 0 : conn.status);
+    ctx.physIn = physIn;
+    ctx.physOut = physOut;
+    ctx.bridged = physIn !== "" || physOut !== "";
+    const tracing = this.ns.sim.tracer !== null;
+    const out = this.engine.run(table, hook, ctx, this.out.reset(tracing));
+    pkt.mark = ctx.mark;
+    this.rulesEvaluated += out.rulesEvaluated;
+    if (tracing && out.hits !== null) {
+      for (const h of out.hits) {
+        const text = h.rule === null ? `policy ${this.engine.rules.tables.get(table)?.chains.get(h.chain)?.policy ?? "ACCEPT"}` : this.describeRule ? this.describeRule(h.chain, h.rule) : `rule ${h.ruleIndex + 1}`;
+        this.ns.sim.trace(this.ns.name, inName || outName, "netfilter", `${table} ${h.chain}: ${text}`, undefined);
+      }
+    }
+    return out;
+  }
+
+  /** REJECT: an ICMP error or a TCP RST back to the sender (ipt_REJECT). */
+  private reject(pkt: PacketBuffer, off: number, how: RejectWith): void {
+    const head = pkt.head;
+    pkt.head = off;
+    if (how === "tcp-reset") {
+      if (pkt.buf[off + 9] === 6) this.ns.tcp.sendResetFor(pkt);
+    } else {
+      this.ns.sendIcmpError(pkt, 3, REJECT_CODES[how], 0);
+    }
+    pkt.head = head;
+  }
+
+  private trace(pkt: PacketBuffer, what: string, detail: string): void {
+    if (this.ns.sim.tracer) this.ns.sim.trace(this.ns.name, pkt.ingress?.name ?? "", "netfilter", `${what}: ${detail}`, undefined);
+  }
+}
+
+function natBits(status: number): number {
+  return ((status & IPS_SRC_NAT) !== 0 ? CT_STATE_SNAT : 0) | ((status & IPS_DST_NAT) !== 0 ? CT_STATE_DNAT : 0);
+}
