@@ -1,0 +1,287 @@
+/**
+ * Follows one packet through an `iptables-save` dump the way the kernel would, without a
+ * kernel: PREROUTING (raw, mangle, nat for a new connection), the routing decision (local
+ * addresses go to INPUT, others to FORWARD), then POSTROUTING; or from OUTPUT. It reports
+ * every rule that matched, the verdict, DNAT/SNAT, the mark, whether the packet will be
+ * masqueraded, and — where `statistic` rules split traffic — every destination the packet
+ * could reach with its probability.
+ */
+import { PodwireError, Rng, VirtualClock, formatIpv4, parseIpv4 } from "../base/index.js";
+import { RuleEngine, Traversal } from "./engine.js";
+import { createEnv } from "./env.js";
+import {
+  ADDRTYPE_BROADCAST,
+  ADDRTYPE_LOCAL,
+  ADDRTYPE_MULTICAST,
+  ADDRTYPE_UNICAST,
+  CT_STATE_DNAT,
+  CT_STATE_ESTABLISHED,
+  CT_STATE_INVALID,
+  CT_STATE_NEW,
+  CT_STATE_RELATED,
+  CT_STATE_UNTRACKED,
+  type BuiltinChain,
+  type Rule,
+  type Ruleset,
+  type TableName,
+} from "./model.js";
+import { PacketContext } from "./packet-context.js";
+
+export interface PacketSpec {
+  proto: "tcp" | "udp" | "icmp";
+  src: number;
+  sport: number;
+  dst: number;
+  dport: number;
+}
+
+export interface OfflineTraceOptions {
+  packet: PacketSpec;
+  hook: "prerouting" | "output";
+  inIface: string;
+  outIface: string;
+  /** Addresses local to the node; loopback is always local. */
+  local: number[];
+  mark: number;
+  ctstate: "NEW" | "ESTABLISHED" | "RELATED" | "INVALID" | "UNTRACKED";
+  seed: number;
+}
+
+export interface TracedRule {
+  table: TableName;
+  chain: string;
+  /** 1-based position in the chain, as `iptables -L --line-numbers` counts; 0 for a policy. */
+  position: number;
+  /** The rule as iptables-save prints it, or `policy ACCEPT`. */
+  rule: string;
+  /** Line in the rules file, when known. */
+  line: number | null;
+}
+
+export interface OfflineTraceResult {
+  verdict: "accept" | "drop" | "reject";
+  rejectWith: string | null;
+  /** `IP:PORT` after DNAT, or null. */
+  dnat: string | null;
+  /** `IP[:PORT]` after SNAT, `masquerade`, or null. */
+  snat: string | null;
+  masquerade: boolean;
+  mark: number;
+  /** The path: `local` (INPUT) or `forward`, or `output`. */
+  path: "local" | "forward" | "output";
+  rules: TracedRule[];
+  /** Every destination reachable through statistic splits (one entry when there is no split). */
+  candidates: { destination: string; probability: number }[];
+  rulesEvaluated: number;
+}
+
+const PROTO_NUMBERS = { tcp: 6, udp: 17, icmp: 1 } as const;
+/** Enumeration stops after this many distinct random paths. */
+const MAX_PATHS = 4096;
+
+/** Parses `tcp 10.244.1.5:40000 > 10.96.0.1:443` (udp likewise; `icmp A > B` for an echo request). */
+export function parsePacketSpec(text: string, field = "--packet"): PacketSpec {
+  const m = /^\s*(tcp|udp|icmp)\s+(\S+)\s*>\s*(\S+)\s*$/i.exec(text);
+  const hint = 'write it as "tcp 10.244.1.5:40000 > 10.96.0.1:443" (or udp …, or "icmp 10.0.0.1 > 10.0.0.2")';
+  if (!m) throw new PodwireError("E_PACKET", `cannot read ${JSON.stringify(text)} as a packet`, { field }, hint);
+  const proto = m[1]!.toLowerCase() as PacketSpec["proto"];
+  const end = (s: string, which: string): [number, number] => {
+    const [ipText, portText] = proto === "icmp" ? [s, undefined] : s.split(":");
+    const ip = parseIpv4(ipText ?? "");
+    if (ip < 0) throw new PodwireError("E_PACKET", `${which} address ${JSON.stringify(ipText)} is not an IPv4 address`, { field }, hint);
+    if (proto === "icmp") return [ip, 0];
+    if (portText === undefined || !/^[0-9]{1,5}$/.test(portText) || Number(portText) < 1 || Number(portText) > 65535) {
+      throw new PodwireError("E_PACKET", `${which} port in ${JSON.stringify(s)} must be a number from 1 to 65535`, { field }, hint);
+    }
+    return [ip, Number(portText)];
+  };
+  const [src, sport] = end(m[2]!, "source");
+  const [dst, dport] = end(m[3]!, "destination");
+  return { proto, src, sport, dst, dport };
+}
+
+function packetBytes(p: PacketSpec): Uint8Array {
+  const b = new Uint8Array(60);
+  b[0] = 0x45;
+  b[2] = 0;
+  b[3] = 60;
+  b[8] = 64;
+  b[9] = PROTO_NUMBERS[p.proto];
+  writeU32(b, 12, p.src);
+  writeU32(b, 16, p.dst);
+  if (p.proto === "icmp") {
+    b[20] = 8; // echo request
+  } else {
+    b[20] = p.sport >>> 8;
+    b[21] = p.sport & 255;
+    b[22] = p.dport >>> 8;
+    b[23] = p.dport & 255;
+    if (p.proto === "tcp") {
+      b[32] = 0x50;
+      b[33] = 0x02; // SYN: the first packet of a connection
+    }
+  }
+  return b;
+}
+
+function writeU32(b: Uint8Array, off: number, v: number): void {
+  b[off] = v >>> 24;
+  b[off + 1] = (v >>> 16) & 255;
+  b[off + 2] = (v >>> 8) & 255;
+  b[off + 3] = v & 255;
+}
+
+const CT_BITS = { NEW: CT_STATE_NEW, ESTABLISHED: CT_STATE_ESTABLISHED, RELATED: CT_STATE_RELATED, INVALID: CT_STATE_INVALID, UNTRACKED: CT_STATE_UNTRACKED } as const;
+
+interface Walk {
+  verdict: "accept" | "drop" | "reject";
+  rejectWith: string | null;
+  dst: number;
+  dport: number;
+  dnat: boolean;
+  snat: string | null;
+  masquerade: boolean;
+  mark: number;
+  path: "local" | "forward" | "output";
+  hits: { table: TableName; chain: string; index: number; rule: Rule | null }[];
+  rulesEvaluated: number;
+}
+
+/** One walk of the packet through the hooks with the given engine. */
+function walk(engine: RuleEngine, opts: OfflineTraceOptions, isLocal: (ip: number) => boolean): Walk {
+  const bytes = packetBytes(opts.packet);
+  const ctx = new PacketContext().load(bytes, 0, bytes.length);
+  const out = new Traversal();
+  const w: Walk = { verdict: "accept", rejectWith: null, dst: opts.packet.dst, dport: opts.packet.dport, dnat: false, snat: null, masquerade: false, mark: opts.mark, path: "forward", hits: [], rulesEvaluated: 0 };
+  const isNew = opts.ctstate === "NEW";
+  let ctState: number = CT_BITS[opts.ctstate];
+  let inIface = opts.hook === "output" ? "" : opts.inIface;
+  let outIface = "";
+
+  // Runs one table; returns false when the packet's fate is decided (dropped or rejected).
+  const step = (table: TableName, chain: BuiltinChain): boolean => {
+    if (!engine.hasTable(table)) return true;
+    ctx.at(chain, inIface, outIface, w.mark, ctState, 0);
+    engine.run(table, chain, ctx, out.reset(true));
+    w.mark = ctx.mark;
+    w.rulesEvaluated += out.rulesEvaluated;
+    for (const h of out.hits!) w.hits.push({ table: h.table, chain: h.chain, index: h.ruleIndex, rule: h.rule });
+    if (out.verdict === "DROP") {
+      w.verdict = "drop";
+      return false;
+    }
+    if (out.verdict === "REJECT") {
+      w.verdict = "reject";
+      w.rejectWith = out.rejectWith;
+      return false;
+    }
+    const nat = out.nat;
+    if (nat?.kind === "DNAT" && nat.range) {
+      if (nat.range.minIp !== 0) w.dst = nat.range.minIp;
+      if (nat.range.minPort !== 0) w.dport = nat.range.minPort;
+      writeU32(bytes, 16, w.dst);
+      if (opts.packet.proto !== "icmp") {
+        bytes[22] = w.dport >>> 8;
+        bytes[23] = w.dport & 255;
+      }
+      ctx.load(bytes, 0, bytes.length);
+      w.dnat = true;
+      ctState |= CT_STATE_DNAT;
+    } else if (nat?.kind === "MASQUERADE") {
+      w.masquerade = true;
+      w.snat = "masquerade";
+    } else if (nat?.kind === "SNAT") {
+      w.snat = `${formatIpv4(nat.range.minIp)}${nat.range.minPort ? `:${nat.range.minPort}` : ""}`;
+    }
+    return true;
+  };
+
+  if (opts.hook === "output") {
+    w.path = "output";
+    outIface = opts.outIface;
+    if (!step("raw", "OUTPUT") || !step("mangle", "OUTPUT")) return w;
+    if (isNew && !step("nat", "OUTPUT")) return w;
+    if (!step("filter", "OUTPUT")) return w;
+    if (!step("mangle", "POSTROUTING")) return w;
+    if (isNew) step("nat", "POSTROUTING");
+    return w;
+  }
+  if (!step("raw", "PREROUTING") || !step("mangle", "PREROUTING")) return w;
+  if (isNew && !step("nat", "PREROUTING")) return w;
+  if (isLocal(w.dst)) {
+    w.path = "local";
+    if (!step("mangle", "INPUT") || !step("filter", "INPUT")) return w;
+    if (isNew) step("nat", "INPUT");
+    return w;
+  }
+  w.path = "forward";
+  outIface = opts.outIface;
+  if (!step("mangle", "FORWARD") || !step("filter", "FORWARD")) return w;
+  if (!step("mangle", "POSTROUTING")) return w;
+  if (isNew) step("nat", "POSTROUTING");
+  return w;
+}
+
+export function traceRules(ruleset: Ruleset, opts: OfflineTraceOptions, printRule: (chain: string, rule: Rule) => string): OfflineTraceResult {
+  const local = new Set(opts.local);
+  const isLocal = (ip: number): boolean => local.has(ip) || ip >>> 24 === 127;
+  const addrType = (ip: number): number => {
+    if (ip === 0 || ip === 0xffffffff) return ADDRTYPE_BROADCAST;
+    if (ip >>> 28 === 0xe) return ADDRTYPE_MULTICAST;
+    return isLocal(ip) ? ADDRTYPE_LOCAL : ADDRTYPE_UNICAST;
+  };
+  const engineFor = (rs: Ruleset) => new RuleEngine("reference", rs, createEnv({ addrType, rng: new Rng(opts.seed), clock: new VirtualClock() }));
+
+  // The trace proper: one walk with the seeded RNG.
+  const main = walk(engineFor(ruleset), opts, isLocal);
+  const describe = (w: Walk): string => {
+    if (w.verdict !== "accept") return w.verdict;
+    if (opts.packet.proto === "icmp") return formatIpv4(w.dst);
+    return `${formatIpv4(w.dst)}:${w.dport}`;
+  };
+
+  // Candidates: every sequence of statistic outcomes, depth first, each with its probability.
+  const totals = new Map<string, number>();
+  const pending: boolean[][] = [[]];
+  let paths = 0;
+  // One copy of the ruleset for all the exploring walks, so the trace's counters stay true.
+  const engine = engineFor(structuredClone(ruleset));
+  while (pending.length > 0 && paths < MAX_PATHS) {
+    const prefix = pending.pop()!;
+    const choices: boolean[] = [];
+    let prob = 1;
+    engine.env.chooser = (p: number): boolean => {
+      const k = choices.length;
+      const pick = k < prefix.length ? prefix[k]! : true;
+      choices.push(pick);
+      const pTrue = Math.min(1, Math.max(0, p));
+      prob *= pick ? pTrue : 1 - pTrue;
+      return pick;
+    };
+    const w = walk(engine, opts, isLocal);
+    paths++;
+    for (let k = choices.length - 1; k >= prefix.length; k--) pending.push([...choices.slice(0, k), false]);
+    if (prob > 0) totals.set(describe(w), (totals.get(describe(w)) ?? 0) + prob);
+  }
+  const candidates = [...totals].map(([destination, probability]) => ({ destination, probability: Number(probability.toFixed(10)) }));
+  candidates.sort((a, b) => b.probability - a.probability || (a.destination < b.destination ? -1 : 1));
+
+  return {
+    verdict: main.verdict,
+    rejectWith: main.rejectWith,
+    dnat: main.dnat ? describe({ ...main, verdict: "accept" }) : null,
+    snat: main.snat,
+    masquerade: main.masquerade,
+    mark: main.mark,
+    path: main.path,
+    rules: main.hits.map((h) => ({
+      table: h.table,
+      chain: h.chain,
+      position: h.index + 1,
+      rule: h.rule ? printRule(h.chain, h.rule) : `policy ${ruleset.tables.get(h.table)?.chains.get(h.chain)?.policy ?? "ACCEPT"}`,
+      line: h.rule?.source?.line ?? null,
+    })),
+    candidates,
+    rulesEvaluated: main.rulesEvaluated,
+  };
+}
