@@ -11,6 +11,7 @@ import { defaultCluster } from "../src/cluster/load.js";
 import { machineInfo, median, writeResult } from "./util.js";
 
 export interface E2eResult {
+  netfilter: boolean;
   payloadBytes: number;
   roundTrips: number;
   repeats: number;
@@ -22,11 +23,18 @@ export interface E2eResult {
   poolBuffers: number;
 }
 
-export function runE2eUdpBench(opts: { roundTrips?: number; repeats?: number; payloadBytes?: number } = {}): E2eResult {
+export function runE2eUdpBench(opts: { roundTrips?: number; repeats?: number; payloadBytes?: number; netfilter?: boolean } = {}): E2eResult {
   const roundTrips = opts.roundTrips ?? 200_000;
   const repeats = opts.repeats ?? 5;
   const payload = new Uint8Array(opts.payloadBytes ?? 64);
   const cluster = new Cluster(defaultCluster());
+  if (opts.netfilter === false) {
+    // The bare dataplane: no conntrack, no iptables, no bridge-nf (as a node without kube-proxy or flannel's rules).
+    for (const n of cluster.nodes.values()) {
+      n.ns.nf = null;
+      n.cni0.nfHooks = null;
+    }
+  }
   const client = cluster.pod("default", "client")!;
   const web1 = cluster.pod("default", "web-1")!;
   web1.ns.bindUdp(7, new UdpEcho());
@@ -58,6 +66,7 @@ export function runE2eUdpBench(opts: { roundTrips?: number; repeats?: number; pa
   const eventsPerRoundTrip = (cluster.sim.eventsProcessed - eventsBefore) / (roundTrips * repeats);
   const ms = median(times);
   return {
+    netfilter: opts.netfilter !== false,
     payloadBytes: payload.length,
     roundTrips,
     repeats,
@@ -70,10 +79,18 @@ export function runE2eUdpBench(opts: { roundTrips?: number; repeats?: number; pa
   };
 }
 
+export function printE2e(r: E2eResult): void {
+  console.log(
+    `  ${r.netfilter ? "with netfilter (conntrack, flannel rules, bridge-nf)" : "bare dataplane (netfilter off)       "}: ` +
+      `${(r.packetsPerSec / 1e6).toFixed(3)} M packets/s one-way (${(r.roundTripsPerSec / 1e3).toFixed(0)} k round trips/s, ${r.eventsPerRoundTrip} link crossings each)`,
+  );
+}
+
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const r = runE2eUdpBench();
-  console.log(`cross-node Pod-to-Pod UDP (${r.payloadBytes}-byte payload), ${r.roundTrips} round trips × ${r.repeats}, median:`);
-  console.log(`  ${(r.packetsPerSec / 1e6).toFixed(3)} M packets/s one-way end to end (${(r.roundTripsPerSec / 1e3).toFixed(0)} k round trips/s)`);
-  console.log(`  ${r.eventsPerRoundTrip} link crossings per round trip → ${(r.framesPerSec / 1e6).toFixed(2)} M frame deliveries/s; ${r.poolBuffers} packet buffers allocated in all`);
-  writeResult("e2e-udp", { machine: machineInfo(), result: r });
+  const withNf = runE2eUdpBench();
+  const bare = runE2eUdpBench({ netfilter: false });
+  console.log(`cross-node Pod-to-Pod UDP echo (${withNf.payloadBytes}-byte payload), ${withNf.roundTrips} round trips × ${withNf.repeats}, median:`);
+  printE2e(withNf);
+  printE2e(bare);
+  writeResult("e2e-udp", { machine: machineInfo(), results: [withNf, bare] });
 }

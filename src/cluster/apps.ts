@@ -51,6 +51,7 @@ export class UdpEcho implements UdpHandler {
       b[l4 + 2 + i] = t;
     }
     pkt.head = l4;
+    pkt.mark = 0;
     prependIpv4(pkt, { src: dst, dst: src, protocol: 17, ttl: 64, ident: 0, dontFrag: true });
     this.echoed++;
     if (ns.sim.tracer) ns.sim.trace(ns.name, route.dev.name, "reply", "UDP echo", pkt, true);

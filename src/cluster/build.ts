@@ -9,7 +9,12 @@
  */
 import { type Ipv4Cidr, formatIpv4, prefixMask } from "../base/index.js";
 import { Bridge, type NetDevice, Simulator, type Veth, VXLAN_OVERHEAD, VxlanDevice, createVethPair } from "../netdev/index.js";
-import { NetworkNamespace } from "../netns/index.js";
+import { applyRestore } from "../netfilter/apply-restore.js";
+import { newRuleset } from "../netfilter/model.js";
+import { parseRestore } from "../netfilter/restore-parse.js";
+import { printRuleSpec } from "../netfilter/save-print.js";
+import { NamespaceNetfilter, NetworkNamespace } from "../netns/index.js";
+import { flannelRulesText } from "./flannel-rules.js";
 import type { ClusterSpec, ExternalHostSpec, NodeSpec, PodSpec } from "./spec.js";
 
 /** Latency of the node network's links (a frame crossing the switch), larger than a veth's. */
@@ -25,6 +30,8 @@ export interface NodeRuntime {
   flannel: VxlanDevice | null;
   /** The Pod gateway address on cni0 (x.x.x.1). */
   gateway: number;
+  /** The node's netfilter: iptables rules (flannel's now, kube-proxy's later) and conntrack. */
+  netfilter: NamespaceNetfilter;
   pods: PodRuntime[];
 }
 
@@ -124,7 +131,17 @@ export class Cluster {
       ns.addAddress(flannel, spec.podCIDR.net, 32);
       this.devices.push(flannel);
     }
-    this.nodes.set(spec.name, { spec, ns, eth0, cni0, flannel, gateway, pods: [] });
+    const netfilter = new NamespaceNetfilter(ns, this.initialRules(spec), { engine: "compiled", describeRule: (_chain, rule) => printRuleSpec(rule) });
+    ns.nf = netfilter;
+    cni0.nfHooks = netfilter;
+    this.nodes.set(spec.name, { spec, ns, eth0, cni0, flannel, gateway, netfilter, pods: [] });
+  }
+
+  /** The node's rules before kube-proxy: flannel's masquerade and forward rules. */
+  private initialRules(node: NodeSpec) {
+    const rs = newRuleset();
+    applyRestore(rs, parseRestore(flannelRulesText(this.spec, node), `flannel rules of ${node.name}`));
+    return rs;
   }
 
   /** Routes (and for VXLAN the neighbour and FDB entries) flannel installs for every other node. */

@@ -41,6 +41,8 @@ export abstract class NetDevice {
   taps: CaptureTap[] = [];
   /** Hairpin mode when this device is a bridge port (`bridge link set … hairpin on`). */
   hairpin = false;
+  /** The IPv4 configuration the owning namespace keeps for this device (the kernel's dev->ip_ptr). */
+  ipConfig: object | null = null;
 
   constructor(
     readonly sim: Simulator,

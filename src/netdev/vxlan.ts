@@ -104,21 +104,17 @@ export class VxlanDevice extends NetDevice {
  */
 export function flowSourcePort(buf: Uint8Array, off: number, len: number): number {
   let h = 0x811c9dc5;
-  const mix = (byte: number): void => {
-    h = Math.imul(h ^ byte, 0x01000193);
-  };
   if (len >= 14 + 20 && buf[off + 12] === 0x08 && buf[off + 13] === 0x00) {
     const ip = off + 14;
-    for (let i = 12; i < 20; i++) mix(buf[ip + i]!);
+    for (let i = 12; i < 20; i++) h = Math.imul(h ^ buf[ip + i]!, 0x01000193);
     const proto = buf[ip + 9]!;
-    mix(proto);
+    h = Math.imul(h ^ proto, 0x01000193);
     const ihl = (buf[ip]! & 0x0f) * 4;
     if ((proto === 6 || proto === 17) && len >= 14 + ihl + 4) {
-      for (let i = 0; i < 4; i++) mix(buf[ip + ihl + i]!);
+      for (let i = 0; i < 4; i++) h = Math.imul(h ^ buf[ip + ihl + i]!, 0x01000193);
     }
   } else {
-    for (let i = 0; i < 12 && i < len; i++) mix(buf[off + i]!);
+    for (let i = 0; i < 12 && i < len; i++) h = Math.imul(h ^ buf[off + i]!, 0x01000193);
   }
-  const hash = h >>> 0;
-  return Math.floor((hash * (SRC_PORT_MAX - SRC_PORT_MIN)) / 4294967296) + SRC_PORT_MIN;
+  return Math.floor(((h >>> 0) * (SRC_PORT_MAX - SRC_PORT_MIN)) / 4294967296) + SRC_PORT_MIN;
 }

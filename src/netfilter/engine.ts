@@ -82,6 +82,20 @@ export class RuleEngine {
     this.tables.clear();
     this.dispatch.clear();
     for (const t of ruleset.tables.values()) this.tables.set(t.name, linkTable(t));
+    this.indexEntries();
+  }
+
+  /** Built-in chains by (table, hook) slot, so a hook finds its chain without map lookups. */
+  private entries: (LinkedChain | undefined)[] = new Array(20);
+
+  private indexEntries(): void {
+    this.entries = new Array(20);
+    for (const [name, lt] of this.tables) {
+      for (const hook of ["PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING"] as const) {
+        const c = builtinChain(lt, hook);
+        if (c) this.entries[entrySlot(name, hook)] = c;
+      }
+    }
   }
 
   /**
@@ -94,6 +108,7 @@ export class RuleEngine {
     if (!lt) {
       const t = this.ruleset.tables.get(table);
       if (t) this.tables.set(table, linkTable(t));
+      this.indexEntries();
       return;
     }
     for (const name of chains) {
@@ -111,11 +126,15 @@ export class RuleEngine {
     return this.tables.has(table);
   }
 
+  /** True when `table` has a chain at `hook` (cheap: the hot path asks before building a context). */
+  hasChain(table: TableName, hook: BuiltinChain): boolean {
+    return this.entries[entrySlot(table, hook)] !== undefined;
+  }
+
   /** Runs `ctx` through `table`'s built-in chain `hook`. A missing table accepts. */
   run(table: TableName, hook: BuiltinChain, ctx: PacketContext, out: Traversal): Traversal {
-    const lt = this.tables.get(table);
-    const start = lt && builtinChain(lt, hook);
-    if (!start) return out;
+    const start = this.entries[entrySlot(table, hook)];
+    if (start === undefined) return out;
     let chain: LinkedChain = start;
     let i = 0;
     let depth = 0;
@@ -246,6 +265,36 @@ export class RuleEngine {
       j = end;
     }
     return -1;
+  }
+}
+
+/** (table, hook) → 0..19; switches on interned strings compile to pointer compares. */
+function entrySlot(table: TableName, hook: BuiltinChain): number {
+  let t: number;
+  switch (table) {
+    case "raw":
+      t = 0;
+      break;
+    case "mangle":
+      t = 5;
+      break;
+    case "nat":
+      t = 10;
+      break;
+    default:
+      t = 15;
+  }
+  switch (hook) {
+    case "PREROUTING":
+      return t;
+    case "INPUT":
+      return t + 1;
+    case "FORWARD":
+      return t + 2;
+    case "OUTPUT":
+      return t + 3;
+    default:
+      return t + 4;
   }
 }
 

@@ -4,3 +4,4 @@ export * from "./neighbour.js";
 export * from "./hooks.js";
 export * from "./stats.js";
 export * from "./tcp.js";
+export * from "./netfilter-glue.js";

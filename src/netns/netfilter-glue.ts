@@ -252,7 +252,7 @@ export class NamespaceNetfilter implements NetfilterHooks, BridgeNetfilterHooks 
 
   /** Runs a filtering table (raw, mangle, filter) and turns its verdict into the stack's. */
   private table(table: TableName, hook: BuiltinChain, pkt: PacketBuffer, off: number, inName: string, outName: string, physIn = "", physOut = ""): NfVerdict {
-    if (!this.engine.hasTable(table)) return NF_ACCEPT;
+    if (!this.engine.hasChain(table, hook)) return NF_ACCEPT;
     const out = this.runTable(table, hook, pkt, off, inName, outName, physIn, physOut);
     if (out.untrack && pkt.ct === null) pkt.ctState = CT_STATE_UNTRACKED;
     if (out.verdict === "ACCEPT") return NF_ACCEPT;
@@ -277,8 +277,11 @@ export class NamespaceNetfilter implements NetfilterHooks, BridgeNetfilterHooks 
     this.rulesEvaluated += out.rulesEvaluated;
     if (tracing && out.hits !== null) {
       for (const h of out.hits) {
-        const text = h.rule === null ? `policy ${this.engine.rules.tables.get(table)?.chains.get(h.chain)?.policy ?? "ACCEPT"}` : this.describeRule ? this.describeRule(h.chain, h.rule) : `rule ${h.ruleIndex + 1}`;
-        this.ns.sim.trace(this.ns.name, inName || outName, "netfilter", `${table} ${h.chain}: ${text}`, undefined);
+        const text =
+          h.rule === null
+            ? `${table} ${h.chain}: policy ${this.engine.rules.tables.get(table)?.chains.get(h.chain)?.policy ?? "ACCEPT"}`
+            : `${table} ${h.chain} #${h.ruleIndex + 1}${this.describeRule ? `: ${this.describeRule(h.chain, h.rule)}` : ""}`;
+        this.ns.sim.trace(this.ns.name, inName || outName, "netfilter", text, undefined);
       }
     }
     return out;

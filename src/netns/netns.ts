@@ -122,6 +122,7 @@ export class NetworkNamespace implements RxHandler, UnderlayStack {
     if (dev.rxHandler === null) dev.rxHandler = this;
     const iface: Interface = { dev, addrs: [], neigh: new NeighbourTable() };
     this.interfaces.set(dev, iface);
+    dev.ipConfig = iface;
     if (dev instanceof VxlanDevice) {
       dev.underlay = this;
       this.bindUdp(dev.port, new VxlanSocket(dev));
@@ -432,6 +433,7 @@ export class NetworkNamespace implements RxHandler, UnderlayStack {
     b[l4 + 3] = csum & 255;
     const payloadStart = l4;
     const tos = b[h + 1]!;
+    pkt.mark = 0;
     pkt.head = payloadStart; // keep ICMP message; rebuild a fresh IP header without options
     prependIpv4(pkt, { src: dst, dst: src, protocol: 1, ttl: DEFAULT_TTL, ident: this.nextIdent(), dontFrag: false, dscp: tos >>> 2, ecn: tos & 3 });
     if (this.sim.tracer) this.sim.trace(this.name, route.dev.name, "reply", "ICMP echo reply", pkt, true);
@@ -499,6 +501,12 @@ export class NetworkNamespace implements RxHandler, UnderlayStack {
   /** __ip_local_out → OUTPUT hook → ip_output. `pmtuCheck`: the sender asked for DF semantics. */
   ipOutput(pkt: PacketBuffer, route: Route, pmtuCheck: boolean): void {
     let dev = route.dev;
+    // A locally generated packet starts with no conntrack state, even when it reuses the
+    // buffer of a packet it answers (icmp_reply builds a new skb; tunnels scrub theirs).
+    pkt.ct = null;
+    pkt.ctDir = 0;
+    pkt.ctState = 0;
+    pkt.brNfDone = false;
     if (this.nf !== null) {
       const before = readIp(pkt.buf, pkt.head + 16);
       const v = this.nf.output(this, pkt, dev);
@@ -534,7 +542,7 @@ export class NetworkNamespace implements RxHandler, UnderlayStack {
       dev.transmit(pkt);
       return;
     }
-    const iface = this.interfaces.get(dev)!;
+    const iface = dev.ipConfig as Interface;
     const e = iface.neigh.get(nextHop);
     if (e !== undefined && (e.state === "REACHABLE" || e.state === "STALE" || e.state === "PERMANENT")) {
       prependEthernet(pkt, e.mac, dev.mac, 0x0800);
