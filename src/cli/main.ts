@@ -15,6 +15,7 @@ import { type ExchangeProto, runExchange } from "../cluster/exchange.js";
 import { defaultCluster, loadClusterFile } from "../cluster/load.js";
 import { formatTopology, formatTrace } from "../cluster/report.js";
 import type { ClusterSpec } from "../cluster/spec.js";
+import { type TraceRulesArgs, formatTraceRules, runTraceRules, traceRulesJson } from "./trace-rules.js";
 
 const EXIT_BAD_INPUT = 2;
 const EXIT_INTERNAL = 1;
@@ -133,6 +134,26 @@ export function buildProgram(): Command {
         out(lines);
       }
       if (!result.ok) process.exitCode = EXIT_INTERNAL;
+    });
+
+  program
+    .command("trace-rules")
+    .description("follow one packet through an iptables-save dump, offline and without root: every rule that matched, the verdict, NAT, mark, masquerade, and where statistic rules could send it")
+    .requiredOption("--rules <file>", "iptables-save (or iptables-restore) text, e.g. from `iptables-save > rules.txt` on a node")
+    .requiredOption("--packet <spec>", 'the packet, e.g. "tcp 10.244.1.5:40000 > 10.96.0.1:443" or "icmp 10.0.0.1 > 10.0.0.2"')
+    .addOption(new Option("--hook <hook>", "where the packet enters: prerouting (arrives on an interface) or output (sent by the node)").choices(["prerouting", "output"]).default("prerouting"))
+    .option("--in <iface>", "input interface (for -i matches)")
+    .option("--out <iface>", "output interface (for -o matches)")
+    .option("--local <ips>", "the node's own addresses, comma-separated (loopback is always local); decides INPUT vs FORWARD and addrtype LOCAL")
+    .option("--mark <n>", "initial packet mark (decimal or 0x hex)")
+    .option("--ctstate <state>", "conntrack state: NEW, ESTABLISHED, RELATED, INVALID, UNTRACKED", "NEW")
+    .option("--ipsets <file>", "ipset save text for -m set rules")
+    .option("--json", "print the result as JSON")
+    .option("--seed <n>", "seed for the statistic draws of the traced path")
+    .action((opts: TraceRulesArgs & { json?: boolean }) => {
+      const result = runTraceRules(opts);
+      if (opts.json) process.stdout.write(JSON.stringify(traceRulesJson(result), null, 2) + "\n");
+      else out(formatTraceRules(opts, result));
     });
 
   program

@@ -116,6 +116,9 @@ export class Cluster {
     ns.ipForward = true;
     this.devices.push(ns.lo);
     const eth0 = this.attachToSwitch(ns, spec.internalIP, spec.name);
+    // Nodes route everything else to the node network's gateway (its first address), as a
+    // real node routes to its default gateway. Nothing answers there in the emulation.
+    ns.addRoute(defaultRoute(), eth0, { gateway: (this.spec.nodeNetwork.net + 1) >>> 0 });
     const gateway = (spec.podCIDR.net + 1) >>> 0;
     const cni0 = new Bridge(this.sim, "cni0", podMac(gateway), this.podMTU);
     // Kubernetes nodes run with net.bridge.bridge-nf-call-iptables=1 (kube-proxy requires it).

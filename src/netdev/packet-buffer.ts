@@ -61,6 +61,17 @@ export class PacketBuffer {
     this.deliverTo = null;
   }
 
+  /**
+   * Forgets the conntrack state, as skb_scrub_packet does when a packet enters or leaves a
+   * tunnel: the inner and outer packets are different flows to netfilter.
+   */
+  scrub(): void {
+    this.ct = null;
+    this.ctDir = 0;
+    this.ctState = 0;
+    this.brNfDone = false;
+  }
+
   /** Drops `n` bytes from the front (e.g. an outer header after decapsulation). */
   pull(n: number): void {
     this.head += n;

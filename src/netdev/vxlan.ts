@@ -56,6 +56,7 @@ export class VxlanDevice extends NetDevice {
       this.drop(pkt, "vxlan-no-underlay");
       return;
     }
+    pkt.scrub();
     const srcPort = flowSourcePort(pkt.buf, pkt.head, pkt.tail - pkt.head);
     prependVxlan(pkt, this.vni);
     // The kernel's VXLAN device sends IPv4 UDP with a zero checksum unless `udpcsum` is set,
@@ -87,6 +88,7 @@ export class VxlanDevice extends NetDevice {
       return;
     }
     pkt.pull(8);
+    pkt.scrub();
     if (this.sim.tracer) this.sim.trace(this.owner, this.name, "decap", `VXLAN vni ${vni}`, pkt);
     this.receive(pkt);
   }

@@ -8,7 +8,7 @@
  */
 import { PodwireError, Rng, VirtualClock, formatIpv4, parseIpv4 } from "../base/index.js";
 import { RuleEngine, Traversal } from "./engine.js";
-import { createEnv } from "./env.js";
+import { type IpsetLookup, createEnv } from "./env.js";
 import {
   ADDRTYPE_BROADCAST,
   ADDRTYPE_LOCAL,
@@ -45,6 +45,8 @@ export interface OfflineTraceOptions {
   mark: number;
   ctstate: "NEW" | "ESTABLISHED" | "RELATED" | "INVALID" | "UNTRACKED";
   seed: number;
+  /** Sets for `-m set` rules (e.g. from an `ipset save` dump). */
+  ipsets?: IpsetLookup | null;
 }
 
 export interface TracedRule {
@@ -230,7 +232,7 @@ export function traceRules(ruleset: Ruleset, opts: OfflineTraceOptions, printRul
     if (ip >>> 28 === 0xe) return ADDRTYPE_MULTICAST;
     return isLocal(ip) ? ADDRTYPE_LOCAL : ADDRTYPE_UNICAST;
   };
-  const engineFor = (rs: Ruleset) => new RuleEngine("reference", rs, createEnv({ addrType, rng: new Rng(opts.seed), clock: new VirtualClock() }));
+  const engineFor = (rs: Ruleset) => new RuleEngine("reference", rs, createEnv({ addrType, rng: new Rng(opts.seed), clock: new VirtualClock(), ipsets: opts.ipsets ?? null }));
 
   // The trace proper: one walk with the seeded RNG.
   const main = walk(engineFor(ruleset), opts, isLocal);

@@ -503,10 +503,7 @@ export class NetworkNamespace implements RxHandler, UnderlayStack {
     let dev = route.dev;
     // A locally generated packet starts with no conntrack state, even when it reuses the
     // buffer of a packet it answers (icmp_reply builds a new skb; tunnels scrub theirs).
-    pkt.ct = null;
-    pkt.ctDir = 0;
-    pkt.ctState = 0;
-    pkt.brNfDone = false;
+    pkt.scrub();
     if (this.nf !== null) {
       const before = readIp(pkt.buf, pkt.head + 16);
       const v = this.nf.output(this, pkt, dev);

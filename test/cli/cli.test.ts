@@ -60,3 +60,58 @@ test("cluster prints the topology with devices, routes and Pods", (t) => {
   t.regex(r.stdout, /flannel\.1\s+vxlan\s+\S+ mtu 1450/);
   t.regex(r.stdout, /default\/web-0\s+10\.244\.1\.3/);
 });
+
+test("trace-rules --json follows a packet through an iptables-save dump and lists statistic candidates", (t) => {
+  const dir = mkdtempSync(join(tmpdir(), "podwire-tr-"));
+  try {
+    const file = join(dir, "rules.txt");
+    writeFileSync(
+      file,
+      [
+        "*nat",
+        ":PREROUTING ACCEPT [0:0]",
+        ":POSTROUTING ACCEPT [0:0]",
+        ":KUBE-SERVICES - [0:0]",
+        ":KUBE-SVC-A - [0:0]",
+        ":KUBE-SEP-1 - [0:0]",
+        ":KUBE-SEP-2 - [0:0]",
+        ":KUBE-POSTROUTING - [0:0]",
+        ":KUBE-MARK-MASQ - [0:0]",
+        "-A PREROUTING -j KUBE-SERVICES",
+        "-A POSTROUTING -j KUBE-POSTROUTING",
+        "-A KUBE-MARK-MASQ -j MARK --set-xmark 0x4000/0x4000",
+        "-A KUBE-POSTROUTING -m mark ! --mark 0x4000/0x4000 -j RETURN",
+        "-A KUBE-POSTROUTING -j MASQUERADE --random-fully",
+        "-A KUBE-SERVICES -d 10.96.0.1/32 -p tcp -m tcp --dport 443 -j KUBE-SVC-A",
+        "-A KUBE-SVC-A ! -s 10.244.0.0/16 -d 10.96.0.1/32 -p tcp -m tcp --dport 443 -j KUBE-MARK-MASQ",
+        "-A KUBE-SVC-A -m statistic --mode random --probability 0.50000000000 -j KUBE-SEP-1",
+        "-A KUBE-SVC-A -j KUBE-SEP-2",
+        "-A KUBE-SEP-1 -p tcp -m tcp -j DNAT --to-destination 10.244.1.3:6443",
+        "-A KUBE-SEP-2 -p tcp -m tcp -j DNAT --to-destination 10.244.2.3:6443",
+        "COMMIT",
+        "",
+      ].join("\n"),
+    );
+    const r = podwire("trace-rules", "--rules", file, "--packet", "tcp 192.168.56.100:40000 > 10.96.0.1:443", "--json");
+    t.is(r.code, 0, r.stderr);
+    const j = JSON.parse(r.stdout);
+    t.is(j.verdict, "accept");
+    t.is(j.masquerade, true, "outside client: marked by KUBE-MARK-MASQ, masqueraded in POSTROUTING");
+    t.is(j.mark, 0x4000);
+    t.deepEqual(j.candidates, [
+      { destination: "10.244.1.3:6443", probability: 0.5 },
+      { destination: "10.244.2.3:6443", probability: 0.5 },
+    ]);
+    t.true(["10.244.1.3:6443", "10.244.2.3:6443"].includes(j.dnat));
+    t.deepEqual(j.rules[0], { table: "nat", chain: "PREROUTING", position: 1, rule: "-A PREROUTING -j KUBE-SERVICES", line: 10 });
+    const bad = podwire("trace-rules", "--rules", file, "--packet", "tcp 10.0.0.1 > 10.96.0.1:443");
+    t.is(bad.code, 2);
+    t.regex(bad.stderr, /field --packet: source port in "10\.0\.0\.1" must be a number/);
+    writeFileSync(file, "*nat\n-A PREROUTING -m owner --uid-owner 0 -j ACCEPT\nCOMMIT\n");
+    const unknown = podwire("trace-rules", "--rules", file, "--packet", "tcp 10.0.0.1:1 > 10.96.0.1:443");
+    t.is(unknown.code, 2);
+    t.regex(unknown.stderr, /rules\.txt:2:\d+: .*owner/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
