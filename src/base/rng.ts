@@ -37,6 +37,14 @@ export class Rng {
     return result;
   }
 
+  /**
+   * The low 31 bits of the next 32-bit draw (what xt_statistic compares against). Always a
+   * small integer for the VM, so the hot path boxes no numbers.
+   */
+  nextU31(): number {
+    return this.nextU32() & 0x7fffffff;
+  }
+
   /** A float in [0, 1) with 32 bits of randomness. */
   nextFloat(): number {
     return this.nextU32() / 4294967296;

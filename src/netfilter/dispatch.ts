@@ -1,19 +1,26 @@
 /**
- * The compiled engine's index for one chain. A rule is *keyed* when it can only match
- * packets of one protocol (TCP or UDP) to one destination port, and, optionally, one
- * destination address — `-d VIP/32 -p tcp -m tcp --dport 80 …`, the shape of every
- * KUBE-SERVICES and KUBE-NODEPORTS rule. A run of consecutive keyed rules becomes a
- * segment with two hash maps: (protocol, port, address) and (protocol, port) for rules
- * without an exact address. For a packet, the maps give the only rules of the segment
- * that can match, in order; the rest are skipped.
+ * The compiled engine's index for one chain: runs of rules that can be decided without
+ * walking them one object at a time.
  *
- * Skipping is exact only if a skipped rule could have had no side effect: the kernel
- * stops at a rule's first failing condition, so a keyed rule must not have a side-effect
- * match (statistic, recent, nfacct) before the match that holds its port.
+ * **Keyed runs.** A rule is *keyed* when it can only match packets of one protocol (TCP
+ * or UDP) to one destination port, and optionally one destination address:
+ * `-d VIP/32 -p tcp -m tcp --dport 80 …`, the shape of every KUBE-SERVICES and
+ * KUBE-NODEPORTS rule. A run of keyed rules becomes two hash maps, by (protocol, port,
+ * address) and by (protocol, port); for a packet they give the only rules of the run that
+ * can match, in order, and each of those is then tested in full. Keys are 32-bit hashes
+ * (small integers for the VM): a collision only adds a candidate that the full test
+ * rejects. Skipping is exact only if a skipped rule could have had no side effect: the
+ * kernel stops at a rule's first failing condition, so a keyed rule must not have a
+ * side-effect match (statistic, recent, nfacct) before the match that holds its port.
+ *
+ * **Split runs.** A run of rules with no conditions but a comment and at most one
+ * `statistic --mode random` — kube-proxy's KUBE-SVC endpoint rules — becomes arrays of
+ * thresholds: the walk draws exactly as the kernel does (one draw per rule evaluated) but
+ * touches only the arrays until a rule matches.
  */
 import type { NetfilterEnv } from "./env.js";
 import type { LinkedChain } from "./linked.js";
-import { ruleMatches } from "./match.js";
+import { ruleMatches, statisticThreshold } from "./match.js";
 import type { Rule } from "./model.js";
 import type { PacketContext } from "./packet-context.js";
 
@@ -24,21 +31,35 @@ interface RuleKey {
   dst: number;
 }
 
-interface Segment {
+interface KeyedSegment {
+  kind: "keyed";
   start: number;
   end: number;
   byAddr: Map<number, number[]>;
   byPort: Map<number, number[]>;
 }
 
-/** Protocol + port into one number: proto is 6 or 17 here. */
+interface SplitSegment {
+  kind: "split";
+  start: number;
+  end: number;
+  /** Per rule: the statistic threshold (0x80000000·p), or −1 for a rule that always matches. */
+  threshold: Float64Array;
+  /** Per rule: the probability as written, for a chooser (trace enumeration). */
+  probability: Float64Array;
+  invert: Uint8Array;
+}
+
+type Segment = KeyedSegment | SplitSegment;
+
+/** Protocol + port into one small number: proto is 6 or 17 here. */
 function portKey(proto: number, port: number): number {
   return proto * 65536 + port;
 }
 
+/** A 32-bit hash of (protocol, port, address); collisions are resolved by the full match. */
 function addrKey(proto: number, port: number, dst: number): number {
-  // dst < 2^32, (proto,port) < 2^23: the product stays below 2^53.
-  return dst * 8388608 + portKey(proto, port);
+  return (Math.imul(dst | 0, 0x9e3779b1) ^ portKey(proto, port)) | 0;
 }
 
 /** The dispatch key of a rule, or null when it is not keyed. */
@@ -60,6 +81,21 @@ export function ruleKey(rule: Rule): RuleKey | null {
   return { proto: p.proto, port, dst };
 }
 
+/** Whether a rule is a pure (possibly random) split: nothing to test but a statistic draw. */
+function isSplitRule(rule: Rule): boolean {
+  if (rule.src || rule.dst || rule.inIface || rule.outIface || rule.proto || rule.fragment) return false;
+  let stats = 0;
+  for (const m of rule.matches) {
+    if (m.module === "comment") continue;
+    if (m.module === "statistic" && m.mode === "random") {
+      stats++;
+      continue;
+    }
+    return false;
+  }
+  return stats <= 1;
+}
+
 export class DispatchIndex {
   readonly version: number;
   /** Segment id per rule index, −1 for rules outside any segment. */
@@ -68,27 +104,33 @@ export class DispatchIndex {
 
   constructor(
     private readonly chain: LinkedChain,
-    minRun: number,
+    readonly minRun: number,
   ) {
     this.version = chain.version;
     const rules = chain.rules;
     this.segOf = new Int32Array(rules.length).fill(-1);
     const keys = rules.map((lr) => ruleKey(lr.rule));
+    const split = rules.map((lr) => isSplitRule(lr.rule));
     let i = 0;
     while (i < rules.length) {
-      if (keys[i] === null) {
+      if (keys[i] !== null) {
+        let end = i;
+        while (end < rules.length && keys[end] !== null) end++;
+        if (end - i >= minRun) this.addKeyed(i, end, keys);
+        i = end;
+      } else if (split[i]) {
+        let end = i;
+        while (end < rules.length && split[end]) end++;
+        if (end - i >= 2) this.addSplit(i, end);
+        i = end;
+      } else {
         i++;
-        continue;
       }
-      let end = i;
-      while (end < rules.length && keys[end] !== null) end++;
-      if (end - i >= minRun) this.addSegment(i, end, keys);
-      i = end;
     }
   }
 
-  private addSegment(start: number, end: number, keys: (RuleKey | null)[]): void {
-    const seg: Segment = { start, end, byAddr: new Map(), byPort: new Map() };
+  private addKeyed(start: number, end: number, keys: (RuleKey | null)[]): void {
+    const seg: KeyedSegment = { kind: "keyed", start, end, byAddr: new Map(), byPort: new Map() };
     const id = this.segments.length;
     for (let r = start; r < end; r++) {
       const k = keys[r]!;
@@ -102,6 +144,25 @@ export class DispatchIndex {
     this.segments.push(seg);
   }
 
+  private addSplit(start: number, end: number): void {
+    const n = end - start;
+    const seg: SplitSegment = { kind: "split", start, end, threshold: new Float64Array(n), probability: new Float64Array(n), invert: new Uint8Array(n) };
+    const id = this.segments.length;
+    for (let r = start; r < end; r++) {
+      const stat = this.chain.rules[r]!.rule.matches.find((m) => m.module === "statistic");
+      const k = r - start;
+      if (stat && stat.module === "statistic" && stat.mode === "random") {
+        seg.threshold[k] = statisticThreshold(stat.probability);
+        seg.probability[k] = stat.probability;
+        seg.invert[k] = stat.invert ? 1 : 0;
+      } else {
+        seg.threshold[k] = -1;
+      }
+      this.segOf[r] = id;
+    }
+    this.segments.push(seg);
+  }
+
   segmentOf(ruleIndex: number): number {
     return this.segOf[ruleIndex]!;
   }
@@ -110,13 +171,14 @@ export class DispatchIndex {
     return this.segments[seg]!.end;
   }
 
-  /**
-   * The first rule at or after `from` in the segment that matches, or −1. Candidates from
-   * the two maps are merged in rule order and each is tested in full.
-   */
+  /** The first rule at or after `from` in the segment that matches, or −1. */
   firstMatchInSegment(seg: number, from: number, ctx: PacketContext, env: NetfilterEnv): number {
-    if (!ctx.hasPorts || ctx.fragment || (ctx.proto !== 6 && ctx.proto !== 17)) return -1;
     const s = this.segments[seg]!;
+    return s.kind === "keyed" ? this.firstKeyed(s, from, ctx, env) : firstSplit(s, from, env);
+  }
+
+  private firstKeyed(s: KeyedSegment, from: number, ctx: PacketContext, env: NetfilterEnv): number {
+    if (!ctx.hasPorts || ctx.fragment || (ctx.proto !== 6 && ctx.proto !== 17)) return -1;
     const a = s.byAddr.get(addrKey(ctx.proto, ctx.dport, ctx.dst));
     const b = s.byPort.get(portKey(ctx.proto, ctx.dport));
     let ia = 0;
@@ -133,4 +195,18 @@ export class DispatchIndex {
     }
     return -1;
   }
+}
+
+/** Walks a split run drawing as xt_statistic would, one draw per rule with a statistic. */
+function firstSplit(s: SplitSegment, from: number, env: NetfilterEnv): number {
+  for (let r = from; r < s.end; r++) {
+    const k = r - s.start;
+    const th = s.threshold[k]!;
+    if (th < 0) return r;
+    let hit: boolean;
+    if (env.chooser !== null) hit = env.chooser(s.probability[k]!);
+    else hit = env.rng.nextU31() < th;
+    if (hit !== (s.invert[k] === 1)) return r;
+  }
+  return -1;
 }

@@ -62,7 +62,6 @@ const MAX_JUMP_DEPTH = 64;
 
 export class RuleEngine {
   private readonly tables = new Map<TableName, LinkedTable>();
-  private readonly dispatch = new Map<LinkedChain, DispatchIndex>();
   private readonly stackChains: LinkedChain[] = new Array(MAX_JUMP_DEPTH);
   private readonly stackIndex = new Int32Array(MAX_JUMP_DEPTH);
 
@@ -80,7 +79,6 @@ export class RuleEngine {
   reload(ruleset: Ruleset): void {
     this.ruleset = ruleset;
     this.tables.clear();
-    this.dispatch.clear();
     for (const t of ruleset.tables.values()) this.tables.set(t.name, linkTable(t));
     this.indexEntries();
   }
@@ -240,10 +238,10 @@ export class RuleEngine {
 
   /** Compiled engine: like nextMatchLinear, but keyed runs are looked up, not scanned. */
   private nextMatchCompiled(chain: LinkedChain, i: number, ctx: PacketContext, out: Traversal): number {
-    let idx = this.dispatch.get(chain);
-    if (idx === undefined || idx.version !== chain.version) {
+    let idx = chain.dispatch;
+    if (idx === null || idx.version !== chain.version || idx.minRun !== this.minRun) {
       idx = new DispatchIndex(chain, this.minRun);
-      this.dispatch.set(chain, idx);
+      chain.dispatch = idx;
     }
     const rules = chain.rules;
     let j = i;

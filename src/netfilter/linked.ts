@@ -4,6 +4,7 @@
  * when their rules are replaced, so a change to one chain relinks only that chain.
  */
 import { PodwireError } from "../base/index.js";
+import type { DispatchIndex } from "./dispatch.js";
 import type { BuiltinChain, Chain, Rule, Table, TableName } from "./model.js";
 import { isBuiltinChain } from "./model.js";
 
@@ -22,6 +23,8 @@ export interface LinkedChain {
   rules: LinkedRule[];
   /** Bumped whenever the rules change, so compiled forms know to rebuild. */
   version: number;
+  /** The compiled engine's index of this chain, built on first use (null until then). */
+  dispatch: DispatchIndex | null;
 }
 
 export interface LinkedTable {
@@ -32,7 +35,7 @@ export interface LinkedTable {
 export function linkTable(table: Table): LinkedTable {
   const linked: LinkedTable = { name: table.name, chains: new Map() };
   for (const c of table.chains.values()) {
-    linked.chains.set(c.name, { name: c.name, table: table.name, builtin: isBuiltinChain(table.name, c.name), chain: c, rules: [], version: 0 });
+    linked.chains.set(c.name, { name: c.name, table: table.name, builtin: isBuiltinChain(table.name, c.name), chain: c, rules: [], version: 0, dispatch: null });
   }
   for (const lc of linked.chains.values()) relinkChain(linked, lc);
   return linked;

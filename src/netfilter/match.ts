@@ -63,7 +63,7 @@ export function matchExtension(m: MatchSpec, ctx: PacketContext, env: NetfilterE
     case "statistic": {
       let hit: boolean;
       if (m.mode === "random") {
-        hit = env.chooser !== null ? env.chooser(m.probability) : (env.rng.nextU32() & 0x7fffffff) < statisticThreshold(m.probability);
+        hit = env.chooser !== null ? env.chooser(m.probability) : env.rng.nextU31() < statisticThreshold(m.probability);
       } else {
         // The counter starts at --packet and wraps after --every packets (xt_statistic).
         const old = env.nthCounters.get(m) ?? m.packet;
