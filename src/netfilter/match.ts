@@ -65,8 +65,9 @@ export function matchExtension(m: MatchSpec, ctx: PacketContext, env: NetfilterE
       if (m.mode === "random") {
         hit = env.chooser !== null ? env.chooser(m.probability) : env.rng.nextU31() < statisticThreshold(m.probability);
       } else {
-        // The counter starts at --packet and wraps after --every packets (xt_statistic).
-        const old = env.nthCounters.get(m) ?? m.packet;
+        // iptables starts the counter at (every - 1) - packet, so `--packet P` matches the
+        // (P+1)-th packet; the kernel wraps it after `every` packets (libxt_statistic, xt_statistic).
+        const old = env.nthCounters.get(m) ?? m.every - 1 - m.packet;
         const next = old >= m.every - 1 ? 0 : old + 1;
         env.nthCounters.set(m, next);
         hit = next === 0;

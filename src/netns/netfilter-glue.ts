@@ -88,6 +88,20 @@ export class NamespaceNetfilter implements NetfilterHooks, BridgeNetfilterHooks 
     this.engine = new RuleEngine(opts.engine ?? "compiled", ruleset, this.env);
     this.conntrack = new ConntrackTable({ clock, rng: ns.sim.rng.fork(), ...(opts.conntrackMax !== undefined ? { max: opts.conntrackMax } : {}) });
     this.describeRule = opts.describeRule ?? null;
+    this.conntrackActive = needsConntrack(ruleset);
+  }
+
+  /**
+   * Whether connections are tracked in this namespace. The kernel registers conntrack in a
+   * namespace only once a rule needs it (a NAT target, a conntrack or state match) and
+   * keeps it from then on; before that, packets pass untracked.
+   */
+  conntrackActive: boolean;
+
+  /** Installs a new ruleset (or picks up in-place edits of the current one). */
+  setRuleset(ruleset: Ruleset): void {
+    this.engine.reload(ruleset);
+    if (needsConntrack(ruleset)) this.conntrackActive = true;
   }
 
   get ruleset(): Ruleset {
@@ -178,7 +192,7 @@ export class NamespaceNetfilter implements NetfilterHooks, BridgeNetfilterHooks 
 
   /** nf_conntrack_in: find or create the connection (unless raw said NOTRACK). */
   private track(pkt: PacketBuffer, off: number): NfVerdict {
-    if (pkt.ctState === CT_STATE_UNTRACKED) return NF_ACCEPT;
+    if (!this.conntrackActive || pkt.ctState === CT_STATE_UNTRACKED) return NF_ACCEPT;
     if (pkt.ct !== null) return NF_ACCEPT; // already tracked in this namespace (e.g. bridged then routed)
     const v = this.conntrack.inspect(pkt.buf, off, pkt.tail - off);
     if (v.drop) {
@@ -302,6 +316,20 @@ export class NamespaceNetfilter implements NetfilterHooks, BridgeNetfilterHooks 
   private trace(pkt: PacketBuffer, what: string, detail: string): void {
     if (this.ns.sim.tracer) this.ns.sim.trace(this.ns.name, pkt.ingress?.name ?? "", "netfilter", `${what}: ${detail}`, undefined);
   }
+}
+
+/** Does any rule need connection tracking (NAT targets, conntrack/state matches)? */
+function needsConntrack(rs: Ruleset): boolean {
+  for (const t of rs.tables.values()) {
+    for (const c of t.chains.values()) {
+      for (const r of c.rules) {
+        const k = r.target.kind;
+        if (k === "DNAT" || k === "SNAT" || k === "MASQUERADE") return true;
+        if (r.matches.some((m) => m.module === "conntrack" || m.module === "state")) return true;
+      }
+    }
+  }
+  return false;
 }
 
 function natBits(status: number): number {

@@ -89,6 +89,15 @@ export class NetworkNamespace implements RxHandler, UnderlayStack {
   readonly tcp: TcpStack;
   /** `net.ipv4.ip_forward`. */
   ipForward = false;
+  /**
+   * `net.ipv4.icmp_ratemask`: the ICMP types whose errors are rate limited per destination
+   * (default 0x1818: destination unreachable, source quench, time exceeded, parameter problem).
+   */
+  icmpRatemask = 0x1818;
+  /** `net.ipv4.icmp_ratelimit` in ms: one token per this interval, a burst of six. */
+  icmpRatelimitMs = 1000;
+  /** Per-destination token buckets of the ICMP rate limit (the kernel keeps them in inet_peer). */
+  private readonly icmpPeers = new Map<number, { tokens: number; last: number }>();
   /** Netfilter hooks; null means every hook accepts. */
   nf: NetfilterHooks | null = null;
   private readonly localAddrs = new Map<number, Interface>();
@@ -686,6 +695,10 @@ export class NetworkNamespace implements RxHandler, UnderlayStack {
     }
     const route = this.routeOutput(origSrc);
     if (route === null) return;
+    if (!this.icmpRateAllows(type, code, origSrc, route.dev)) {
+      this.stats.icmpRateLimited++;
+      return;
+    }
     const quoteLen = Math.min(orig.tail - h, ICMP_ERROR_MAX_LEN - 20 - 8);
     const pkt = this.sim.pool.acquire();
     pkt.buf.set(b.subarray(h, h + quoteLen), pkt.head);
@@ -696,6 +709,34 @@ export class NetworkNamespace implements RxHandler, UnderlayStack {
     this.stats.icmpErrorsSent++;
     if (this.sim.tracer) this.sim.trace(this.name, route.dev.name, "icmp-error", icmpErrorName(type, code, mtu), pkt, true);
     this.ipOutput(pkt, route, false);
+  }
+
+  /**
+   * icmpv4_xrlim_allow + inet_peer_xrlim_allow: types outside icmp_ratemask, "fragmentation
+   * needed" and errors sent through loopback are never limited; otherwise each destination
+   * earns one token per icmp_ratelimit ms, holds at most six, and starts with a full bucket.
+   */
+  private icmpRateAllows(type: number, code: number, dst: number, dev: NetDevice): boolean {
+    if (type > 31 || ((this.icmpRatemask >>> type) & 1) === 0) return true;
+    if (type === ICMP_DEST_UNREACH && code === ICMP_FRAG_NEEDED) return true;
+    if (dev === this.lo || this.icmpRatelimitMs === 0) return true;
+    const now = this.sim.now();
+    const interval = this.icmpRatelimitMs * 1_000_000;
+    let peer = this.icmpPeers.get(dst);
+    if (peer === undefined) {
+      peer = { tokens: 0, last: now - 60_000_000_000 }; // inet_getpeer: rate_last = jiffies - 60 s
+      this.icmpPeers.set(dst, peer);
+    }
+    let tokens = peer.tokens + (now - peer.last);
+    peer.last = now;
+    if (tokens > 6 * interval) tokens = 6 * interval;
+    let allowed = false;
+    if (tokens >= interval) {
+      tokens -= interval;
+      allowed = true;
+    }
+    peer.tokens = tokens;
+    return allowed;
   }
 
   // ---------------------------------------------------------------- helpers

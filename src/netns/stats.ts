@@ -4,6 +4,8 @@ export class NetnsStats {
   forwarded = 0;
   sent = 0;
   icmpErrorsSent = 0;
+  /** ICMP errors not sent because of icmp_ratelimit. */
+  icmpRateLimited = 0;
   readonly drops = new Map<string, number>();
 
   countDrop(reason: DropReason): void {
