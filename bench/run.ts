@@ -3,7 +3,9 @@
  * written as JSON under bench/results/ (pcap-write.json, e2e-udp.json, summary.json).
  *   --quick   smaller sizes, for a smoke test
  */
+import { runConntrackBench } from "./conntrack.js";
 import { printE2e, runE2eUdpBench } from "./e2e-udp.js";
+import { runNetfilterBench } from "./netfilter.js";
 import { runPcapBench } from "./pcap-write.js";
 import { machineInfo, writeResult } from "./util.js";
 
@@ -20,6 +22,16 @@ const bare = runE2eUdpBench({ roundTrips: quick ? 20_000 : 200_000, repeats: qui
 printE2e(e2e);
 printE2e(bare);
 writeResult("e2e-udp", { machine: machineInfo(), results: [e2e, bare] });
+console.log("");
+console.log("conntrack fast path: established flow lookup + DNAT rewrite (conntrack.json):");
+const ct = runConntrackBench(quick ? { rounds: 20, repeats: 2 } : {});
+console.log(`  ${(ct.packetsPerSec / 1e6).toFixed(2)} M packets/s`);
+writeResult("conntrack", { machine: machineInfo(), result: ct });
+console.log("");
+console.log("netfilter: first packets of new connections through kube-proxy-shaped rulesets (netfilter.json):");
+const nf = runNetfilterBench({ quick });
+if (nf.kernelSkipped) console.log(`  kernel iptables-restore not measured: ${nf.kernelSkipped}`);
+writeResult("netfilter", { machine: machineInfo(), ...nf });
 const summary = {
   machine: machineInfo(),
   quick,
@@ -27,6 +39,8 @@ const summary = {
   e2eUdpPacketsPerSec: Math.round(e2e.packetsPerSec),
   e2eUdpRoundTripsPerSec: Math.round(e2e.roundTripsPerSec),
   e2eUdpBarePacketsPerSec: Math.round(bare.packetsPerSec),
+  conntrackFastPathPacketsPerSec: Math.round(ct.packetsPerSec),
+  netfilter: nf.rows.map((r) => ({ services: r.services, rules: r.rules, parseCompileMs: Math.round(r.parseCompileMs), kernelRestoreMs: r.kernelRestoreMs === null ? null : Math.round(r.kernelRestoreMs), compiledPps: Math.round(r.compiled.packetsPerSec), referencePps: Math.round(r.reference.packetsPerSec), rulesPerFirstPacket: Math.round(r.compiled.meanRulesEvaluated) })),
 };
 const path = writeResult("summary", summary);
 console.log("");
