@@ -26,17 +26,20 @@ export function readSelector(f: DocField): Record<string, string> | null {
   const entries = f.entries();
   if (entries.length === 0) return null;
   const selector: Record<string, string> = {};
-  for (const [key, valueField] of entries) {
+  for (const entry of entries) {
+    const key: string = entry[0];
+    const valueField: DocField = entry[1];
     if (!isValidLabelKey(key)) {
       valueField.fail("E_SELECTOR", `selector key ${JSON.stringify(key)} is not a valid label key`, "use [prefix/]name with letters, digits, '-', '_' and '.'");
     }
-    if (typeof valueField.value !== "string") {
-      valueField.fail("E_SELECTOR", `selector value for ${JSON.stringify(key)} must be a string, not ${JSON.stringify(valueField.value)}`, "quote it, e.g. \"true\"");
+    const value = valueField.value;
+    if (typeof value !== "string") {
+      valueField.fail("E_SELECTOR", `selector value for ${JSON.stringify(key)} must be a string, not ${JSON.stringify(value)}`, "quote it, e.g. \"true\"");
     }
-    if (!isValidLabelValue(valueField.value)) {
-      valueField.fail("E_SELECTOR", `selector value ${JSON.stringify(valueField.value)} is not a valid label value`, "use up to 63 letters, digits, '-', '_' and '.'");
+    if (!isValidLabelValue(value)) {
+      valueField.fail("E_SELECTOR", `selector value ${JSON.stringify(value)} is not a valid label value`, "use up to 63 letters, digits, '-', '_' and '.'");
     }
-    selector[key] = valueField.value;
+    selector[key] = value;
   }
   return selector;
 }
