@@ -6,7 +6,7 @@ import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { Command, CommanderError, Option } from "commander";
 import { PodwireError, formatIpv4 } from "../base/index.js";
-import { startPodApps } from "../cluster/apps.js";
+import { bootCluster } from "../cluster/boot.js";
 import { Cluster } from "../cluster/build.js";
 import { CaptureSession } from "../cluster/capture.js";
 import { runDemo } from "../cluster/demo.js";
@@ -14,6 +14,7 @@ import { defaultPort, parseDestination, parseSource } from "../cluster/endpoints
 import { type ExchangeProto, runExchange } from "../cluster/exchange.js";
 import { defaultCluster, loadClusterFile } from "../cluster/load.js";
 import { formatTopology, formatTrace } from "../cluster/report.js";
+import { servicePath } from "../cluster/service-path.js";
 import type { ClusterSpec } from "../cluster/spec.js";
 import { type TraceRulesArgs, formatTraceRules, runTraceRules, traceRulesJson } from "./trace-rules.js";
 
@@ -88,20 +89,19 @@ export function buildProgram(): Command {
 
   program
     .command("trace")
-    .description("trace one exchange, request and reply, hop by hop")
+    .description("trace one exchange, request and reply, hop by hop (kube-proxy's rules included)")
     .option("-f, --file <file>", "cluster file (multi-document Kubernetes YAML); default: the embedded cluster")
-    .requiredOption("--from <source>", "pod/NS/NAME, node/NAME or ext/NAME")
-    .requiredOption("--to <dest>", "pod/NS/NAME[:PORT], node/NAME or IP[:PORT]")
+    .requiredOption("--from <source>", "pod/NS/NAME, node/NAME or ext/NAME|IP")
+    .requiredOption("--to <dest>", "pod/NS/NAME[:PORT], svc/NS/NAME[:PORT], node/NAME[:PORT] (NodePorts) or IP[:PORT]")
     .addOption(new Option("--proto <proto>", "protocol").choices(["tcp", "udp", "icmp"]).default("tcp"))
     .option("--json", "print the result as JSON")
     .option("--pcap <file>", "write the exchange's frames to this pcapng file")
     .option("--seed <n>", "seed for every random choice")
     .action((opts: { file?: string; from: string; to: string; proto: "tcp" | "udp" | "icmp"; json?: boolean; pcap?: string; seed?: string }) => {
       const spec = loadSpec(opts.file, opts.seed);
-      const cluster = new Cluster(spec);
-      startPodApps(cluster);
+      const { cluster, services } = bootCluster(spec);
       const src = parseSource(cluster, opts.from);
-      const dst = parseDestination(cluster, opts.to);
+      const dst = parseDestination(cluster, opts.to, "--to", services);
       let port = dst.port;
       if (opts.proto !== "icmp" && port === 0) {
         port = dst.podKey ? defaultPort(cluster, dst.podKey, opts.proto === "tcp" ? "TCP" : "UDP") : 0;
@@ -116,6 +116,8 @@ export function buildProgram(): Command {
       } finally {
         capture?.close();
       }
+      const srcIp = src.ns.selectSource(src.ns.routeOutput(dst.ip) ?? src.ns.loRouteFor());
+      const path = servicePath(cluster, result, srcIp, dst.ip, port, opts.proto);
       if (opts.json) {
         const json = {
           from: src.label,
@@ -124,12 +126,23 @@ export function buildProgram(): Command {
           proto: opts.proto,
           ok: result.ok,
           outcome: result.outcome,
+          node: path.node,
+          verdict: path.verdict,
+          endpoint: path.endpoint,
+          candidates: path.candidates,
+          masquerade: path.masquerade,
           hops: result.events.map((e) => ({ timeNs: e.time - result.startNs, netns: e.netns, device: e.device, action: e.action, detail: e.detail, frame: e.summary })),
           capture: opts.pcap ?? null,
         };
         process.stdout.write(JSON.stringify(json, null, 2) + "\n");
       } else {
         const lines = formatTrace(result);
+        if (path.node !== null && path.verdict !== null) {
+          lines.push(`  kube-proxy rules on ${path.node}: ${path.verdict}${path.endpoint ? `, DNAT to ${path.endpoint}` : ""}${path.masquerade ? ", masqueraded" : ""}`);
+          if (path.candidates.length > 1) {
+            lines.push(`  possible endpoints: ${path.candidates.map((c) => `${c.destination} (${(c.probability * 100).toFixed(1)}%)`).join(", ")}`);
+          }
+        }
         if (opts.pcap) lines.push(`capture: ${opts.pcap}`);
         out(lines);
       }

@@ -90,15 +90,18 @@ export function httpServer(pod: string, container: string) {
  * registered by later layers (Services), NXDOMAIN for the rest.
  */
 export class DnsServer implements UdpHandler {
+  /** Records by lower-case name without the trailing dot (Service names, as the kubernetes plugin serves them). */
   readonly records = new Map<string, number[]>();
   queries = 0;
   constructor(readonly zone = "cluster.local") {}
 
-  addRecord(name: string, ip: number): void {
-    const key = name.toLowerCase().replace(/\.$/, "");
-    const list = this.records.get(key) ?? [];
-    if (!list.includes(ip)) list.push(ip);
-    this.records.set(key, list);
+  /** Replaces the addresses of one name (an empty list: the name exists with no A records). */
+  setRecords(name: string, ips: number[]): void {
+    this.records.set(name.toLowerCase().replace(/\.$/, ""), [...ips]);
+  }
+
+  clearServices(): void {
+    this.records.clear();
   }
 
   lookup(name: string): number[] | null {
@@ -146,13 +149,21 @@ export class DnsServer implements UdpHandler {
   }
 }
 
-/** Starts the servers for every container port of every Pod (CoreDNS gets the DNS server). */
+/**
+ * Starts the servers for every container port of every Pod (CoreDNS gets the DNS server),
+ * and the API server's port on control-plane nodes (the `kubernetes` Service's endpoint).
+ */
 export function startPodApps(cluster: Cluster): Map<string, DnsServer> {
   const dns = new Map<string, DnsServer>();
   for (const pod of cluster.pods.values()) startApps(pod, dns);
-  // CoreDNS knows every Pod's name-by-address record already via the pattern; nothing to add.
+  for (const node of cluster.nodes.values()) {
+    if (node.spec.controlPlane) node.ns.tcp.listen(APISERVER_PORT, httpServer(`node/${node.spec.name}`, "kube-apiserver"));
+  }
   return dns;
 }
+
+/** kube-apiserver's secure port on control-plane nodes. */
+export const APISERVER_PORT = 6443;
 
 function startApps(pod: PodRuntime, dns: Map<string, DnsServer>): void {
   const isDns = pod.spec.labels["k8s-app"] === "kube-dns";

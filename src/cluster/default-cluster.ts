@@ -183,4 +183,26 @@ spec:
   tolerations:
   - effect: NoSchedule
     key: node-role.kubernetes.io/control-plane
+---
+# The web Service: a ClusterIP for Pods, and NodePort 30080 on every node for the outside.
+# Its clusterIP is allocated from serviceCIDR; the kubernetes and kube-dns Services are
+# added by podwire as a real cluster has them.
+apiVersion: v1
+kind: Service
+metadata:
+  labels:
+    app: web
+  name: web
+  namespace: default
+spec:
+  ports:
+  - name: http
+    nodePort: 30080
+    port: 80
+    protocol: TCP
+    targetPort: http
+  selector:
+    app: web
+  sessionAffinity: None
+  type: NodePort
 `;

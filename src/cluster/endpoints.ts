@@ -43,7 +43,13 @@ export function parseSource(cluster: Cluster, text: string, option = "--from"): 
   throw new PodwireError("E_ENDPOINT", `cannot read ${JSON.stringify(text)} as a source`, loc, "write pod/NAMESPACE/NAME, node/NAME or ext/NAME");
 }
 
-export function parseDestination(cluster: Cluster, text: string, option = "--to"): Destination {
+/** Looks up a Service by namespace and name; the cluster layer passes its ClusterServices. */
+export interface ServiceLookup {
+  service(namespace: string, name: string): { clusterIP: string | null; ports: { name: string; port: number; protocol: string }[] } | undefined;
+  names(): string[];
+}
+
+export function parseDestination(cluster: Cluster, text: string, option = "--to", services: ServiceLookup | null = null): Destination {
   const loc = { field: option };
   let body = text;
   let port = 0;
@@ -73,7 +79,17 @@ export function parseDestination(cluster: Cluster, text: string, option = "--to"
     for (const e of cluster.externals.values()) if (e.spec.name === rest[0]) return { ip: e.spec.ip, port, label: `ext/${e.spec.name}` };
     throw unknown(cluster, "ext", rest[0]!, option);
   }
-  throw new PodwireError("E_ENDPOINT", `cannot read ${JSON.stringify(text)} as a destination`, loc, "write pod/NAMESPACE/NAME[:PORT], node/NAME, ext/NAME or an IPv4 address[:PORT]");
+  if (kind === "svc" && rest.length === 2 && services !== null) {
+    const svc = services.service(rest[0]!, rest[1]!);
+    if (!svc) {
+      throw new PodwireError("E_ENDPOINT", `no Service ${rest[0]}/${rest[1]} in this cluster`, loc, `known: ${services.names().map((n) => `svc/${n}`).join(", ")}`);
+    }
+    if (svc.clusterIP === null) {
+      throw new PodwireError("E_ENDPOINT", `Service ${rest[0]}/${rest[1]} has no ClusterIP (headless or ExternalName): kube-proxy has no rules for it`, loc, "trace to one of its Pods instead");
+    }
+    return { ip: parseIpv4(svc.clusterIP), port: port || (svc.ports[0]?.port ?? 0), label: `svc/${rest[0]}/${rest[1]}` };
+  }
+  throw new PodwireError("E_ENDPOINT", `cannot read ${JSON.stringify(text)} as a destination`, loc, "write pod/NAMESPACE/NAME[:PORT], svc/NAMESPACE/NAME[:PORT], node/NAME[:PORT], ext/NAME or an IPv4 address[:PORT]");
 }
 
 /** The first container port of a Pod for a protocol, as a default destination port. */

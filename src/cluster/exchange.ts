@@ -37,6 +37,8 @@ export interface ExchangeResult {
   outcome: string;
   /** For dns: the addresses in the answer. */
   resolved: number[];
+  /** The client's source port (ICMP: the echo identifier); 0 when nothing was sent. */
+  clientPort: number;
   events: TraceEvent[];
   startNs: number;
   endNs: number;
@@ -61,6 +63,7 @@ export function runExchange(cluster: Cluster, spec: ExchangeSpec): ExchangeResul
     ok: false,
     outcome: "no answer (timed out)",
     resolved: [],
+    clientPort: 0,
     events: tracer.events,
     startNs,
     endNs: startNs,
@@ -111,6 +114,7 @@ function runTcp(cluster: Cluster, spec: ExchangeSpec, result: ExchangeResult): v
     result.outcome = "no route to host";
     return;
   }
+  result.clientPort = conn.localPort;
   cluster.sim.run(cluster.sim.now() + EXCHANGE_TIMEOUT_NS);
   if (response.startsWith("HTTP/1.1 ")) {
     const status = response.slice(0, response.indexOf("\r\n"));
@@ -123,6 +127,7 @@ function runTcp(cluster: Cluster, spec: ExchangeSpec, result: ExchangeResult): v
 function runUdp(cluster: Cluster, spec: ExchangeSpec, result: ExchangeResult): void {
   const ns = spec.from;
   const port = ns.ephemeralPort((p) => ns.udpPortInUse(p));
+  result.clientPort = port;
   let payload = spec.payload ?? encoder.encode(`hello from ${spec.fromLabel}`);
   let queryId = 0;
   if (spec.proto === "dns") {
@@ -169,6 +174,7 @@ function runUdp(cluster: Cluster, spec: ExchangeSpec, result: ExchangeResult): v
 function runPing(cluster: Cluster, spec: ExchangeSpec, result: ExchangeResult): void {
   const ns = spec.from;
   const ident = cluster.sim.rng.nextU32() & 0xffff;
+  result.clientPort = ident;
   const sentAt = cluster.sim.now();
   ns.bindPing(ident, {
     onEchoReply: (_ns, pkt, seq) => {

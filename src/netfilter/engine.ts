@@ -15,7 +15,7 @@ import { DispatchIndex } from "./dispatch.js";
 import type { NetfilterEnv } from "./env.js";
 import { type LinkedChain, type LinkedTable, builtinChain, linkTable, relinkChain } from "./linked.js";
 import { ruleMatches } from "./match.js";
-import type { BuiltinChain, RejectWith, Rule, Ruleset, TableName, TargetSpec } from "./model.js";
+import { type BuiltinChain, type RejectWith, type Rule, type Ruleset, type TableName, type TargetSpec, isBuiltinChain } from "./model.js";
 import type { PacketContext } from "./packet-context.js";
 
 export type EngineKind = "reference" | "compiled";
@@ -118,6 +118,38 @@ export class RuleEngine {
   /** The ruleset this engine runs (its counters are updated in place). */
   get rules(): Ruleset {
     return this.ruleset;
+  }
+
+  /**
+   * Picks up an `iptables-restore --noflush` that touched `names` in `table`: new chains are
+   * linked, deleted ones dropped, touched ones relinked in place (so jumps into them from
+   * untouched chains stay valid). Nothing else is rebuilt.
+   */
+  applyChanges(table: TableName, names: Iterable<string>): void {
+    const t = this.ruleset.tables.get(table);
+    const lt = this.tables.get(table);
+    if (!t || !lt) {
+      if (t) this.tables.set(table, linkTable(t));
+      else this.tables.delete(table);
+      this.indexEntries();
+      return;
+    }
+    for (const name of [...lt.chains.keys()]) if (!t.chains.has(name)) lt.chains.delete(name);
+    const touched: LinkedChain[] = [];
+    for (const name of names) {
+      const c = t.chains.get(name);
+      if (!c) continue;
+      let lc = lt.chains.get(name);
+      if (lc === undefined) {
+        lc = { name, table, builtin: isBuiltinChain(table, name), chain: c, rules: [], version: 0, dispatch: null };
+        lt.chains.set(name, lc);
+      } else {
+        lc.chain = c;
+      }
+      touched.push(lc);
+    }
+    for (const lc of touched) relinkChain(lt, lc);
+    this.indexEntries();
   }
 
   hasTable(table: TableName): boolean {

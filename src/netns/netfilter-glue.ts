@@ -98,6 +98,12 @@ export class NamespaceNetfilter implements NetfilterHooks, BridgeNetfilterHooks 
    */
   conntrackActive: boolean;
 
+  /** Picks up an `iptables-restore --noflush` into the current ruleset that touched these chains. */
+  rulesChanged(chains: Map<TableName, Set<string>>): void {
+    for (const [table, names] of chains) this.engine.applyChanges(table, names);
+    if (!this.conntrackActive && needsConntrack(this.engine.rules)) this.conntrackActive = true;
+  }
+
   /** Installs a new ruleset (or picks up in-place edits of the current one). */
   setRuleset(ruleset: Ruleset): void {
     this.engine.reload(ruleset);
@@ -203,7 +209,8 @@ export class NamespaceNetfilter implements NetfilterHooks, BridgeNetfilterHooks 
     pkt.ctDir = v.dir;
     pkt.ctState = CTINFO_BITS[v.ctinfo];
     if (v.conn !== null) pkt.ctState |= natBits(v.conn.status);
-    this.trace(pkt, "conntrack", `${v.ctinfo}${v.conn ? ` ${v.dir === 0 ? "original" : "reply"} direction` : ""}`);
+    // Established packets are the common case; trace the interesting states only.
+    if (v.ctinfo !== "ESTABLISHED") this.trace(pkt, "conntrack", `${v.ctinfo}${v.conn ? ` ${v.dir === 0 ? "original" : "reply"} direction` : ""}`);
     return NF_ACCEPT;
   }
 
@@ -289,16 +296,23 @@ export class NamespaceNetfilter implements NetfilterHooks, BridgeNetfilterHooks 
     const out = this.engine.run(table, hook, ctx, this.out.reset(tracing));
     pkt.mark = ctx.mark;
     this.rulesEvaluated += out.rulesEvaluated;
-    if (tracing && out.hits !== null) {
-      for (const h of out.hits) {
-        const text =
-          h.rule === null
-            ? `${table} ${h.chain}: policy ${this.engine.rules.tables.get(table)?.chains.get(h.chain)?.policy ?? "ACCEPT"}`
-            : `${table} ${h.chain} #${h.ruleIndex + 1}${this.describeRule ? `: ${this.describeRule(h.chain, h.rule)}` : ""}`;
-        this.ns.sim.trace(this.ns.name, inName || outName, "netfilter", text, undefined);
-      }
-    }
+    if (tracing && out.hits !== null) this.traceHits(table, hook, out, inName || outName);
     return out;
+  }
+
+  /**
+   * One trace line per table traversal that did something: the chain path of matched rules
+   * (`KUBE-SERVICES#3 → KUBE-SVC-…#2 → KUBE-SEP-…#2`), the deciding rule, and the verdict.
+   * A traversal that only fell through to an ACCEPT policy is not worth a line.
+   */
+  private traceHits(table: TableName, hook: BuiltinChain, out: Traversal, device: string): void {
+    const hits = out.hits!;
+    if (hits.length === 1 && hits[0]!.rule === null && out.verdict === "ACCEPT") return;
+    const path = hits.map((h) => (h.rule === null ? `${h.chain} policy` : `${h.chain}#${h.ruleIndex + 1}`)).join(" → ");
+    const last = [...hits].reverse().find((h) => h.rule !== null);
+    const rule = last && this.describeRule ? `: ${this.describeRule(last.chain, last.rule!).trim()}` : "";
+    const verdict = out.nat ? `${out.nat.kind}` : out.verdict;
+    this.ns.sim.trace(this.ns.name, device, "netfilter", `${table} ${hook} ${path}${rule} ⇒ ${verdict}`, undefined);
   }
 
   /** REJECT: an ICMP error or a TCP RST back to the sender (ipt_REJECT). */

@@ -480,6 +480,12 @@ export class NetworkNamespace implements RxHandler, UnderlayStack {
   }
 
   private loRouteCache: Route | null = null;
+
+  /** The route local destinations take (through `lo`). */
+  loRouteFor(): Route {
+    return this.loRoute(0);
+  }
+
   private loRoute(_dst: number): Route {
     if (this.loRouteCache === null) {
       this.loRouteCache = { dst: { net: LOOPBACK_NET, prefixLen: 8, mask: prefixMask(8) }, gateway: 0, dev: this.lo, prefSrc: 0, onlink: false, metric: 0, proto: "kernel" };

@@ -80,7 +80,10 @@ test("default cluster: settings, nodes, pods and external hosts", (t) => {
     spec.externalHosts.map((h) => [h.name, ip(h.ip)]),
     [["outside", "192.168.56.100"]],
   );
-  t.deepEqual(spec.otherDocuments, []);
+  t.deepEqual(
+    spec.otherDocuments.map((d) => [d.kind, (d.body.metadata as { name: string }).name]),
+    [["Service", "web"]],
+  );
 });
 
 test("default cluster: labels and containers", (t) => {
