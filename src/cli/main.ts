@@ -15,6 +15,9 @@ import { type ExchangeProto, runExchange } from "../cluster/exchange.js";
 import { defaultCluster, loadClusterFile } from "../cluster/load.js";
 import { formatTopology, formatTrace } from "../cluster/report.js";
 import { servicePath } from "../cluster/service-path.js";
+import type { KubeProxyFlags } from "../cluster/services.js";
+import { jumpRulesText } from "../kube/index.js";
+import { printRuleset } from "../netfilter/save-print.js";
 import type { ClusterSpec } from "../cluster/spec.js";
 import { type TraceRulesArgs, formatTraceRules, runTraceRules, traceRulesJson } from "./trace-rules.js";
 
@@ -167,6 +170,39 @@ export function buildProgram(): Command {
       const result = runTraceRules(opts);
       if (opts.json) process.stdout.write(JSON.stringify(traceRulesJson(result), null, 2) + "\n");
       else out(formatTraceRules(opts, result));
+    });
+
+  program
+    .command("rules")
+    .description("print the iptables rules kube-proxy writes on a node (restore text, loadable with iptables-restore --noflush)")
+    .option("-f, --file <file>", "cluster file; default: the embedded cluster")
+    .requiredOption("--node <name>", "the node")
+    .addOption(new Option("--mode <mode>", "proxy mode (default: the Cluster document's)").choices(["iptables", "ipvs", "nftables"]))
+    .option("--cluster-cidr <cidr>", "kube-proxy's --cluster-cidr (the local-traffic detector); default: the cluster's")
+    .option("--masquerade-all", "kube-proxy's --masquerade-all")
+    .option("--no-random-fully", "as if iptables had no --random-fully")
+    .option("--nfacct", "add kube-proxy's nfacct matches (kernels with nfacct)")
+    .option("--no-localhost-nodeports", "kube-proxy's --iptables-localhost-nodeports=false")
+    .option("--save-format", "print the node's whole ruleset as iptables-save prints it (flannel's rules and kube-proxy's, canonical form)")
+    .action((opts: { file?: string; node: string; mode?: "iptables" | "ipvs" | "nftables"; clusterCidr?: string; masqueradeAll?: boolean; randomFully: boolean; nfacct?: boolean; localhostNodeports: boolean; saveFormat?: boolean }) => {
+      const spec = loadSpec(opts.file, undefined);
+      if (opts.mode) spec.proxyMode = opts.mode;
+      const flags: KubeProxyFlags = { randomFully: opts.randomFully, localhostNodePorts: opts.localhostNodeports };
+      if (opts.clusterCidr !== undefined) flags.clusterCIDR = opts.clusterCidr;
+      if (opts.masqueradeAll) flags.masqueradeAll = true;
+      if (opts.nfacct) flags.nfacct = true;
+      const { cluster, services } = bootCluster(spec, flags);
+      const node = cluster.node(opts.node);
+      if (!node) {
+        throw new PodwireError("E_ARG", `no node ${JSON.stringify(opts.node)} in this cluster`, { field: "--node" }, `known: ${[...cluster.nodes.keys()].join(", ")}`);
+      }
+      if (opts.saveFormat) {
+        process.stdout.write(printRuleset(node.netfilter.ruleset));
+        return;
+      }
+      process.stdout.write(`# kube-proxy (iptables mode) on ${node.spec.name}: load with iptables-restore --noflush\n`);
+      process.stdout.write(jumpRulesText());
+      process.stdout.write(services.restoreText(node));
     });
 
   program

@@ -67,7 +67,7 @@ export function httpServer(pod: string, container: string) {
       onData(c: TcpConnection, data: Uint8Array) {
         request += decoder.decode(data);
         if (!request.includes("\r\n\r\n")) return;
-        const body = `hello from ${pod} (container ${container}) at ${formatIpv4(c.localIp)}:${c.localPort}\n`;
+        const body = `hello from ${pod} (container ${container}) at ${formatIpv4(c.localIp)}:${c.localPort}, you are ${formatIpv4(c.remoteIp)}:${c.remotePort}\n`;
         const response =
           "HTTP/1.1 200 OK\r\n" +
           "Content-Type: text/plain\r\n" +

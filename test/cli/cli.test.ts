@@ -115,3 +115,38 @@ test("trace-rules --json follows a packet through an iptables-save dump and list
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("rules --node prints kube-proxy's restore text, which the real iptables-restore loads", (t) => {
+  const r = podwire("rules", "--node", "worker-1");
+  t.is(r.code, 0, r.stderr);
+  t.regex(r.stdout, /^-A KUBE-SERVICES -m comment --comment "default\/web:http cluster IP" -m tcp -p tcp -d 10\.96\.0\.\d+ --dport 80 -j KUBE-SVC-[A-Z2-7]{16}$/m);
+  t.regex(r.stdout, /-j DNAT --to-destination 10\.244\.1\.3:8080/);
+  const save = podwire("rules", "--node", "worker-1", "--save-format");
+  t.is(save.code, 0, save.stderr);
+  t.regex(save.stdout, /^-A FLANNEL-POSTRTG /m, "the node's whole ruleset: flannel's rules too");
+  t.regex(save.stdout, /^-A KUBE-SERVICES -d 10\.96\.0\.\d+\/32 -p tcp -m comment --comment "default\/web:http cluster IP" -m tcp --dport 80 -j KUBE-SVC-/m);
+  const canLoad = process.getuid?.() === 0 && spawnSync("iptables-restore", ["--version"], { stdio: "ignore" }).status === 0 && spawnSync("ip", ["netns", "list"], { stdio: "ignore" }).status === 0;
+  if (!canLoad) {
+    t.log("kernel load not checked: needs root, ip netns and iptables-restore");
+    return;
+  }
+  const ns = `pw-cli-${process.pid}`;
+  spawnSync("ip", ["netns", "add", ns]);
+  try {
+    const load = spawnSync("ip", ["netns", "exec", ns, "iptables-restore", "--noflush"], { input: r.stdout, encoding: "utf8" });
+    t.is(load.status, 0, load.stderr);
+  } finally {
+    spawnSync("ip", ["netns", "del", ns]);
+  }
+});
+
+test("trace to a Service reports the endpoint, every candidate, and masquerade", (t) => {
+  const r = podwire("trace", "--from", "ext/outside", "--to", "node/worker-1:30080", "--json");
+  t.is(r.code, 0, r.stderr);
+  const j = JSON.parse(r.stdout);
+  t.is(j.node, "worker-1");
+  t.is(j.verdict, "accept");
+  t.true(j.masquerade);
+  t.deepEqual(j.candidates.map((c: { destination: string }) => c.destination).sort(), ["10.244.1.3:8080", "10.244.2.2:8080"]);
+  t.true(["10.244.1.3:8080", "10.244.2.2:8080"].includes(j.endpoint));
+});
