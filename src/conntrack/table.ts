@@ -375,6 +375,17 @@ export class ConntrackTable {
     return true;
   }
 
+  /**
+   * nf_conntrack_alter_reply: replace the reply tuple of a conn that is not confirmed yet
+   * (IPVS does this with `vs/conntrack=1` so the real server's replies match the entry).
+   * Confirmed conns are left alone, as ip_vs_update_conntrack leaves them.
+   */
+  alterReply(conn: Conn, reply: Tuple): boolean {
+    if (conn.status & IPS_CONFIRMED) return false;
+    conn.reply = reply;
+    return true;
+  }
+
   private link(node: HashNode, hash: number): void {
     const t = node.dir === 0 ? node.conn.original : node.conn.reply;
     node.hash = hash;

@@ -7,3 +7,4 @@ export * from "./bridge.js";
 export * from "./vxlan.js";
 export * from "./loopback.js";
 export * from "./frame-peek.js";
+export * from "./dummy.js";
