@@ -10,6 +10,7 @@
 import { truncated, malformed } from "../base/errors.js";
 import { get16, get32, getMac, set16, set32, setMac, unsupported, checkField, checkRoom } from "./bytes.js";
 import { ETHERTYPE_IPV4 } from "./ethernet.js";
+import { ByteView } from "./view.js";
 
 export const ARP_LEN = 28;
 export const ARP_REQUEST = 1;
@@ -26,18 +27,7 @@ const SPA = 14;
 const THA = 18;
 const TPA = 24;
 
-export class ArpPacket {
-  constructor(
-    public buf: Uint8Array,
-    public offset = 0,
-  ) {}
-
-  wrap(buf: Uint8Array, offset = 0): this {
-    this.buf = buf;
-    this.offset = offset;
-    return this;
-  }
-
+export class ArpPacket extends ByteView {
   /**
    * Checks that `len` bytes hold an Ethernet/IPv4 ARP packet: truncated when short,
    * unsupported for other hardware/protocol types, malformed for wrong address lengths.

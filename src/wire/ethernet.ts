@@ -9,6 +9,7 @@
  */
 import { truncated } from "../base/errors.js";
 import { get16, getMac, set16, setMac, checkField, checkRoom } from "./bytes.js";
+import { ByteView } from "./view.js";
 
 export const ETHERNET_HEADER_LEN = 14;
 export const ETHERTYPE_IPV4 = 0x0800;
@@ -19,18 +20,7 @@ const SRC = 6;
 const TYPE = 12;
 
 /** A view of an Ethernet header at `buf[offset..]`; `wrap` rebinds it without allocating. */
-export class EthernetFrame {
-  constructor(
-    public buf: Uint8Array,
-    public offset = 0,
-  ) {}
-
-  wrap(buf: Uint8Array, offset = 0): this {
-    this.buf = buf;
-    this.offset = offset;
-    return this;
-  }
-
+export class EthernetFrame extends ByteView {
   /** Throws a truncated `WireError` unless `len` bytes from `offset` hold the header. */
   checkLen(len: number): this {
     const avail = Math.min(len, this.buf.length - this.offset);

@@ -13,6 +13,7 @@ import { truncated, malformed } from "../base/errors.js";
 import { get16, get32, set16, set32, checkField, placeBytes, checkRoom } from "./bytes.js";
 import { sumBytes, finishChecksum, foldSum, updateChecksum16 } from "./checksum.js";
 import { IPV4_MIN_HEADER_LEN } from "./ipv4.js";
+import { SizedByteView } from "./view.js";
 
 export const ICMP_HEADER_LEN = 8;
 
@@ -58,20 +59,7 @@ const CHECKSUM = 2;
 const REST = 4;
 
 /** A view of an ICMP message of `len` bytes at `buf[offset..]` (the IP payload length). */
-export class IcmpPacket {
-  constructor(
-    public buf: Uint8Array,
-    public offset = 0,
-    public len = buf.length - offset,
-  ) {}
-
-  wrap(buf: Uint8Array, offset = 0, len = buf.length - offset): this {
-    this.buf = buf;
-    this.offset = offset;
-    this.len = len;
-    return this;
-  }
-
+export class IcmpPacket extends SizedByteView {
   /** Checks that the message of `len` bytes (default: the wrapped length) holds the 8-byte header, and bounds the view to it. */
   checkLen(len = this.len): this {
     const avail = Math.min(len, this.buf.length - this.offset);

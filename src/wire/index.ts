@@ -25,3 +25,4 @@ export * from "./dns.js";
 export * from "./builder.js";
 export * from "./summary.js";
 export { get16, set16, get32, set32, getMac, setMac } from "./bytes.js";
+export * from "./view.js";

@@ -15,6 +15,7 @@
 import { truncated, malformed } from "../base/errors.js";
 import { get16, get32, set16, set32, checkField, unsupported, checkRoom } from "./bytes.js";
 import { sumBytes, finishChecksum, foldSum, updateChecksum16, updateChecksum32 } from "./checksum.js";
+import { ByteView } from "./view.js";
 
 export const IPV4_MIN_HEADER_LEN = 20;
 export const IPV4_MAX_HEADER_LEN = 60;
@@ -37,18 +38,7 @@ const FLAG_RESERVED = 0x8000;
 const FLAG_DF = 0x4000;
 const FLAG_MF = 0x2000;
 
-export class Ipv4Packet {
-  constructor(
-    public buf: Uint8Array,
-    public offset = 0,
-  ) {}
-
-  wrap(buf: Uint8Array, offset = 0): this {
-    this.buf = buf;
-    this.offset = offset;
-    return this;
-  }
-
+export class Ipv4Packet extends ByteView {
   /**
    * Checks that `len` available bytes hold a whole datagram: version 4, IHL at least 5,
    * header within the bytes, and headerLen <= totalLen <= len (bytes past totalLen, such as

@@ -11,6 +11,7 @@ import { truncated, malformed } from "../base/errors.js";
 import { get16, get32, set16, set32, checkField, placeBytes, checkRoom } from "./bytes.js";
 import { sumBytes, finishChecksum, foldSum, pseudoHeaderSum, updateChecksum16, updateChecksum32 } from "./checksum.js";
 import { IPPROTO_TCP, IPV4_MIN_HEADER_LEN } from "./ipv4.js";
+import { SizedByteView } from "./view.js";
 
 export const TCP_MIN_HEADER_LEN = 20;
 export const TCP_MAX_HEADER_LEN = 60;
@@ -42,20 +43,7 @@ const CHECKSUM = 16;
 const URGENT = 18;
 
 /** A view of a TCP segment of `len` bytes at `buf[offset..]` (the IP payload length). */
-export class TcpPacket {
-  constructor(
-    public buf: Uint8Array,
-    public offset = 0,
-    public len = buf.length - offset,
-  ) {}
-
-  wrap(buf: Uint8Array, offset = 0, len = buf.length - offset): this {
-    this.buf = buf;
-    this.offset = offset;
-    this.len = len;
-    return this;
-  }
-
+export class TcpPacket extends SizedByteView {
   /** Checks that a segment of `len` bytes (default: the wrapped length) holds its header, and bounds the view to it. */
   checkLen(len = this.len): this {
     const avail = Math.min(len, this.buf.length - this.offset);

@@ -13,6 +13,7 @@ import { truncated, malformed } from "../base/errors.js";
 import { get16, set16, checkField, placeBytes, checkRoom } from "./bytes.js";
 import { sumBytes, finishChecksum, foldSum, pseudoHeaderSum, updateChecksum16, updateChecksum32 } from "./checksum.js";
 import { IPPROTO_UDP, IPV4_MIN_HEADER_LEN } from "./ipv4.js";
+import { ByteView } from "./view.js";
 
 export const UDP_HEADER_LEN = 8;
 
@@ -21,18 +22,7 @@ const DST_PORT = 2;
 const LENGTH = 4;
 const CHECKSUM = 6;
 
-export class UdpPacket {
-  constructor(
-    public buf: Uint8Array,
-    public offset = 0,
-  ) {}
-
-  wrap(buf: Uint8Array, offset = 0): this {
-    this.buf = buf;
-    this.offset = offset;
-    return this;
-  }
-
+export class UdpPacket extends ByteView {
   /** Checks that `len` available bytes hold the header and that 8 <= length field <= len. */
   checkLen(len: number): this {
     const avail = Math.min(len, this.buf.length - this.offset);

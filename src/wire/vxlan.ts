@@ -10,6 +10,7 @@
  */
 import { truncated, malformed } from "../base/errors.js";
 import { checkRoom } from "./bytes.js";
+import { ByteView } from "./view.js";
 
 export const VXLAN_HEADER_LEN = 8;
 /** Flannel's VXLAN port (Linux's historical default), not IANA's 4789. */
@@ -22,18 +23,7 @@ export const VXLAN_MAX_VNI = 0xffffff;
 const FLAGS = 0;
 const VNI = 4;
 
-export class VxlanHeader {
-  constructor(
-    public buf: Uint8Array,
-    public offset = 0,
-  ) {}
-
-  wrap(buf: Uint8Array, offset = 0): this {
-    this.buf = buf;
-    this.offset = offset;
-    return this;
-  }
-
+export class VxlanHeader extends ByteView {
   /** Checks for 8 bytes with the I flag set (malformed otherwise). */
   checkLen(len: number): this {
     const avail = Math.min(len, this.buf.length - this.offset);
