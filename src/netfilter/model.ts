@@ -107,6 +107,15 @@ export const CT_STATE_UNTRACKED = 1 << 8;
 export const CT_STATE_SNAT = 1 << 9;
 export const CT_STATE_DNAT = 1 << 10;
 
+/** The XT_CONNTRACK_STATE bit of each conntrack state name. */
+export const CT_STATE_BY_NAME = {
+  NEW: CT_STATE_NEW,
+  ESTABLISHED: CT_STATE_ESTABLISHED,
+  RELATED: CT_STATE_RELATED,
+  INVALID: CT_STATE_INVALID,
+  UNTRACKED: CT_STATE_UNTRACKED,
+} as const;
+
 /** Conntrack status bits (IPS_*) that `--ctstatus` names. */
 export const CT_STATUS_EXPECTED = 1 << 0;
 export const CT_STATUS_SEEN_REPLY = 1 << 1;
@@ -296,6 +305,18 @@ export interface Table {
 /** All tables of one namespace. Tables never loaded are absent (iptables-save omits them). */
 export interface Ruleset {
   tables: Map<TableName, Table>;
+}
+
+/**
+ * An address's XT_ADDRTYPE bits as inet_addr_type sees it: 0.0.0.0 and 255.255.255.255 are
+ * BROADCAST, 224/4 MULTICAST, the namespace's own addresses LOCAL, subnet broadcast
+ * addresses BROADCAST, the rest UNICAST.
+ */
+export function addressType(ip: number, isLocal: (ip: number) => boolean, isSubnetBroadcast: (ip: number) => boolean = () => false): number {
+  if (ip === 0 || ip === 0xffffffff) return ADDRTYPE_BROADCAST;
+  if (ip >>> 28 === 0xe) return ADDRTYPE_MULTICAST;
+  if (isLocal(ip)) return ADDRTYPE_LOCAL;
+  return isSubnetBroadcast(ip) ? ADDRTYPE_BROADCAST : ADDRTYPE_UNICAST;
 }
 
 export function emptyCounters(): Counters {

@@ -10,16 +10,9 @@ import { PodwireError, Rng, VirtualClock, formatIpv4, parseIpv4 } from "../base/
 import { RuleEngine, Traversal } from "./engine.js";
 import { type IpsetLookup, createEnv } from "./env.js";
 import {
-  ADDRTYPE_BROADCAST,
-  ADDRTYPE_LOCAL,
-  ADDRTYPE_MULTICAST,
-  ADDRTYPE_UNICAST,
+  CT_STATE_BY_NAME,
   CT_STATE_DNAT,
-  CT_STATE_ESTABLISHED,
-  CT_STATE_INVALID,
-  CT_STATE_NEW,
-  CT_STATE_RELATED,
-  CT_STATE_UNTRACKED,
+  addressType,
   type BuiltinChain,
   type Rule,
   type Ruleset,
@@ -133,8 +126,6 @@ function writeU32(b: Uint8Array, off: number, v: number): void {
   b[off + 3] = v & 255;
 }
 
-const CT_BITS = { NEW: CT_STATE_NEW, ESTABLISHED: CT_STATE_ESTABLISHED, RELATED: CT_STATE_RELATED, INVALID: CT_STATE_INVALID, UNTRACKED: CT_STATE_UNTRACKED } as const;
-
 interface Walk {
   verdict: "accept" | "drop" | "reject";
   rejectWith: string | null;
@@ -156,7 +147,7 @@ function walk(engine: RuleEngine, opts: OfflineTraceOptions, isLocal: (ip: numbe
   const out = new Traversal();
   const w: Walk = { verdict: "accept", rejectWith: null, dst: opts.packet.dst, dport: opts.packet.dport, dnat: false, snat: null, masquerade: false, mark: opts.mark, path: "forward", hits: [], rulesEvaluated: 0 };
   const isNew = opts.ctstate === "NEW";
-  let ctState: number = CT_BITS[opts.ctstate];
+  let ctState: number = CT_STATE_BY_NAME[opts.ctstate];
   let inIface = opts.hook === "output" ? "" : opts.inIface;
   let outIface = "";
 
@@ -227,11 +218,7 @@ function walk(engine: RuleEngine, opts: OfflineTraceOptions, isLocal: (ip: numbe
 export function traceRules(ruleset: Ruleset, opts: OfflineTraceOptions, printRule: (chain: string, rule: Rule) => string): OfflineTraceResult {
   const local = new Set(opts.local);
   const isLocal = (ip: number): boolean => local.has(ip) || ip >>> 24 === 127;
-  const addrType = (ip: number): number => {
-    if (ip === 0 || ip === 0xffffffff) return ADDRTYPE_BROADCAST;
-    if (ip >>> 28 === 0xe) return ADDRTYPE_MULTICAST;
-    return isLocal(ip) ? ADDRTYPE_LOCAL : ADDRTYPE_UNICAST;
-  };
+  const addrType = (ip: number): number => addressType(ip, isLocal);
   const engineFor = (rs: Ruleset) => new RuleEngine("reference", rs, createEnv({ addrType, rng: new Rng(opts.seed), clock: new VirtualClock(), ipsets: opts.ipsets ?? null }));
 
   // The trace proper: one walk with the seeded RNG.

@@ -12,25 +12,21 @@
  * the connection's NAT binding. Bridged IPv4 frames go through the same hooks when the
  * bridge has `bridge-nf-call-iptables` on (br_netfilter), with physdev set.
  */
-import type { Clock } from "../base/index.js";
+import { type Clock, prefixMask } from "../base/index.js";
 import { type Conn, type CtVerdict, ConntrackTable, IPS_DST_NAT, IPS_SRC_NAT, formatTuple } from "../conntrack/index.js";
 import type { Bridge, BridgeNetfilterHooks, NetDevice, PacketBuffer } from "../netdev/index.js";
 import { RuleEngine, Traversal, type EngineKind } from "../netfilter/engine.js";
 import { type IpsetLookup, type NetfilterEnv, createEnv } from "../netfilter/env.js";
 import {
-  ADDRTYPE_BROADCAST,
-  ADDRTYPE_LOCAL,
-  ADDRTYPE_MULTICAST,
-  ADDRTYPE_UNICAST,
+  CT_STATE_BY_NAME,
   CT_STATE_DNAT,
-  CT_STATE_ESTABLISHED,
   CT_STATE_INVALID,
   CT_STATE_NEW,
-  CT_STATE_RELATED,
   CT_STATE_SNAT,
   CT_STATE_UNTRACKED,
   type BuiltinChain,
   type RejectWith,
+  addressType,
   type Rule,
   type Ruleset,
   type TableName,
@@ -39,14 +35,6 @@ import {
 import { type HookName, PacketContext } from "../netfilter/packet-context.js";
 import { NF_ACCEPT, NF_DROP, type NetfilterHooks, type NfVerdict } from "./hooks.js";
 import type { NetworkNamespace } from "./netns.js";
-
-const CTINFO_BITS: Record<CtVerdict["ctinfo"], number> = {
-  NEW: CT_STATE_NEW,
-  ESTABLISHED: CT_STATE_ESTABLISHED,
-  RELATED: CT_STATE_RELATED,
-  INVALID: CT_STATE_INVALID,
-  UNTRACKED: CT_STATE_UNTRACKED,
-};
 
 /** How REJECT answers, by --reject-with (ipt_REJECT → nf_send_unreach / nf_send_reset). */
 const REJECT_CODES: Record<Exclude<RejectWith, "tcp-reset">, number> = {
@@ -116,15 +104,11 @@ export class NamespaceNetfilter implements NetfilterHooks, BridgeNetfilterHooks 
 
   /** XT_ADDRTYPE bits, from the namespace's addresses (inet_addr_type). */
   addrType(ip: number): number {
-    if (ip === 0 || ip === 0xffffffff) return ADDRTYPE_BROADCAST;
-    if (ip >>> 28 === 0xe) return ADDRTYPE_MULTICAST;
-    if (this.ns.isLocalAddress(ip)) return ADDRTYPE_LOCAL;
-    for (const a of this.ns.addresses()) {
-      if (a.prefixLen >= 31) continue;
-      const hostMask = a.prefixLen === 0 ? 0xffffffff : ~(0xffffffff << (32 - a.prefixLen)) >>> 0;
-      if ((ip | hostMask) >>> 0 === ip && ((ip & ~hostMask) >>> 0) === ((a.ip & ~hostMask) >>> 0)) return ADDRTYPE_BROADCAST;
-    }
-    return ADDRTYPE_UNICAST;
+    return addressType(
+      ip,
+      (a) => this.ns.isLocalAddress(a),
+      (a) => this.ns.addresses().some((x) => x.prefixLen < 31 && a === ((x.ip | ~prefixMask(x.prefixLen)) >>> 0)),
+    );
   }
 
   // ---------------------------------------------------------------- hooks
@@ -207,7 +191,7 @@ export class NamespaceNetfilter implements NetfilterHooks, BridgeNetfilterHooks 
     }
     pkt.ct = v.conn;
     pkt.ctDir = v.dir;
-    pkt.ctState = CTINFO_BITS[v.ctinfo];
+    pkt.ctState = CT_STATE_BY_NAME[v.ctinfo];
     if (v.conn !== null) pkt.ctState |= natBits(v.conn.status);
     // Established packets are the common case; trace the interesting states only.
     if (v.ctinfo !== "ESTABLISHED") this.trace(pkt, "conntrack", `${v.ctinfo}${v.conn ? ` ${v.dir === 0 ? "original" : "reply"} direction` : ""}`);

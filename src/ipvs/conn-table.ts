@@ -1,0 +1,238 @@
+/**
+ * The connection table (net/netfilter/ipvs/ip_vs_conn.c): creation with destination
+ * binding and counters (ip_vs_conn_new, ip_vs_bind_dest / ip_vs_unbind_dest), lookup from
+ * either side, persistence templates, per-connection timers on the virtual clock
+ * (ip_vs_conn_put re-arms a timer to `now + timeout`; ip_vs_conn_expire), and the state
+ * bookkeeping that moves a connection between a server's ActiveConn and InActConn.
+ */
+import type { Clock } from "../base/clock.js";
+import { EventQueue } from "../base/event-queue.js";
+import {
+  CONN_F_INACTIVE,
+  CONN_F_NOOUTPUT,
+  CONN_F_TEMPLATE,
+  CTPL_S_ASSURED,
+  DEST_F_OVERLOAD,
+  IPPROTO_TCP,
+  NEW_CONN_TIMEOUT_SEC,
+  SEC,
+  TCP_S_ESTABLISHED,
+  TCP_STATE_ACTIVE,
+  TCP_TIMEOUTS_SEC,
+  TEMPLATE_RETRY_SEC,
+  UDP_TIMEOUT_SEC,
+} from "./constants.js";
+import { IpvsConn } from "./conn.js";
+import { ConnIndex } from "./conn-index.js";
+import type { IpvsDest, IpvsService } from "./model.js";
+import { destKey } from "./model.js";
+import { DIR_INPUT, DIR_INPUT_ONLY, DIR_OUTPUT, nextTcpState } from "./tcp-state.js";
+
+export class ConnTable {
+  /** Connections by client tuple (proto, caddr, cport, vaddr, vport). */
+  readonly byClient = new ConnIndex("client", 0);
+  /** Connections by real-server tuple (proto, daddr, dport, caddr, cport). */
+  readonly byServer = new ConnIndex("server", 1);
+  /** Valid templates by (proto, client network, 0, vaddr or fwmark, vport). */
+  readonly templates = new ConnIndex("client", 0);
+  /** Every live connection and template, in creation order. */
+  readonly all = new Set<IpvsConn>();
+  /** Per-state timeouts in ns (tcp_timeouts; ipvsadm --set changes three of them). */
+  readonly tcpTimeouts = Float64Array.from(TCP_TIMEOUTS_SEC, (s) => s * SEC);
+  udpTimeout = UDP_TIMEOUT_SEC * SEC;
+  private readonly timers = new EventQueue<IpvsConn>();
+
+  constructor(private readonly clock: Clock) {}
+
+  /**
+   * ip_vs_conn_new: a connection (or, with CONN_F_TEMPLATE, a template) bound to `dest`,
+   * hashed, with the provisional 3 s timeout. New connections start INACTIVE (the flag
+   * comes from the destination's conn_flags, see ip_vs_ctl.c __ip_vs_update_dest) until
+   * the TCP state machine reaches an active state.
+   */
+  create(
+    protocol: number,
+    caddr: number,
+    cport: number,
+    vaddr: number,
+    vport: number,
+    daddr: number,
+    dport: number,
+    flags: number,
+    dest: IpvsDest | null,
+    service: IpvsService | null,
+    fwmark: number,
+  ): IpvsConn {
+    const c = new IpvsConn(protocol, caddr, cport, vaddr, vport, daddr, dport, flags, null, service, fwmark);
+    this.bindDest(c, dest);
+    if (flags & CONN_F_TEMPLATE) this.templates.insert(c);
+    else {
+      this.byClient.insert(c);
+      this.byServer.insert(c);
+    }
+    this.all.add(c);
+    c.timeout = NEW_CONN_TIMEOUT_SEC * SEC;
+    return c;
+  }
+
+  private bindDest(c: IpvsConn, dest: IpvsDest | null): void {
+    if (dest === null) return;
+    c.dest = dest;
+    c.flags |= CONN_F_INACTIVE;
+    if (dest.fwd !== "masq") c.flags |= CONN_F_NOOUTPUT;
+    if (c.flags & CONN_F_TEMPLATE) dest.persistConns++;
+    else dest.inactConns++;
+    if (dest.uThreshold !== 0 && dest.totalConns() >= dest.uThreshold) dest.flags |= DEST_F_OVERLOAD;
+  }
+
+  private unbindDest(c: IpvsConn): void {
+    const dest = c.dest;
+    if (dest === null) return;
+    if (c.flags & CONN_F_TEMPLATE) dest.persistConns--;
+    else if (c.flags & CONN_F_INACTIVE) dest.inactConns--;
+    else dest.activeConns--;
+    if (dest.lThreshold !== 0) {
+      if (dest.totalConns() < dest.lThreshold) dest.flags &= ~DEST_F_OVERLOAD;
+    } else if (dest.uThreshold !== 0) {
+      if (dest.totalConns() * 4 < dest.uThreshold * 3) dest.flags &= ~DEST_F_OVERLOAD;
+    } else {
+      dest.flags &= ~DEST_F_OVERLOAD;
+    }
+    // A deleted server leaves the trash once nothing refers to it.
+    if (!dest.available && dest.refs() === 0) {
+      const key = destKey(dest.addr, dest.port);
+      if (dest.service.trash.get(key) === dest) dest.service.trash.delete(key);
+    }
+  }
+
+  /** ip_vs_control_add: `c` was created through template `ct`. */
+  addControl(c: IpvsConn, ct: IpvsConn): void {
+    c.control = ct;
+    ct.nControl++;
+  }
+
+  /** ip_vs_conn_put: the timer restarts at now + timeout. */
+  put(c: IpvsConn): void {
+    c.expires = this.clock.now() + c.timeout;
+    if (!c.queued && !c.dead) {
+      c.queued = true;
+      this.timers.push(c.expires, c);
+    }
+  }
+
+  /**
+   * ip_vs_conn_expire: unlink and unbind, unless the conn still controls others (then it
+   * is retried in 60 s). Returns whether it was removed.
+   */
+  expire(c: IpvsConn): boolean {
+    if (c.dead) return true;
+    if (c.nControl > 0) {
+      c.timeout = TEMPLATE_RETRY_SEC * SEC;
+      this.put(c);
+      return false;
+    }
+    if (c.flags & CONN_F_TEMPLATE) {
+      if (!c.invalid) this.templates.remove(c);
+    } else {
+      this.byClient.remove(c);
+      this.byServer.remove(c);
+    }
+    this.all.delete(c);
+    c.dead = true;
+    if (c.control !== null) {
+      c.control.nControl--;
+      c.control = null;
+    }
+    this.unbindDest(c);
+    return true;
+  }
+
+  /** Fires every timer due at or before `now` (the virtual clock's present by default). */
+  runTimers(now = this.clock.now()): void {
+    const q = this.timers;
+    while (q.size > 0 && q.peekTime() <= now) {
+      const c = q.pop()!;
+      c.queued = false;
+      if (c.dead) continue;
+      if (c.expires > now) {
+        c.queued = true;
+        q.push(c.expires, c);
+      } else {
+        this.expire(c);
+      }
+    }
+  }
+
+  /** The earliest pending timer, or Infinity: when the caller should run timers next. */
+  nextTimer(): number {
+    return this.timers.size > 0 ? this.timers.peekTime() : Infinity;
+  }
+
+  /** ip_vs_check_template failed: hide the template from lookups; its timer still runs. */
+  invalidateTemplate(ct: IpvsConn): void {
+    if (ct.invalid || ct.dead) return;
+    this.templates.remove(ct);
+    ct.invalid = true;
+  }
+
+  /**
+   * ip_vs_set_state for TCP (set_tcp_state): the next state from the packet's flags, moving
+   * the connection between ActiveConn and InActConn when it crosses the active set, and the
+   * new state's timeout.
+   */
+  tcpTransition(c: IpvsConn, dir: number, tcpFlags: number): void {
+    let d = dir;
+    if (c.flags & CONN_F_NOOUTPUT) {
+      if (dir === DIR_OUTPUT) c.flags &= ~CONN_F_NOOUTPUT;
+      else d = DIR_INPUT_ONLY;
+    }
+    const next = nextTcpState(c.state, d, tcpFlags);
+    if (next !== c.state) {
+      const dest = c.dest;
+      if (dest !== null) {
+        const active = TCP_STATE_ACTIVE[next]!;
+        if (!(c.flags & CONN_F_INACTIVE) && !active) {
+          dest.activeConns--;
+          dest.inactConns++;
+          c.flags |= CONN_F_INACTIVE;
+        } else if (c.flags & CONN_F_INACTIVE && active) {
+          dest.activeConns++;
+          dest.inactConns--;
+          c.flags &= ~CONN_F_INACTIVE;
+        }
+      }
+      if (next === TCP_S_ESTABLISHED) assure(c);
+    }
+    c.state = next;
+    c.timeout = this.tcpTimeouts[next]!;
+  }
+
+  /** udp_state_transition: a reply assures the template; every packet sets the 5 min timeout. */
+  udpTransition(c: IpvsConn, dir: number): void {
+    if (dir === DIR_OUTPUT) assure(c);
+    c.timeout = this.udpTimeout;
+  }
+
+  /** ip_vs_set_state. */
+  transition(c: IpvsConn, dir: number, tcpFlags: number): void {
+    if (c.protocol === IPPROTO_TCP) this.tcpTransition(c, dir, tcpFlags);
+    else this.udpTransition(c, dir);
+  }
+
+  /** Drops every connection (used when the table is thrown away). */
+  clear(): void {
+    for (const c of [...this.all]) {
+      c.nControl = 0;
+      this.expire(c);
+    }
+    this.timers.clear();
+  }
+}
+
+/** ip_vs_control_assure_ct: mark the controlling template ASSURED. */
+function assure(c: IpvsConn): void {
+  const ct = c.control;
+  if (ct !== null && ct.flags & CONN_F_TEMPLATE) ct.state |= CTPL_S_ASSURED;
+}
+
+export { DIR_INPUT, DIR_OUTPUT };

@@ -1,0 +1,165 @@
+/**
+ * The director's receive path (net/netfilter/ipvs/ip_vs_core.c ip_vs_in, LOCAL_IN /
+ * LOCAL_OUT hooks) for an IPv4 packet addressed to a virtual service:
+ * 1. find the connection by the client tuple;
+ * 2. a TCP SYN on an existing tuple may be rescheduled (conn_reuse_mode,
+ *    expire_nodest_conn with weight 0; is_new_conn / is_new_conn_expected);
+ * 3. otherwise a new connection needs a service and, for TCP, a SYN without RST
+ *    (tcp_conn_schedule; sloppy_tcp lifts that) — UDP needs only the service;
+ * 4. packets of a connection whose server was deleted are dropped (and the connection
+ *    expired with expire_nodest_conn);
+ * 5. count, run the state machine, DNAT in place (ip_vs_nat_xmit), restart the timer.
+ * ICMP errors about a connection go through ip_vs_in_icmp. ICMP echo is not an IPVS
+ * protocol: pings to a VIP are answered by the host itself.
+ */
+import { isIcmpError } from "../conntrack/manip.js";
+import { CONN_F_NOOUTPUT, IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, TCP_S_CLOSE, TCP_S_FIN_WAIT, TCP_S_TIME_WAIT } from "./constants.js";
+import type { IpvsConn } from "./conn.js";
+import { DIR_INPUT } from "./conn-table.js";
+import type { IpvsCore } from "./core.js";
+import { decrementTtl, get16, get32, natIcmp, rewriteAddrPort } from "./nat.js";
+import type { IpvsResult } from "./result.js";
+import { ipvsSchedule } from "./schedule.js";
+
+const SYN = 0x02;
+const RST = 0x04;
+
+/** is_new_conn_expected: may a SYN on this connection's tuple start a new connection? */
+function newConnExpected(cp: IpvsConn, mode: number, legacy: boolean): boolean {
+  if (legacy && cp.control !== null) return false;
+  if (cp.protocol !== IPPROTO_TCP) return false;
+  return (
+    cp.state === TCP_S_TIME_WAIT ||
+    cp.state === TCP_S_CLOSE ||
+    ((mode & 2) !== 0 && cp.state === TCP_S_FIN_WAIT && (cp.flags & CONN_F_NOOUTPUT) !== 0)
+  );
+}
+
+/**
+ * The port-reuse check of ip_vs_in for a SYN that found `cp`. Returns the connection to
+ * use (null: schedule a new one) or undefined when the SYN must be dropped.
+ */
+function checkReuse(core: IpvsCore, cp: IpvsConn): IpvsConn | null | undefined {
+  const sys = core.sysctl;
+  const legacy = core.reuseBehaviour === "legacy";
+  if (legacy ? sys.connReuseMode === 0 : cp.control !== null) return cp;
+  let oldCt = false;
+  let resched = false;
+  if (sys.expireNodestConn !== 0 && cp.dest !== null && cp.dest.weight === 0) {
+    resched = true;
+    oldCt = core.usesOldConntrack(cp);
+  } else if (sys.connReuseMode !== 0 && newConnExpected(cp, sys.connReuseMode, legacy)) {
+    oldCt = core.usesOldConntrack(cp);
+    resched = cp.nControl === 0 ? true : !oldCt;
+  }
+  if (!resched) return cp;
+  if (cp.nControl === 0) core.conns.expire(cp);
+  return oldCt ? undefined : null;
+}
+
+export function ipvsInbound(core: IpvsCore, buf: Uint8Array, ipOff: number, len: number, mark: number, res: IpvsResult): IpvsResult {
+  res.reset();
+  core.conns.runTimers();
+  if (len < 20) return res.set("not-virtual", "truncated", null);
+  const ihl = (buf[ipOff]! & 0x0f) * 4;
+  const end = ipOff + Math.min(get16(buf, ipOff + 2), len);
+  if (get16(buf, ipOff + 6) & 0x3fff) return res.set("not-virtual", "fragment", null);
+  const proto = buf[ipOff + 9]!;
+  const l4 = ipOff + ihl;
+  if (proto === IPPROTO_ICMP) return inIcmp(core, buf, ipOff, l4, end, res);
+  if (proto !== IPPROTO_TCP && proto !== IPPROTO_UDP) return res.set("not-virtual", "not-tcp-udp", null);
+  if (end - l4 < (proto === IPPROTO_TCP ? 20 : 8)) return res.set("dropped", "truncated", null);
+  const saddr = get32(buf, ipOff + 12);
+  const daddr = get32(buf, ipOff + 16);
+  const sport = get16(buf, l4);
+  const dport = get16(buf, l4 + 2);
+  const tcpFlags = proto === IPPROTO_TCP ? buf[l4 + 13]! : 0;
+
+  let cp = core.conns.byClient.find(proto, saddr, sport, daddr, dport);
+  if (cp !== null && proto === IPPROTO_TCP && tcpFlags & SYN) {
+    const reused = checkReuse(core, cp);
+    if (reused === undefined) return res.set("dropped", "reuse-old-conntrack", cp);
+    cp = reused;
+  }
+  if (cp === null) {
+    if (proto === IPPROTO_TCP && (tcpFlags & RST || !(core.sysctl.sloppyTcp !== 0 || tcpFlags & SYN))) {
+      return res.set("not-virtual", "not-syn", null);
+    }
+    const svc = core.findService(mark, proto, daddr, dport);
+    if (svc === null) return res.set("not-virtual", "no-service", null);
+    const out = core.outcome;
+    cp = ipvsSchedule(core.conns, core.sysctl, core.totalStats, svc, proto, saddr, sport, daddr, dport, mark, out);
+    if (cp === null) {
+      if (out.ignored > 0) return res.set("not-virtual", sport === 20 ? "ftp-data" : "", null);
+      if (out.ignored < 0) return res.set("dropped", "", null);
+      res.icmp = "port-unreachable";
+      return res.set("no-dest", svc.fwmark === 0 && dport !== svc.port && svc.port === 0 ? "port-zero-not-persistent" : "no-dest", null);
+    }
+    res.newConn = true;
+  }
+  const dest = cp.dest;
+  if (dest !== null && !dest.available) {
+    if (core.sysctl.expireNodestConn !== 0) core.conns.expire(cp);
+    return res.set("dropped", "dest-unavailable", cp);
+  }
+  const bytes = end - ipOff;
+  if (dest !== null) {
+    dest.stats.inpkts++;
+    dest.stats.inbytes += bytes;
+    dest.service.stats.inpkts++;
+    dest.service.stats.inbytes += bytes;
+    core.totalStats.inpkts++;
+    core.totalStats.inbytes += bytes;
+  }
+  core.conns.transition(cp, DIR_INPUT, tcpFlags);
+  cp.inPkts++;
+  if (dest === null || dest.fwd === "masq") {
+    if (core.decrementTtl && !decrementTtl(buf, ipOff)) {
+      core.conns.put(cp);
+      res.icmp = "time-exceeded";
+      return res.set("dropped", "ttl-exceeded", cp);
+    }
+    rewriteAddrPort(buf, ipOff, l4, proto, false, cp.daddr, cp.dport);
+  }
+  core.conns.put(cp);
+  return res.set("forwarded", "", cp);
+}
+
+/**
+ * ip_vs_in_icmp: an ICMP error (unreachable, source quench, time exceeded) quoting a
+ * packet the director sent to a client (VIP -> client). It is passed on to the real
+ * server with the outer destination and the quoted source rewritten (ip_vs_nat_icmp).
+ */
+function inIcmp(core: IpvsCore, buf: Uint8Array, ipOff: number, l4: number, end: number, res: IpvsResult): IpvsResult {
+  if (end - l4 < 8) return res.set("dropped", "truncated", null);
+  const type = buf[l4]!;
+  if (!isIcmpError(type) || type === 5 || type === 12) return res.set("not-virtual", "icmp-unrelated", null);
+  const inner = l4 + 8;
+  if (end - inner < 20) return res.set("not-virtual", "truncated", null);
+  const innerProto = buf[inner + 9]!;
+  const innerL4 = inner + (buf[inner]! & 0x0f) * 4;
+  if ((innerProto !== IPPROTO_TCP && innerProto !== IPPROTO_UDP) || innerL4 + 4 > end) {
+    return res.set("not-virtual", "icmp-unrelated", null);
+  }
+  // The quoted packet went VIP -> client: its destination is the client.
+  const cp = core.conns.byClient.find(innerProto, get32(buf, inner + 16), get16(buf, innerL4 + 2), get32(buf, inner + 12), get16(buf, innerL4));
+  if (cp === null) return res.set("not-virtual", "no-conn", null);
+  const dest = cp.dest;
+  if (dest !== null) {
+    const bytes = end - ipOff;
+    dest.stats.inpkts++;
+    dest.stats.inbytes += bytes;
+    dest.service.stats.inpkts++;
+    dest.service.stats.inbytes += bytes;
+    core.totalStats.inpkts++;
+    core.totalStats.inbytes += bytes;
+  }
+  if (dest === null || dest.fwd === "masq") {
+    if (core.decrementTtl && !decrementTtl(buf, ipOff)) {
+      res.icmp = "time-exceeded";
+      return res.set("dropped", "ttl-exceeded", cp);
+    }
+    natIcmp(buf, ipOff, l4, inner, end, false, cp.daddr, cp.dport);
+  }
+  return res.set("forwarded", "icmp-error", cp);
+}

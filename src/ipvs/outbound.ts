@@ -1,0 +1,69 @@
+/**
+ * Replies from real servers (net/netfilter/ipvs/ip_vs_core.c ip_vs_out at FORWARD /
+ * LOCAL_OUT): a packet from daddr:dport to caddr:cport of a masquerading connection gets
+ * its source rewritten back to vaddr:vport (handle_response with the protocol
+ * snat_handler), counted, and drives the state machine in the OUTPUT direction. Replies
+ * keep flowing even when the real server was deleted (ip_vs_out does not check it).
+ * ICMP errors from a real server about a client's packet go through ip_vs_out_icmp.
+ */
+import { isIcmpError } from "../conntrack/manip.js";
+import { IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP } from "./constants.js";
+import { DIR_OUTPUT } from "./conn-table.js";
+import type { IpvsConn } from "./conn.js";
+import type { IpvsCore } from "./core.js";
+import { get16, get32, natIcmp, rewriteAddrPort } from "./nat.js";
+import type { IpvsResult } from "./result.js";
+
+function countOut(core: IpvsCore, cp: IpvsConn, bytes: number): void {
+  const dest = cp.dest;
+  if (dest === null || !dest.available) return;
+  dest.stats.outpkts++;
+  dest.stats.outbytes += bytes;
+  dest.service.stats.outpkts++;
+  dest.service.stats.outbytes += bytes;
+  core.totalStats.outpkts++;
+  core.totalStats.outbytes += bytes;
+}
+
+export function ipvsOutbound(core: IpvsCore, buf: Uint8Array, ipOff: number, len: number, res: IpvsResult): IpvsResult {
+  res.reset();
+  core.conns.runTimers();
+  if (len < 20) return res.set("not-virtual", "truncated", null);
+  const ihl = (buf[ipOff]! & 0x0f) * 4;
+  const end = ipOff + Math.min(get16(buf, ipOff + 2), len);
+  if (get16(buf, ipOff + 6) & 0x3fff) return res.set("not-virtual", "fragment", null);
+  const proto = buf[ipOff + 9]!;
+  const l4 = ipOff + ihl;
+  if (proto === IPPROTO_ICMP) return outIcmp(core, buf, ipOff, l4, end, res);
+  if (proto !== IPPROTO_TCP && proto !== IPPROTO_UDP) return res.set("not-virtual", "not-tcp-udp", null);
+  if (end - l4 < (proto === IPPROTO_TCP ? 20 : 8)) return res.set("not-virtual", "truncated", null);
+  const cp = core.conns.byServer.find(proto, get32(buf, ipOff + 12), get16(buf, l4), get32(buf, ipOff + 16), get16(buf, l4 + 2));
+  if (cp === null) return res.set("not-virtual", "no-conn", null);
+  if (cp.dest !== null && cp.dest.fwd !== "masq") return res.set("not-virtual", "not-masq", null);
+  rewriteAddrPort(buf, ipOff, l4, proto, true, cp.vaddr, cp.vport);
+  countOut(core, cp, end - ipOff);
+  core.conns.transition(cp, DIR_OUTPUT, proto === IPPROTO_TCP ? buf[l4 + 13]! : 0);
+  core.conns.put(cp);
+  return res.set("forwarded", "", cp);
+}
+
+/** ip_vs_out_icmp / handle_response_icmp: an error quoting a client -> real server packet. */
+function outIcmp(core: IpvsCore, buf: Uint8Array, ipOff: number, l4: number, end: number, res: IpvsResult): IpvsResult {
+  if (end - l4 < 8) return res.set("not-virtual", "truncated", null);
+  const type = buf[l4]!;
+  if (!isIcmpError(type) || type === 5 || type === 12) return res.set("not-virtual", "icmp-unrelated", null);
+  const inner = l4 + 8;
+  if (end - inner < 20) return res.set("not-virtual", "truncated", null);
+  const innerProto = buf[inner + 9]!;
+  const innerL4 = inner + (buf[inner]! & 0x0f) * 4;
+  if ((innerProto !== IPPROTO_TCP && innerProto !== IPPROTO_UDP) || innerL4 + 4 > end) {
+    return res.set("not-virtual", "icmp-unrelated", null);
+  }
+  // The quoted packet went client -> real server.
+  const cp = core.conns.byServer.find(innerProto, get32(buf, inner + 16), get16(buf, innerL4 + 2), get32(buf, inner + 12), get16(buf, innerL4));
+  if (cp === null) return res.set("not-virtual", "no-conn", null);
+  if (cp.dest !== null && cp.dest.fwd !== "masq") return res.set("not-virtual", "not-masq", null);
+  natIcmp(buf, ipOff, l4, inner, end, true, cp.vaddr, cp.vport);
+  countOut(core, cp, end - ipOff);
+  return res.set("forwarded", "icmp-error", cp);
+}
