@@ -121,7 +121,23 @@ export function matchExtension(m: MatchSpec, ctx: PacketContext, env: NetfilterE
       const hit = m.type === 0xff || (ctx.icmpType === m.type && ctx.icmpCode >= m.codeMin && ctx.icmpCode <= m.codeMax);
       return hit !== m.invert;
     }
+    case "ipvs":
+      return ipvsMatches(m, ctx);
   }
+}
+
+/** xt_ipvs ipvs_mt, in the kernel's order: property, proto, then the connection's fields. */
+function ipvsMatches(m: Extract<MatchSpec, { module: "ipvs" }>, ctx: PacketContext): boolean {
+  if (!m.vproto && !m.vaddr && !m.vport && !m.vdir && !m.vmethod && !m.vportctl) return ctx.ipvsProperty !== m.ipvsInvert;
+  if (!ctx.ipvsProperty) return false;
+  if (m.vproto && (ctx.proto === m.vproto.proto) === m.vproto.invert) return false;
+  if (ctx.ipvsMethod === "none") return false; // no IPVS connection for this packet
+  if (m.vport && (ctx.ipvsVport === m.vport.port) === m.vport.invert) return false;
+  if (m.vportctl && (ctx.ipvsVportctl === m.vportctl.port) === m.vportctl.invert) return false;
+  if (m.vdir && (ctx.ipvsDir === "none" || (ctx.ipvsDir === "REPLY") !== (m.vdir === "REPLY"))) return false;
+  if (m.vmethod && (ctx.ipvsMethod === m.vmethod.method) === m.vmethod.invert) return false;
+  if (m.vaddr && ((((ctx.ipvsVaddr ^ m.vaddr.addr) & m.vaddr.mask) >>> 0) === 0) === m.vaddr.invert) return false;
+  return true;
 }
 
 /** The packet value for dimension `i` of a set: src/dst address or port, per the match's flags. */

@@ -214,6 +214,28 @@ export interface IcmpMatch {
   invert: boolean;
 }
 
+/** IPVS forwarding methods as `--vmethod` names them (masquerading, direct routing, tunnelling). */
+export type IpvsMethod = "MASQ" | "GATE" | "IPIP";
+
+/**
+ * `-m ipvs` (xt_ipvs): properties of the IPVS connection a packet belongs to. Every option
+ * but `--ipvs` implies `--ipvs`; `! --ipvs` may only stand alone. `ipvsInvert` is the `!`
+ * of a lone `--ipvs` and is false whenever another option is present.
+ */
+export interface IpvsMatch {
+  module: "ipvs";
+  ipvsInvert: boolean;
+  /** Compared with the packet's own protocol, as the kernel does. */
+  vproto?: { proto: number; invert: boolean };
+  /** The address as written (not masked) and its prefix length; both sides are masked on compare. */
+  vaddr?: { addr: number; mask: number; prefixLen: number; invert: boolean };
+  vport?: { port: number; invert: boolean };
+  /** Not invertible: REPLY is how the kernel stores "not ORIGINAL". */
+  vdir?: "ORIGINAL" | "REPLY";
+  vmethod?: { method: IpvsMethod; invert: boolean };
+  vportctl?: { port: number; invert: boolean };
+}
+
 export type MatchSpec =
   | TcpUdpMatch
   | MultiportMatch
@@ -227,7 +249,8 @@ export type MatchSpec =
   | SetMatch
   | PhysdevMatch
   | NfacctMatch
-  | IcmpMatch;
+  | IcmpMatch
+  | IpvsMatch;
 
 export type MatchModule = MatchSpec["module"];
 

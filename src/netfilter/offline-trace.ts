@@ -239,6 +239,10 @@ export function traceRules(ruleset: Ruleset, opts: OfflineTraceOptions, printRul
     const prefix = pending.pop()!;
     const choices: boolean[] = [];
     let prob = 1;
+    // Every path is a first packet from a fresh state: no `recent` entries or nth counts
+    // left over from the paths explored before it.
+    engine.env.recent.clear();
+    engine.env.nthCounters.clear();
     engine.env.chooser = (p: number): boolean => {
       const k = choices.length;
       const pick = k < prefix.length ? prefix[k]! : true;

@@ -4,7 +4,7 @@
  * state). One context object is reused for every packet, so classification allocates
  * nothing.
  */
-import { CT_STATE_INVALID } from "./model.js";
+import { CT_STATE_INVALID, type IpvsMethod } from "./model.js";
 
 export type HookName = "PREROUTING" | "INPUT" | "FORWARD" | "OUTPUT" | "POSTROUTING";
 
@@ -41,6 +41,22 @@ export class PacketContext {
   /** Conntrack status bits (IPS_*), 0 without a connection. */
   ctStatus = 0;
   hook: HookName = "PREROUTING";
+  /**
+   * IPVS metadata for the `ipvs` match (xt_ipvs). `load` resets them to "not an IPVS
+   * packet"; whoever runs IPVS sets them afterwards with `setIpvs`.
+   * - `ipvsProperty`: skb->ipvs_property, the packet was handled by IPVS.
+   * - `ipvsMethod`: forwarding method of the IPVS connection found for the packet; "none"
+   *   when there is no such connection (then every option but `--ipvs` fails).
+   * - `ipvsVaddr` / `ipvsVport`: the connection's virtual address and port.
+   * - `ipvsVportctl`: virtual port of the controlling connection, -1 when there is none.
+   * - `ipvsDir`: conntrack direction of the packet; "none" without a conntrack entry.
+   */
+  ipvsProperty = false;
+  ipvsMethod: IpvsMethod | "none" = "none";
+  ipvsVaddr = 0;
+  ipvsVport = 0;
+  ipvsVportctl = -1;
+  ipvsDir: "ORIGINAL" | "REPLY" | "none" = "none";
 
   /** Parses the headers of the IPv4 datagram at `buf[ipOff..ipOff+len)`. */
   load(buf: Uint8Array, ipOff: number, len: number): this {
@@ -58,6 +74,12 @@ export class PacketContext {
     this.tcpFlags = 0;
     this.icmpType = -1;
     this.icmpCode = -1;
+    this.ipvsProperty = false;
+    this.ipvsMethod = "none";
+    this.ipvsVaddr = 0;
+    this.ipvsVport = 0;
+    this.ipvsVportctl = -1;
+    this.ipvsDir = "none";
     if (this.fragment) return this;
     const l4 = h + (buf[h]! & 0x0f) * 4;
     const avail = ipOff + len - l4;
@@ -85,6 +107,17 @@ export class PacketContext {
     this.physIn = "";
     this.physOut = "";
     this.bridged = false;
+    return this;
+  }
+
+  /** Marks the packet as handled by IPVS, with the connection xt_ipvs would find for it. */
+  setIpvs(method: IpvsMethod | "none", vaddr: number, vport: number, dir: "ORIGINAL" | "REPLY" | "none", vportctl = -1): this {
+    this.ipvsProperty = true;
+    this.ipvsMethod = method;
+    this.ipvsVaddr = vaddr >>> 0;
+    this.ipvsVport = vport;
+    this.ipvsDir = dir;
+    this.ipvsVportctl = vportctl;
     return this;
   }
 }

@@ -67,6 +67,11 @@ export class RecentTables {
     return this.lists.get(name)?.delete(addr) ?? false;
   }
 
+  /** Forgets every list. */
+  clear(): void {
+    this.lists.clear();
+  }
+
   /** Addresses of a list (like /proc/net/xt_recent/NAME). */
   entries(name: string): number[] {
     return [...(this.lists.get(name)?.keys() ?? [])];

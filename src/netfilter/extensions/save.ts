@@ -1,6 +1,7 @@
 /** The iptables-save text of one match or target extension's options (each part starts with a space). */
 import type { MatchSpec, TargetSpec } from "../model.js";
 import { saveConntrack, saveState } from "./match-conntrack.js";
+import { saveIpvs } from "./match-ipvs.js";
 import { saveIcmp, saveMultiport, saveTcpUdp } from "./match-l4.js";
 import { savePhysdev, saveRecent, saveSet } from "./match-misc.js";
 import { saveAddrtype, saveComment, saveMark, saveNfacct, saveStatistic } from "./match-simple.js";
@@ -36,6 +37,8 @@ export function saveMatch(m: MatchSpec): string {
       return saveNfacct(m);
     case "icmp":
       return saveIcmp(m);
+    case "ipvs":
+      return saveIpvs(m);
   }
 }
 
