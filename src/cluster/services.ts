@@ -18,7 +18,6 @@ import {
   buildKubeModel,
   builtinServiceDocuments,
   jumpRulesText,
-  partialSyncIptablesRules,
   staleConntrackFilters,
   syncIptablesRules,
 } from "../kube/index.js";
@@ -146,7 +145,11 @@ export class ClusterServices {
     const out = new Map<string, { sync: IptablesSyncResult; conntrackDeleted: number }>();
     for (const node of this.cluster.nodes.values()) {
       const prev = this.synced.get(node.spec.name);
-      const result = prev ? partialSyncIptablesRules(prev.state, next, this.options(node)) : syncIptablesRules(next, this.options(node));
+      // A partial sync (kube-proxy v1.26+): only changed Services' chains are written; the
+      // chains the last sync created tell which ones became stale.
+      const result = prev
+        ? syncIptablesRules(next, this.options(node), { previous: prev.state, existingNatChains: prev.result.activeNatChains })
+        : syncIptablesRules(next, this.options(node));
       this.load(node, result.text, `kube-proxy partial sync on ${node.spec.name}`);
       this.synced.set(node.spec.name, { state: next, result });
       out.set(node.spec.name, { sync: result, conntrackDeleted: this.cleanConntrack(node, next) });
