@@ -121,7 +121,7 @@ function sliceDoc(i: number, per: number, replaced: number | null): KubeDocument
   return { apiVersion: "discovery.k8s.io/v1", kind: "EndpointSlice", body, location: { file: "bench.yaml", document: 2 * i + 2 } };
 }
 
-function documents(n: number, per: number, nodePort: boolean, change: { service: number; endpoint: number } | null = null): KubeDocument[] {
+export function documents(n: number, per: number, nodePort: boolean, change: { service: number; endpoint: number } | null = null): KubeDocument[] {
   const docs: KubeDocument[] = [];
   for (let i = 0; i < n; i++) {
     docs.push(serviceDoc(i, nodePort));
@@ -130,7 +130,7 @@ function documents(n: number, per: number, nodePort: boolean, change: { service:
   return docs;
 }
 
-const PROXIER: IptablesProxierOptions = {
+export const PROXIER: IptablesProxierOptions = {
   hostname: "node-0",
   nodeIP: "192.168.56.10",
   clusterCIDR: "10.128.0.0/9",

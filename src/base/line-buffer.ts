@@ -4,12 +4,21 @@ export class LineBuffer {
 
   /** Joins the words (arrays are flattened) with spaces and adds the result as one line. */
   write(...words: (string | readonly string[])[]): this {
-    const flat: string[] = [];
-    for (const w of words) {
-      if (typeof w === "string") flat.push(w);
-      else flat.push(...w);
+    let line = "";
+    let first = true;
+    for (let i = 0; i < words.length; i++) {
+      const w = words[i]!;
+      if (typeof w === "string") {
+        line = first ? w : line + " " + w;
+        first = false;
+        continue;
+      }
+      for (let j = 0; j < w.length; j++) {
+        line = first ? w[j]! : line + " " + w[j]!;
+        first = false;
+      }
     }
-    this.lines.push(flat.join(" "));
+    this.lines.push(line);
     return this;
   }
 

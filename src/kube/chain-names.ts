@@ -28,8 +28,19 @@ export function base32(bytes: Uint8Array): string {
 }
 
 export function chainHash(text: string): string {
-  return base32(createHash("sha256").update(text, "utf8").digest()).slice(0, 16);
+  // kube-proxy computes these once per service port and endpoint, not once per sync: cache.
+  let h = hashCache.get(text);
+  if (h === undefined) {
+    h = base32(createHash("sha256").update(text, "utf8").digest()).slice(0, 16);
+    if (hashCache.size >= HASH_CACHE_LIMIT) hashCache.clear();
+    hashCache.set(text, h);
+  }
+  return h;
 }
+
+const hashCache = new Map<string, string>();
+/** Enough for every chain of a 100,000-endpoint cluster; beyond that, start over. */
+const HASH_CACHE_LIMIT = 1 << 20;
 
 export const SERVICE_CHAIN_PREFIXES = ["KUBE-SVC-", "KUBE-SVL-", "KUBE-EXT-", "KUBE-FW-", "KUBE-SEP-"] as const;
 
