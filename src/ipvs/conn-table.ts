@@ -28,6 +28,16 @@ import type { IpvsDest, IpvsService } from "./model.js";
 import { destKey } from "./model.js";
 import { DIR_INPUT, DIR_INPUT_ONLY, DIR_OUTPUT, nextTcpState } from "./tcp-state.js";
 
+// Module-local copies of imported values used on the per-packet path (imported bindings
+// cost a getter call per use under the tsx loader).
+const F_INACTIVE = CONN_F_INACTIVE;
+const F_NOOUTPUT = CONN_F_NOOUTPUT;
+const ACTIVE = TCP_STATE_ACTIVE;
+const S_ESTABLISHED = TCP_S_ESTABLISHED;
+const D_OUTPUT = DIR_OUTPUT;
+const D_INPUT_ONLY = DIR_INPUT_ONLY;
+const nextState = nextTcpState;
+
 export class ConnTable {
   /** Connections by client tuple (proto, caddr, cport, vaddr, vport). */
   readonly byClient = new ConnIndex("client", 0);
@@ -182,26 +192,26 @@ export class ConnTable {
    */
   tcpTransition(c: IpvsConn, dir: number, tcpFlags: number): void {
     let d = dir;
-    if (c.flags & CONN_F_NOOUTPUT) {
-      if (dir === DIR_OUTPUT) c.flags &= ~CONN_F_NOOUTPUT;
-      else d = DIR_INPUT_ONLY;
+    if (c.flags & F_NOOUTPUT) {
+      if (dir === D_OUTPUT) c.flags &= ~F_NOOUTPUT;
+      else d = D_INPUT_ONLY;
     }
-    const next = nextTcpState(c.state, d, tcpFlags);
+    const next = nextState(c.state, d, tcpFlags);
     if (next !== c.state) {
       const dest = c.dest;
       if (dest !== null) {
-        const active = TCP_STATE_ACTIVE[next]!;
-        if (!(c.flags & CONN_F_INACTIVE) && !active) {
+        const active = ACTIVE[next]!;
+        if (!(c.flags & F_INACTIVE) && !active) {
           dest.activeConns--;
           dest.inactConns++;
-          c.flags |= CONN_F_INACTIVE;
-        } else if (c.flags & CONN_F_INACTIVE && active) {
+          c.flags |= F_INACTIVE;
+        } else if (c.flags & F_INACTIVE && active) {
           dest.activeConns++;
           dest.inactConns--;
-          c.flags &= ~CONN_F_INACTIVE;
+          c.flags &= ~F_INACTIVE;
         }
       }
-      if (next === TCP_S_ESTABLISHED) assure(c);
+      if (next === S_ESTABLISHED) assure(c);
     }
     c.state = next;
     c.timeout = this.tcpTimeouts[next]!;
@@ -209,13 +219,13 @@ export class ConnTable {
 
   /** udp_state_transition: a reply assures the template; every packet sets the 5 min timeout. */
   udpTransition(c: IpvsConn, dir: number): void {
-    if (dir === DIR_OUTPUT) assure(c);
+    if (dir === D_OUTPUT) assure(c);
     c.timeout = this.udpTimeout;
   }
 
   /** ip_vs_set_state. */
   transition(c: IpvsConn, dir: number, tcpFlags: number): void {
-    if (c.protocol === IPPROTO_TCP) this.tcpTransition(c, dir, tcpFlags);
+    if (c.protocol === 6) this.tcpTransition(c, dir, tcpFlags);
     else this.udpTransition(c, dir);
   }
 

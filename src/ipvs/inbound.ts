@@ -13,16 +13,29 @@
  * protocol: pings to a VIP are answered by the host itself.
  */
 import { isIcmpError } from "../conntrack/manip.js";
-import { CONN_F_NOOUTPUT, IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, TCP_S_CLOSE, TCP_S_FIN_WAIT, TCP_S_TIME_WAIT } from "./constants.js";
 import type { IpvsConn } from "./conn.js";
 import { DIR_INPUT } from "./conn-table.js";
 import type { IpvsCore } from "./core.js";
-import { decrementTtl, get16, get32, natIcmp, rewriteAddrPort } from "./nat.js";
+import * as nat from "./nat.js";
 import type { IpvsResult } from "./result.js";
 import { ipvsSchedule } from "./schedule.js";
 
+// Local copies of constants.ts values: imported bindings cost a getter call per use under
+// the tsx loader, which shows on the per-packet path.
 const SYN = 0x02;
 const RST = 0x04;
+const get16 = nat.get16;
+const get32 = nat.get32;
+const rewriteAddrPort = nat.rewriteAddrPort;
+const decrementTtl = nat.decrementTtl;
+const natIcmp = nat.natIcmp;
+const IPPROTO_ICMP = 1;
+const IPPROTO_TCP = 6;
+const IPPROTO_UDP = 17;
+const CONN_F_NOOUTPUT = 0x0004;
+const TCP_S_FIN_WAIT = 4;
+const TCP_S_TIME_WAIT = 5;
+const TCP_S_CLOSE = 6;
 
 /** is_new_conn_expected: may a SYN on this connection's tuple start a new connection? */
 function newConnExpected(cp: IpvsConn, mode: number, legacy: boolean): boolean {

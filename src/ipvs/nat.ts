@@ -11,7 +11,9 @@
  * A UDP checksum of 0 ("none") stays 0; a computed 0 is sent as 0xffff.
  */
 import { finishChecksum, sumBytes } from "../wire/checksum.js";
-import { IPPROTO_TCP, IPPROTO_UDP } from "./constants.js";
+
+const IPPROTO_TCP = 6;
+const IPPROTO_UDP = 17;
 
 function replace16(c: number, oldWord: number, newWord: number): number {
   let s = (~c & 0xffff) + (~oldWord & 0xffff) + (newWord & 0xffff);

@@ -7,12 +7,21 @@
  * ICMP errors from a real server about a client's packet go through ip_vs_out_icmp.
  */
 import { isIcmpError } from "../conntrack/manip.js";
-import { IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP } from "./constants.js";
 import { DIR_OUTPUT } from "./conn-table.js";
 import type { IpvsConn } from "./conn.js";
 import type { IpvsCore } from "./core.js";
-import { get16, get32, natIcmp, rewriteAddrPort } from "./nat.js";
+import * as nat from "./nat.js";
 import type { IpvsResult } from "./result.js";
+
+// Local copies (see inbound.ts).
+const get16 = nat.get16;
+const get32 = nat.get32;
+const rewriteAddrPort = nat.rewriteAddrPort;
+const decrementTtl = nat.decrementTtl;
+const natIcmp = nat.natIcmp;
+const IPPROTO_ICMP = 1;
+const IPPROTO_TCP = 6;
+const IPPROTO_UDP = 17;
 
 function countOut(core: IpvsCore, cp: IpvsConn, bytes: number): void {
   const dest = cp.dest;

@@ -37,3 +37,37 @@ export {
   type ConntrackFilter,
   type UdpServingSets,
 } from "./stale-conntrack.js";
+export {
+  syncIpvs,
+  ipsetRestoreText,
+  virtualServerKey,
+  uniqueRealServerName,
+  DEFAULT_IPVS_SCHEDULER,
+  KUBE_IPVS_DEVICE,
+  IPVS_FLAG_PERSISTENT,
+  IPVS_FLAG_HASHED,
+  IPVS_FLAG_SOURCE_HASH,
+  IPVS_NAT_CHAINS,
+  IPVS_FILTER_CHAINS,
+  type IpvsProxierOptions,
+  type IpvsRealServer,
+  type IpvsVirtualServer,
+  type IpvsVirtualServerKind,
+  type IpvsIpset,
+  type IpvsSyncResult,
+} from "./ipvs-proxier.js";
+export { IPVS_IPSETS, ipsetCreateLine, type IpvsIpsetInfo, type IpvsIpsetType } from "./ipvs-ipsets.js";
+export { IPVS_JUMP_RULES, ipvsJumpRulesText } from "./ipvs-jump-rules.js";
+export {
+  diffIpvs,
+  gracefulTermination,
+  gracefulTerminationNeeded,
+  retryGracefulDeletes,
+  type IpvsOperation,
+  type IpvsDiff,
+  type IpvsServiceSpec,
+  type ConnectionCounts,
+  type RealServerRef,
+  type GracefulTerminationInput,
+  type GracefulTerminationResult,
+} from "./ipvs-diff.js";
