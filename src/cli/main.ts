@@ -16,19 +16,24 @@ import { defaultCluster, loadClusterFile } from "../cluster/load.js";
 import { formatTopology, formatTrace } from "../cluster/report.js";
 import { servicePath } from "../cluster/service-path.js";
 import type { KubeProxyFlags } from "../cluster/services.js";
-import { jumpRulesText } from "../kube/index.js";
+import { formatIpvsadmConnections, formatIpvsadmList, formatIpvsadmSave } from "../ipvs/index.js";
+import { ipvsJumpRulesText, jumpRulesText } from "../kube/index.js";
+import { saveIpsets } from "../netfilter/ipset/index.js";
 import { printRuleset } from "../netfilter/save-print.js";
-import type { ClusterSpec } from "../cluster/spec.js";
+import type { ClusterSpec, ProxyMode } from "../cluster/spec.js";
 import { type TraceRulesArgs, formatTraceRules, runTraceRules, traceRulesJson } from "./trace-rules.js";
 
 const EXIT_BAD_INPUT = 2;
 const EXIT_INTERNAL = 1;
 
-function loadSpec(file: string | undefined, seed: string | undefined): ClusterSpec {
+function loadSpec(file: string | undefined, seed: string | undefined, mode?: ProxyMode): ClusterSpec {
   const spec = file ? loadClusterFile(file) : defaultCluster();
   if (seed !== undefined) spec.seed = parseSeed(seed);
+  if (mode !== undefined) spec.proxyMode = mode;
   return spec;
 }
+
+const modeOption = () => new Option("--mode <mode>", "kube-proxy mode (default: the Cluster document's proxyMode)").choices(["iptables", "ipvs", "nftables"]);
 
 function parseSeed(text: string): number {
   if (!/^[0-9]+$/.test(text) || Number(text) > 0xffffffff) {
@@ -55,12 +60,13 @@ export function buildProgram(): Command {
     .description("run the kinds of Kubernetes traffic on the embedded default cluster, print hop-by-hop traces and write DIR/demo.pcapng")
     .option("--out <dir>", "directory for demo.pcapng", "captures")
     .option("--seed <n>", "seed for every random choice (ports, sequence numbers, MACs)")
+    .addOption(modeOption())
     .option("--brief", "print only the endpoints' events of each trace, not every hop")
     .option("--comments", "comment every captured frame with the device and direction")
     .option("--no-capture", "do not write a capture")
     .option("--quiet", "print only the summary")
-    .action((opts: { out: string; seed?: string; brief?: boolean; comments?: boolean; capture: boolean; quiet?: boolean }) => {
-      const spec = loadSpec(undefined, opts.seed);
+    .action((opts: { out: string; seed?: string; mode?: ProxyMode; brief?: boolean; comments?: boolean; capture: boolean; quiet?: boolean }) => {
+      const spec = loadSpec(undefined, opts.seed, opts.mode);
       let capturePath: string | null = null;
       if (opts.capture) {
         mkdirSync(opts.out, { recursive: true });
@@ -69,7 +75,7 @@ export function buildProgram(): Command {
       const run = runDemo(spec, { capturePath, comments: opts.comments ?? false });
       const lines: string[] = [];
       if (!opts.quiet) {
-        lines.push(`podwire demo on cluster ${spec.name}: ${run.cluster.nodes.size} nodes, ${run.cluster.pods.size} pods, overlay ${spec.overlay}, seed ${spec.seed}`);
+        lines.push(`podwire demo on cluster ${spec.name}: ${run.cluster.nodes.size} nodes, ${run.cluster.pods.size} pods, overlay ${spec.overlay}, kube-proxy ${spec.proxyMode} mode, seed ${spec.seed}`);
         for (const [i, r] of run.results.entries()) {
           lines.push("");
           lines.push(`── ${i + 1}. ${r.title}`);
@@ -100,8 +106,9 @@ export function buildProgram(): Command {
     .option("--json", "print the result as JSON")
     .option("--pcap <file>", "write the exchange's frames to this pcapng file")
     .option("--seed <n>", "seed for every random choice")
-    .action((opts: { file?: string; from: string; to: string; proto: "tcp" | "udp" | "icmp"; json?: boolean; pcap?: string; seed?: string }) => {
-      const spec = loadSpec(opts.file, opts.seed);
+    .addOption(modeOption())
+    .action((opts: { file?: string; from: string; to: string; proto: "tcp" | "udp" | "icmp"; json?: boolean; pcap?: string; seed?: string; mode?: ProxyMode }) => {
+      const spec = loadSpec(opts.file, opts.seed, opts.mode);
       const { cluster, services } = bootCluster(spec);
       const src = parseSource(cluster, opts.from);
       const dst = parseDestination(cluster, opts.to, "--to", services);
@@ -200,9 +207,40 @@ export function buildProgram(): Command {
         process.stdout.write(printRuleset(node.netfilter.ruleset));
         return;
       }
+      if (services.mode === "ipvs") {
+        const sync = services.ipvsSync(node);
+        process.stdout.write(`# kube-proxy (IPVS mode) on ${node.spec.name}\n`);
+        process.stdout.write(`# --- ipvsadm-save -n (load with ipvsadm-restore)\n`);
+        process.stdout.write(formatIpvsadmSave(services.ipvsTable(node.spec.name)!.services()));
+        process.stdout.write(`# --- ipset save (load with ipset restore); kube-ipvs0 holds ${sync.dummyAddresses.join(", ")}\n`);
+        process.stdout.write(saveIpsets(services.ipsets(node.spec.name)!));
+        process.stdout.write(`# --- iptables rules (load with iptables-restore --noflush, after the ipsets exist)\n`);
+        process.stdout.write(ipvsJumpRulesText());
+        process.stdout.write(sync.iptablesText);
+        return;
+      }
       process.stdout.write(`# kube-proxy (iptables mode) on ${node.spec.name}: load with iptables-restore --noflush\n`);
       process.stdout.write(jumpRulesText());
       process.stdout.write(services.restoreText(node));
+    });
+
+  program
+    .command("ipvs")
+    .description("run the demo's traffic in IPVS mode and print a node's `ipvsadm -Ln` view (with connection counts) and `ipvsadm -Lnc` connections")
+    .option("-f, --file <file>", "cluster file; default: the embedded cluster")
+    .requiredOption("--node <name>", "the node")
+    .option("--seed <n>", "seed for every random choice")
+    .option("--no-traffic", "print the table without running any traffic first")
+    .action((opts: { file?: string; node: string; seed?: string; traffic: boolean }) => {
+      const spec = loadSpec(opts.file, opts.seed, "ipvs");
+      const run = opts.traffic ? runDemo(spec, { capturePath: null }) : { cluster: bootCluster(spec).cluster, services: null };
+      const table = run.cluster.node(opts.node)?.netfilter.ipvs;
+      if (!table) {
+        throw new PodwireError("E_ARG", `no node ${JSON.stringify(opts.node)} in this cluster`, { field: "--node" }, `known: ${[...run.cluster.nodes.keys()].join(", ")}`);
+      }
+      process.stdout.write(formatIpvsadmList(table.services()));
+      process.stdout.write("\n");
+      process.stdout.write(formatIpvsadmConnections(table.connections(), run.cluster.sim.now()));
     });
 
   program
@@ -243,6 +281,11 @@ function specToJson(spec: ClusterSpec): unknown {
 }
 
 export async function main(argv: string[]): Promise<number> {
+  // `podwire … | head` closes the pipe early: that is the reader's choice, not an error.
+  process.stdout.on("error", (err: NodeJS.ErrnoException) => {
+    if (err.code === "EPIPE") process.exit(0);
+    throw err;
+  });
   const program = buildProgram();
   try {
     await program.parseAsync(argv);

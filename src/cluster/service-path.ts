@@ -5,6 +5,7 @@
  * the verdict of the rules.
  */
 import { formatIpv4 } from "../base/index.js";
+import type { IpvsService } from "../ipvs/index.js";
 import { traceRules } from "../netfilter/offline-trace.js";
 import { printRule } from "../netfilter/save-print.js";
 import type { Cluster, NodeRuntime } from "./build.js";
@@ -48,6 +49,9 @@ export function servicePath(cluster: Cluster, result: ExchangeResult, srcIp: num
   }
   const node = entry.node;
   const p = proto === "icmp" ? "icmp" : proto === "udp" ? "udp" : "tcp";
+  const ipvs = node.netfilter.ipvs;
+  const svc = ipvs !== null && p !== "icmp" ? ipvs.getService(p, dst, dstPort) : null;
+  if (ipvs !== null && svc !== null) return ipvsPath(node, svc, srcIp, result.clientPort, dst, dstPort, p === "tcp" ? 6 : 17);
   const local = node.ns.addresses().map((a) => a.ip);
   const routeOut = node.ns.routes.lookup(dst);
   const offline = traceRules(
@@ -74,4 +78,26 @@ export function servicePath(cluster: Cluster, result: ExchangeResult, srcIp: num
     masquerade = r.dst !== srcIp;
   }
   return { node: node.spec.name, verdict: offline.verdict, endpoint, candidates: offline.candidates, masquerade };
+}
+
+/**
+ * IPVS mode: the virtual service's real servers are the candidates, weighted as a
+ * weighted scheduler shares new connections over time; conntrack (vs/conntrack=1) tells
+ * which one this connection went to and whether POSTROUTING masqueraded it.
+ */
+function ipvsPath(node: NodeRuntime, svc: IpvsService, srcIp: number, sport: number, dst: number, dport: number, proto: number): ServicePath {
+  const live = svc.dests.filter((d) => d.weight > 0);
+  const total = live.reduce((n, d) => n + d.weight, 0);
+  const candidates = live
+    .map((d) => ({ destination: `${formatIpv4(d.addr)}:${d.port}`, probability: Number((d.weight / total).toFixed(10)) }))
+    .sort((a, b) => b.probability - a.probability || (a.destination < b.destination ? -1 : 1));
+  const found = node.netfilter.conntrack.lookup({ src: srcIp, dst, proto, sport, dport });
+  const r = found?.conn.reply;
+  return {
+    node: node.spec.name,
+    verdict: live.length > 0 ? "accept" : "reject",
+    endpoint: r && (r.src !== dst || r.sport !== dport) ? `${formatIpv4(r.src)}:${r.sport}` : null,
+    candidates,
+    masquerade: r !== undefined && r.dst !== srcIp,
+  };
 }

@@ -8,6 +8,14 @@
 import { PodwireError, formatCidr, formatIpv4, parseIpv4 } from "../base/index.js";
 import {
   type ConntrackEntryView,
+  type IpvsOperation,
+  type IpvsProxierOptions,
+  type IpvsRealServer,
+  type IpvsSyncResult,
+  KUBE_IPVS_DEVICE,
+  diffIpvs,
+  ipvsJumpRulesText,
+  syncIpvs,
   type IptablesProxierOptions,
   type IptablesSyncResult,
   type KubeDocument,
@@ -21,11 +29,23 @@ import {
   staleConntrackFilters,
   syncIptablesRules,
 } from "../kube/index.js";
+import { IpvsTable } from "../ipvs/index.js";
+import { Dummy } from "../netdev/index.js";
 import { applyRestore } from "../netfilter/apply-restore.js";
+import { IpsetRegistry, applyIpsetRestore, parseIpsetRestore } from "../netfilter/ipset/index.js";
 import type { TableName } from "../netfilter/model.js";
 import { type RestoreDocument, parseRestore } from "../netfilter/restore-parse.js";
 import type { Cluster, NodeRuntime } from "./build.js";
 import { APISERVER_PORT, type DnsServer } from "./apps.js";
+
+/** What one node's kube-proxy did on a re-sync. */
+export interface SyncOutcome {
+  /** iptables mode: the partial sync; null in IPVS mode. */
+  sync: IptablesSyncResult | null;
+  /** IPVS mode: how many IPVS/ipset/address operations the change needed. */
+  ipvsOperations: number;
+  conntrackDeleted: number;
+}
 
 /** kube-proxy flags podwire mirrors (see `podwire rules --help`). */
 export interface KubeProxyFlags {
@@ -44,6 +64,9 @@ export const CLUSTER_DOMAIN = "cluster.local";
 
 export class ClusterServices {
   model: KubeModel;
+  readonly mode: "iptables" | "ipvs";
+  /** Per node, in IPVS mode: the IPVS table, the ipsets and the last sync. */
+  private readonly ipvsNodes = new Map<string, { table: IpvsTable; ipsets: IpsetRegistry; dummy: Dummy; last: IpvsSyncResult }>();
   private documents: KubeDocument[];
   /** What each node's kube-proxy last synced, for partial syncs. */
   private readonly synced = new Map<string, { state: ProxyState; result: IptablesSyncResult }>();
@@ -53,14 +76,15 @@ export class ClusterServices {
     readonly flags: KubeProxyFlags = {},
   ) {
     const spec = cluster.spec;
-    if (spec.proxyMode !== "iptables") {
+    if (spec.proxyMode === "nftables") {
       throw new PodwireError(
         "E_PROXY_MODE",
-        `proxyMode ${spec.proxyMode} is not emulated yet`,
+        "proxyMode nftables is not emulated yet",
         { file: spec.source, field: "spec.proxyMode" },
-        "use proxyMode: iptables (the default)",
+        "use proxyMode: iptables (the default) or ipvs",
       );
     }
+    this.mode = spec.proxyMode;
     this.documents = this.withBuiltins(spec.otherDocuments);
     this.model = this.build(this.documents);
   }
@@ -104,6 +128,26 @@ export class ClusterServices {
     return syncIptablesRules(this.model, this.options(node)).text;
   }
 
+  /** kube-proxy's IPVS-mode state for `node`: virtual servers, ipsets and iptables rules. */
+  ipvsSync(node: NodeRuntime): IpvsSyncResult {
+    return syncIpvs(this.model, this.ipvsOptions(node));
+  }
+
+  /** The IPVS table of a node (IPVS mode only). */
+  ipvsTable(node: string): IpvsTable | null {
+    return this.ipvsNodes.get(node)?.table ?? null;
+  }
+
+  /** The ipsets of a node (IPVS mode only). */
+  ipsets(node: string): IpsetRegistry | null {
+    return this.ipvsNodes.get(node)?.ipsets ?? null;
+  }
+
+  private ipvsOptions(node: NodeRuntime): IpvsProxierOptions {
+    // In IPVS mode NodePorts listen on the node's addresses outside kube-ipvs0.
+    return { ...this.options(node), localAddresses: [formatIpv4(node.spec.internalIP), formatIpv4(node.gateway)] };
+  }
+
   /**
    * Hosts outside the cluster reach Service external IPs and LoadBalancer IPs through a node,
    * as a router or a layer-2 load balancer (one node answering for the address) would send
@@ -126,6 +170,10 @@ export class ClusterServices {
   /** First sync on every node: the jump rules, then the full restore text. */
   syncAll(): void {
     this.routeExternalAddresses();
+    if (this.mode === "ipvs") {
+      for (const node of this.cluster.nodes.values()) this.setupIpvs(node);
+      return;
+    }
     for (const node of this.cluster.nodes.values()) {
       this.load(node, jumpRulesText(), "kube-proxy jump rules");
       const result = syncIptablesRules(this.model, this.options(node));
@@ -135,14 +183,39 @@ export class ClusterServices {
   }
 
   /**
+   * IPVS mode on one node, as kube-proxy sets it up: the dummy device kube-ipvs0 holding
+   * the virtual addresses, the sysctls it sets (vs/conntrack, expire_nodest_conn,
+   * expire_quiescent_template), the virtual servers, the ipsets, then the iptables rules.
+   */
+  private setupIpvs(node: NodeRuntime): void {
+    const sync = this.ipvsSync(node);
+    const dummy = new Dummy(this.cluster.sim, KUBE_IPVS_DEVICE, 0x02_00_00_00_00_00 + (node.spec.internalIP & 0xffffff));
+    node.ns.addDevice(dummy);
+    this.cluster.devices.push(dummy);
+    for (const a of sync.dummyAddresses) node.ns.addAddress(dummy, parseIpv4(a), 32, { noPrefixRoute: true });
+    const table = new IpvsTable({ clock: this.cluster.sim.clock, sysctl: { conntrack: 1, expireNodestConn: 1, expireQuiescentTemplate: 1 } });
+    for (const vs of sync.virtualServers) applyIpvsOperation(table, node, dummy, null, { op: "addVirtualServer", virtualServer: vs }, vs.realServers);
+    const ipsets = new IpsetRegistry(this.cluster.sim.clock);
+    applyIpsetRestore(ipsets, parseIpsetRestore(sync.ipsetText, `kube-proxy ipsets on ${node.spec.name}`));
+    node.netfilter.env.ipsets = ipsets;
+    node.netfilter.ipvs = table;
+    this.load(node, ipvsJumpRulesText(), "kube-proxy jump rules (IPVS mode)");
+    this.load(node, sync.iptablesText, `kube-proxy sync on ${node.spec.name} (IPVS mode)`);
+    this.ipvsNodes.set(node.spec.name, { table, ipsets, dummy, last: sync });
+  }
+
+  /**
    * Objects changed (Services or EndpointSlices replaced by `docs`, e.g. an endpoint
    * removed): every node's kube-proxy re-syncs only what changed and deletes the stale UDP
    * conntrack entries (kube-proxy's conntrack cleanup). Returns the partial-sync results.
+   * In IPVS mode only the changed virtual servers, real servers, ipset entries and
+   * addresses are touched.
    */
-  update(docs: readonly KubeDocument[]): Map<string, { sync: IptablesSyncResult; conntrackDeleted: number }> {
+  update(docs: readonly KubeDocument[]): Map<string, SyncOutcome> {
     this.documents = this.withBuiltins(docs);
     const next = this.build(this.documents);
-    const out = new Map<string, { sync: IptablesSyncResult; conntrackDeleted: number }>();
+    if (this.mode === "ipvs") return this.updateIpvs(next);
+    const out = new Map<string, SyncOutcome>();
     for (const node of this.cluster.nodes.values()) {
       const prev = this.synced.get(node.spec.name);
       // A partial sync (kube-proxy v1.26+): only changed Services' chains are written; the
@@ -152,9 +225,25 @@ export class ClusterServices {
         : syncIptablesRules(next, this.options(node));
       this.load(node, result.text, `kube-proxy partial sync on ${node.spec.name}`);
       this.synced.set(node.spec.name, { state: next, result });
-      out.set(node.spec.name, { sync: result, conntrackDeleted: this.cleanConntrack(node, next) });
+      out.set(node.spec.name, { sync: result, ipvsOperations: 0, conntrackDeleted: this.cleanConntrack(node, next) });
     }
     this.model = next;
+    return out;
+  }
+
+  private updateIpvs(next: KubeModel): Map<string, SyncOutcome> {
+    this.model = next;
+    const out = new Map<string, SyncOutcome>();
+    for (const node of this.cluster.nodes.values()) {
+      const state = this.ipvsNodes.get(node.spec.name);
+      if (!state) continue;
+      const sync = this.ipvsSync(node);
+      const diff = diffIpvs(state.last, sync);
+      for (const op of diff.operations) applyIpvsOperation(state.table, node, state.dummy, state.ipsets, op, []);
+      if (diff.iptablesChanged) this.load(node, sync.iptablesText, `kube-proxy sync on ${node.spec.name} (IPVS mode)`);
+      state.last = sync;
+      out.set(node.spec.name, { sync: null, ipvsOperations: diff.operations.length, conntrackDeleted: this.cleanConntrack(node, next) });
+    }
     return out;
   }
 
@@ -234,4 +323,50 @@ function changedChains(doc: RestoreDocument): Map<TableName, Set<string>> {
     out.set(t.name, set);
   }
   return out;
+}
+
+/** Carries out one of kube-proxy's IPVS operations on a node (what its netlink calls do). */
+function applyIpvsOperation(table: IpvsTable, node: NodeRuntime, dummy: Dummy, ipsets: IpsetRegistry | null, op: IpvsOperation, realServers: readonly IpvsRealServer[]): void {
+  const key = (vs: { protocol: string; address: string; port: number }) => ({ protocol: vs.protocol.toLowerCase() as "tcp" | "udp", addr: parseIpv4(vs.address), port: vs.port });
+  const keyOf = (name: string) => {
+    const m = /^(.+):(\d+)\/(\w+)$/.exec(name);
+    if (!m) throw new Error(`bad virtual server name ${name}`);
+    return key({ protocol: m[3]!, address: m[1]!, port: Number(m[2]) });
+  };
+  const dest = (rs: IpvsRealServer) => ({ addr: parseIpv4(rs.address), port: rs.port, weight: rs.weight, fwd: "masq" as const });
+  switch (op.op) {
+    case "addVirtualServer":
+    case "editVirtualServer": {
+      const vs = op.virtualServer;
+      const opts = { scheduler: vs.scheduler, persistent: vs.persistentTimeout > 0 ? vs.persistentTimeout : (false as const) };
+      if (op.op === "addVirtualServer") table.addService(key(vs), opts);
+      else table.editService(key(vs), opts);
+      for (const rs of realServers) table.addDest(key(vs), dest(rs));
+      return;
+    }
+    case "deleteVirtualServer":
+      table.deleteService(key(op.virtualServer));
+      return;
+    case "addRealServer":
+      table.addDest(keyOf(op.virtualServer), dest(op.realServer));
+      return;
+    case "editRealServer":
+      table.editDest(keyOf(op.virtualServer), dest(op.realServer));
+      return;
+    case "deleteRealServer":
+      table.deleteDest(keyOf(op.virtualServer), parseIpv4(op.realServer.address), op.realServer.port);
+      return;
+    case "addIpsetEntry":
+      ipsets?.add(op.set, op.entry, {}, true);
+      return;
+    case "deleteIpsetEntry":
+      ipsets?.del(op.set, op.entry, true);
+      return;
+    case "addAddress":
+      node.ns.addAddress(dummy, parseIpv4(op.address), 32, { noPrefixRoute: true });
+      return;
+    case "deleteAddress":
+      node.ns.removeAddress(dummy, parseIpv4(op.address));
+      return;
+  }
 }

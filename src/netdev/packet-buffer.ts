@@ -24,6 +24,8 @@ export class PacketBuffer {
   ctDir = 0;
   /** The packet's conntrack state as XT_CONNTRACK_STATE bits (0 until conntrack has seen it). */
   ctState = 0;
+  /** The IPVS connection that handled this packet (skb->ipvs_property), opaque here; null otherwise. */
+  ipvs: object | null = null;
   /** br_netfilter already ran PREROUTING on this frame (the stack must not run it again). */
   brNfDone = false;
   /** Whether hops of this packet are recorded in the trace. */
@@ -56,6 +58,7 @@ export class PacketBuffer {
     this.ct = null;
     this.ctDir = 0;
     this.ctState = 0;
+    this.ipvs = null;
     this.brNfDone = false;
     this.trace = false;
     this.deliverTo = null;
@@ -69,6 +72,7 @@ export class PacketBuffer {
     this.ct = null;
     this.ctDir = 0;
     this.ctState = 0;
+    this.ipvs = null;
     this.brNfDone = false;
   }
 
@@ -95,6 +99,7 @@ export class PacketBuffer {
     dst.ct = this.ct;
     dst.ctDir = this.ctDir;
     dst.ctState = this.ctState;
+    dst.ipvs = this.ipvs;
     dst.brNfDone = this.brNfDone;
     dst.trace = this.trace;
   }
@@ -123,6 +128,7 @@ export class PacketPool {
     p.ingress = null;
     p.bridgePort = null;
     p.ct = null;
+    p.ipvs = null;
     this.freeList.push(p);
   }
 

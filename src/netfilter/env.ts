@@ -24,7 +24,8 @@ export interface NetfilterEnv {
   addrType(ip: number): number;
   readonly rng: Rng;
   readonly clock: Clock;
-  readonly ipsets: IpsetLookup | null;
+  /** The namespace's ipsets (kube-proxy's IPVS mode fills them); null when it has none. */
+  ipsets: IpsetLookup | null;
   readonly recent: RecentTables;
   /** nfacct objects by name (created on first use, as `nfacct add` would have). */
   readonly nfacct: Map<string, Counters>;

@@ -12,8 +12,9 @@
  * the connection's NAT binding. Bridged IPv4 frames go through the same hooks when the
  * bridge has `bridge-nf-call-iptables` on (br_netfilter), with physdev set.
  */
-import { type Clock, prefixMask } from "../base/index.js";
-import { type Conn, type CtVerdict, ConntrackTable, IPS_DST_NAT, IPS_SRC_NAT, formatTuple } from "../conntrack/index.js";
+import { type Clock, formatIpv4, prefixMask } from "../base/index.js";
+import { type Conn, ConntrackTable, IPS_DST_NAT, IPS_SRC_NAT, formatTuple } from "../conntrack/index.js";
+import type { IpvsConn, IpvsTable } from "../ipvs/index.js";
 import type { Bridge, BridgeNetfilterHooks, NetDevice, PacketBuffer } from "../netdev/index.js";
 import { RuleEngine, Traversal, type EngineKind } from "../netfilter/engine.js";
 import { type IpsetLookup, type NetfilterEnv, createEnv } from "../netfilter/env.js";
@@ -33,7 +34,7 @@ import {
   newRuleset,
 } from "../netfilter/model.js";
 import { type HookName, PacketContext } from "../netfilter/packet-context.js";
-import { NF_ACCEPT, NF_DROP, type NetfilterHooks, type NfVerdict } from "./hooks.js";
+import { NF_ACCEPT, NF_DROP, NF_STOLEN, type NetfilterHooks, type NfVerdict } from "./hooks.js";
 import type { NetworkNamespace } from "./netns.js";
 
 /** How REJECT answers, by --reject-with (ipt_REJECT → nf_send_unreach / nf_send_reset). */
@@ -65,6 +66,14 @@ export class NamespaceNetfilter implements NetfilterHooks, BridgeNetfilterHooks 
   private readonly describeRule: ((chain: string, rule: Rule) => string) | null;
   /** Rules evaluated by every table run so far (the modelled iptables cost). */
   rulesEvaluated = 0;
+  /**
+   * IPVS, when the namespace runs it (kube-proxy's IPVS mode): it takes packets for virtual
+   * services at LOCAL_IN after the filter table and at LOCAL_OUT after nat, and reverses
+   * the NAT of real servers' replies at FORWARD and LOCAL_IN, at the kernel's priorities.
+   */
+  ipvs: IpvsTable | null = null;
+  /** IPVS lookups made (the modelled IPVS cost: one hash lookup per packet it examines). */
+  ipvsLookups = 0;
 
   constructor(
     readonly ns: NetworkNamespace,
@@ -123,6 +132,7 @@ export class NamespaceNetfilter implements NetfilterHooks, BridgeNetfilterHooks 
     const off = pkt.head;
     let v = this.table("mangle", "INPUT", pkt, off, inDev.name, "");
     if (v === NF_ACCEPT) v = this.table("filter", "INPUT", pkt, off, inDev.name, "");
+    if (v === NF_ACCEPT && this.ipvs !== null) v = this.ipvsLocalIn(pkt, off);
     if (v === NF_ACCEPT) v = this.natHook(pkt, off, "INPUT", "src", inDev.name, "", null);
     if (v === NF_ACCEPT) v = this.confirm(pkt);
     return v;
@@ -131,6 +141,8 @@ export class NamespaceNetfilter implements NetfilterHooks, BridgeNetfilterHooks 
   forward(_ns: NetworkNamespace, pkt: PacketBuffer, inDev: NetDevice, outDev: NetDevice): NfVerdict {
     let v = this.table("mangle", "FORWARD", pkt, pkt.head, inDev.name, outDev.name);
     if (v === NF_ACCEPT) v = this.table("filter", "FORWARD", pkt, pkt.head, inDev.name, outDev.name);
+    // ip_vs_reply4 at FORWARD (priority 100): a real server's reply on its way to a remote client.
+    if (v === NF_ACCEPT && this.ipvs !== null) v = this.ipvsReply(pkt, pkt.head);
     return v;
   }
 
@@ -140,6 +152,7 @@ export class NamespaceNetfilter implements NetfilterHooks, BridgeNetfilterHooks 
     if (v === NF_ACCEPT) v = this.track(pkt, off);
     if (v === NF_ACCEPT) v = this.table("mangle", "OUTPUT", pkt, off, "", outDev.name);
     if (v === NF_ACCEPT) v = this.natHook(pkt, off, "OUTPUT", "dst", "", outDev.name, null);
+    if (v === NF_ACCEPT && this.ipvs !== null && pkt.ipvs === null) v = this.ipvsLocalOut(pkt, off);
     if (v === NF_ACCEPT) v = this.table("filter", "OUTPUT", pkt, off, "", outDev.name);
     return v;
   }
@@ -158,6 +171,10 @@ export class NamespaceNetfilter implements NetfilterHooks, BridgeNetfilterHooks 
     const off = pkt.head + 14;
     let v = this.table("mangle", "FORWARD", pkt, off, bridge.name, bridge.name, inPort.name, outPort.name);
     if (v === NF_ACCEPT) v = this.table("filter", "FORWARD", pkt, off, bridge.name, bridge.name, inPort.name, outPort.name);
+    // IPVS's FORWARD hook sees bridged frames too (br_nf_forward_ip runs the IPv4 FORWARD
+    // hooks): a same-node real server's reply is un-NATed here. This is why IPVS mode
+    // needs bridge-nf-call-iptables.
+    if (v === NF_ACCEPT && this.ipvs !== null) v = this.ipvsReply(pkt, off);
     if (v === NF_ACCEPT) v = this.postroutingAt(pkt, off, inPort.name, bridge, outPort.name);
     return v === NF_ACCEPT;
   }
@@ -178,6 +195,82 @@ export class NamespaceNetfilter implements NetfilterHooks, BridgeNetfilterHooks 
     if (v === NF_ACCEPT) v = this.natHook(pkt, off, "POSTROUTING", "src", "", outDev.name, physIn || null, outDev);
     if (v === NF_ACCEPT) v = this.confirm(pkt);
     return v;
+  }
+
+  // ---------------------------------------------------------------- IPVS
+
+  /** LOCAL_IN: ip_vs_reply4 (priority 98), then ip_vs_remote_request4 (99). */
+  private ipvsLocalIn(pkt: PacketBuffer, off: number): NfVerdict {
+    const reply = this.ipvsReply(pkt, off);
+    if (reply !== NF_ACCEPT || pkt.ipvs !== null) return reply;
+    const ipvs = this.ipvs!;
+    this.ipvsLookups++;
+    const r = ipvs.inbound(pkt.buf, off, pkt.tail - off, pkt.mark);
+    switch (r.verdict) {
+      case "not-virtual":
+        return NF_ACCEPT;
+      case "forwarded": {
+        const conn = r.conn!;
+        this.adoptIpvsConn(pkt, conn, r.newConn);
+        // ip_vs_nat_xmit: the packet leaves towards the real server through LOCAL_OUT.
+        this.ns.ipvsTransmit(pkt);
+        return NF_STOLEN;
+      }
+      case "no-dest":
+        // ip_vs_leave: no real server available → ICMP port unreachable to the client.
+        this.trace(pkt, "ipvs", "virtual service has no available real server: ICMP port unreachable");
+        this.ns.sendIcmpError(pkt, 3, 3, 0);
+        return NF_DROP;
+      default:
+        this.trace(pkt, "ipvs", `dropped (${r.reason})`);
+        if (r.icmp === "time-exceeded") this.ns.sendIcmpError(pkt, 11, 0, 0);
+        return NF_DROP;
+    }
+  }
+
+  /** LOCAL_OUT after nat: ip_vs_local_request4, for this node's own connections to a virtual service. */
+  private ipvsLocalOut(pkt: PacketBuffer, off: number): NfVerdict {
+    this.ipvsLookups++;
+    const r = this.ipvs!.inbound(pkt.buf, off, pkt.tail - off, pkt.mark);
+    if (r.verdict === "forwarded") {
+      this.adoptIpvsConn(pkt, r.conn!, r.newConn);
+      return NF_ACCEPT; // the namespace routes again: the destination changed
+    }
+    if (r.verdict === "not-virtual") return NF_ACCEPT;
+    // ip_vs_leave answers the local sender too.
+    if (r.verdict === "no-dest") this.ns.sendIcmpError(pkt, 3, 3, 0);
+    return NF_DROP;
+  }
+
+  /** ip_vs_out: a real server's reply, its source rewritten back to the virtual address. */
+  private ipvsReply(pkt: PacketBuffer, off: number): NfVerdict {
+    if (pkt.ipvs !== null) return NF_ACCEPT;
+    this.ipvsLookups++;
+    const r = this.ipvs!.outbound(pkt.buf, off, pkt.tail - off);
+    if (r.verdict === "forwarded") {
+      pkt.ipvs = r.conn;
+      if (this.ns.sim.tracer) this.trace(pkt, "ipvs", `reply from real server ${formatIpv4(r.conn!.daddr)}:${r.conn!.dport}: source rewritten to ${formatIpv4(r.conn!.vaddr)}:${r.conn!.vport}`);
+      return NF_ACCEPT;
+    }
+    return r.verdict === "not-virtual" ? NF_ACCEPT : NF_DROP;
+  }
+
+  /**
+   * Marks the packet as IPVS's (skb->ipvs_property) and, with `vs/conntrack=1`, points the
+   * conntrack entry's reply tuple at the real server (ip_vs_update_conntrack) so its
+   * replies are recognised and masquerade can be undone.
+   */
+  private adoptIpvsConn(pkt: PacketBuffer, conn: IpvsConn, isNew: boolean): void {
+    pkt.ipvs = conn;
+    const ct = pkt.ct as Conn | null;
+    if (ct !== null && this.ipvs!.sysctl.conntrack !== 0 && pkt.ctDir === 0) {
+      this.conntrack.alterReply(ct, { src: conn.daddr, dst: conn.caddr, proto: ct.original.proto, sport: conn.dport, dport: conn.cport });
+    }
+    if (this.ns.sim.tracer) {
+      const svc = conn.service;
+      const how = isNew ? `scheduled by ${svc?.schedName ?? "?"}` : "existing connection";
+      this.trace(pkt, "ipvs", `virtual service ${formatIpv4(conn.vaddr)}:${conn.vport} → real server ${formatIpv4(conn.daddr)}:${conn.dport} (${how})`);
+    }
   }
 
   /** nf_conntrack_in: find or create the connection (unless raw said NOTRACK). */
@@ -276,6 +369,8 @@ export class NamespaceNetfilter implements NetfilterHooks, BridgeNetfilterHooks 
     ctx.physIn = physIn;
     ctx.physOut = physOut;
     ctx.bridged = physIn !== "" || physOut !== "";
+    const vc = pkt.ipvs as IpvsConn | null;
+    if (vc !== null) ctx.setIpvs("MASQ", vc.vaddr, vc.vport, conn === null ? "none" : pkt.ctDir === 0 ? "ORIGINAL" : "REPLY");
     const tracing = this.ns.sim.tracer !== null;
     const out = this.engine.run(table, hook, ctx, this.out.reset(tracing));
     pkt.mark = ctx.mark;

@@ -164,6 +164,15 @@ export class NetworkNamespace implements RxHandler, UnderlayStack {
     }
   }
 
+  /** `ip addr del IP dev DEV` (and its connected route, if it had one). */
+  removeAddress(dev: NetDevice, ip: number): void {
+    const iface = this.interfaces.get(dev);
+    if (!iface) return;
+    iface.addrs = iface.addrs.filter((a) => a.ip !== ip);
+    if (this.localAddrs.get(ip) === iface) this.localAddrs.delete(ip);
+    this.routes.remove((r) => r.dev === dev && r.prefSrc === ip && r.proto === "kernel");
+  }
+
   addRoute(dst: Ipv4Cidr, dev: NetDevice, opts: { gateway?: number; prefSrc?: number; onlink?: boolean; metric?: number; proto?: Route["proto"] } = {}): void {
     this.routes.add({
       dst,
@@ -513,12 +522,26 @@ export class NetworkNamespace implements RxHandler, UnderlayStack {
     this.ipOutput(pkt, route, false);
   }
 
-  /** __ip_local_out → OUTPUT hook → ip_output. `pmtuCheck`: the sender asked for DF semantics. */
-  ipOutput(pkt: PacketBuffer, route: Route, pmtuCheck: boolean): void {
+  /**
+   * Sends on a packet IPVS has just rewritten to a real server (ip_vs_nat_xmit →
+   * ip_vs_send_or_cont): routed to its new destination, then the LOCAL_OUT and
+   * POSTROUTING hooks with its conntrack entry kept. `pkt.head` at IPv4. Consumes `pkt`.
+   */
+  ipvsTransmit(pkt: PacketBuffer): void {
+    const route = this.routes.lookup(readIp(pkt.buf, pkt.head + 16));
+    if (route === null) return this.dropPkt(pkt, "no-route");
+    this.ipOutput(pkt, route, false, true);
+  }
+
+  /**
+   * __ip_local_out → OUTPUT hook → ip_output. `pmtuCheck`: the sender asked for DF
+   * semantics. `keepState`: the packet is not new (IPVS forwarding keeps its conntrack entry).
+   */
+  ipOutput(pkt: PacketBuffer, route: Route, pmtuCheck: boolean, keepState = false): void {
     let dev = route.dev;
     // A locally generated packet starts with no conntrack state, even when it reuses the
     // buffer of a packet it answers (icmp_reply builds a new skb; tunnels scrub theirs).
-    pkt.scrub();
+    if (!keepState) pkt.scrub();
     if (this.nf !== null) {
       const before = readIp(pkt.buf, pkt.head + 16);
       const v = this.nf.output(this, pkt, dev);

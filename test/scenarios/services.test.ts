@@ -241,8 +241,8 @@ test("re-sync: removing an endpoint rewrites only that Service's chains and dele
   ];
   const results = r.services.update(docs);
   const w1 = results.get("worker-1")!;
-  t.false(w1.sync.fullSync);
-  t.deepEqual(w1.sync.writtenServices, ["default/web"]);
+  t.false(w1.sync!.fullSync);
+  t.deepEqual(w1.sync!.writtenServices, ["default/web"]);
   t.is(w1.conntrackDeleted, 1, "kube-proxy deletes the UDP entry pointing at the removed endpoint");
   const again = exchange(r, "pod/default/client", vip(r, "web"), 7, "udp");
   t.true(again.result.ok);
