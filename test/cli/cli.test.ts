@@ -150,3 +150,18 @@ test("trace to a Service reports the endpoint, every candidate, and masquerade",
   t.deepEqual(j.candidates.map((c: { destination: string }) => c.destination).sort(), ["10.244.1.3:8080", "10.244.2.2:8080"]);
   t.true(["10.244.1.3:8080", "10.244.2.2:8080"].includes(j.endpoint));
 });
+
+test("rules --mode ipvs prints ipvsadm-save, ipset save and the iptables rules; ipvs shows the -Ln view", (t) => {
+  const r = podwire("rules", "--mode", "ipvs", "--node", "worker-1");
+  t.is(r.code, 0, r.stderr);
+  t.regex(r.stdout, /^-A -t 10\.96\.0\.\d+:80 -s rr$/m);
+  t.regex(r.stdout, /^-a -t 10\.96\.0\.\d+:80 -r 10\.244\.1\.3:8080 -m -w 1$/m);
+  t.regex(r.stdout, /^create KUBE-CLUSTER-IP hash:ip,port family inet hashsize 1024 maxelem 65536/m);
+  t.regex(r.stdout, /^add KUBE-CLUSTER-IP 10\.96\.0\.10,udp:53$/m);
+  t.regex(r.stdout, /^-A KUBE-SERVICES -m comment --comment "Kubernetes service cluster ip \+ port for masquerade purpose" -m set --match-set KUBE-CLUSTER-IP dst,dst ! -s 10\.244\.0\.0\/16 -j KUBE-MARK-MASQ$/m);
+  const l = podwire("ipvs", "--node", "worker-1");
+  t.is(l.code, 0, l.stderr);
+  t.regex(l.stdout, /^TCP  10\.96\.0\.\d+:80 rr\s*$/m);
+  t.regex(l.stdout, /^  -> 10\.244\.2\.2:8080\s+Masq\s+1\s+\d+\s+\d+/m);
+  t.regex(l.stdout, /^IPVS connection entries$/m);
+});

@@ -19,7 +19,7 @@ function clusterWith(rules: string) {
   startPodApps(c);
   for (const n of c.nodes.values()) {
     applyRestore(n.netfilter.ruleset, parseRestore(rules, "test rules"), { noflush: true });
-    n.netfilter.engine.reload(n.netfilter.ruleset);
+    n.netfilter.setRuleset(n.netfilter.ruleset);
   }
   return c;
 }

@@ -22,11 +22,15 @@ function tshark(file: string, filter: string, fields: string[]): string[] {
   return out.split("\n").filter((l) => l.length > 0);
 }
 
-maybe("demo capture: no malformed frames, no bad checksums, VXLAN inner frames decoded", (t) => {
+for (const mode of ["iptables", "ipvs"] as const)
+maybe(`demo capture (${mode} mode): no malformed frames, no bad checksums, VXLAN inner frames decoded`, (t) => {
   const dir = mkdtempSync(join(tmpdir(), "podwire-tshark-"));
   try {
     const file = join(dir, "demo.pcapng");
-    const run = runDemo(defaultCluster(), { capturePath: file });
+    const spec = defaultCluster();
+    spec.proxyMode = mode;
+    const run = runDemo(spec, { capturePath: file });
+    t.true(run.results.every((r) => r.ok), run.results.filter((r) => !r.ok).map((r) => `${r.title}: ${r.outcome}`).join("; "));
     const all = tshark(file, "frame", ["frame.number"]);
     t.is(all.length, run.capture!.frames, "tshark reads every frame");
     t.deepEqual(tshark(file, "_ws.malformed || _ws.expert.severity == error", ["frame.number", "_ws.expert.message"]), [], "malformed or erroneous frames");
