@@ -2,21 +2,15 @@
  * One tracked connection (the kernel's `struct nf_conn`): its two tuples, status bits,
  * mark, expiry on the virtual clock, per-protocol state and per-direction counters.
  */
-import {
-  CT_STATUS_ASSURED,
-  CT_STATUS_CONFIRMED,
-  CT_STATUS_EXPECTED,
-  CT_STATUS_SEEN_REPLY,
-} from "../netfilter/model.js";
 import type { Tuple } from "./tuple.js";
 import type { TcpTrack } from "./tcp-state.js";
 import { TCP_STATE_NAMES } from "./tcp-state.js";
 
 // Status bits, the kernel's IPS_* numbering (include/uapi/linux/netfilter/nf_conntrack_common.h).
-export const IPS_EXPECTED = CT_STATUS_EXPECTED; // bit 0
-export const IPS_SEEN_REPLY = CT_STATUS_SEEN_REPLY; // bit 1
-export const IPS_ASSURED = CT_STATUS_ASSURED; // bit 2
-export const IPS_CONFIRMED = CT_STATUS_CONFIRMED; // bit 3
+export const IPS_EXPECTED = 1 << 0;
+export const IPS_SEEN_REPLY = 1 << 1;
+export const IPS_ASSURED = 1 << 2;
+export const IPS_CONFIRMED = 1 << 3;
 export const IPS_SRC_NAT = 1 << 4;
 export const IPS_DST_NAT = 1 << 5;
 export const IPS_NAT_MASK = IPS_SRC_NAT | IPS_DST_NAT;

@@ -2,7 +2,7 @@
  * Connection tracking and NAT, after the kernel's nf_conntrack + nf_nat: tuples, states,
  * timeouts on the virtual clock, the table limit with early drop, NAT bindings with port
  * allocation, packet rewriting with incremental checksums, and `conntrack -L` output.
- * Imports only `base`, `wire` and the constants of `netfilter/model.ts`.
+ * Imports only `base`, `wire` and `netdev`.
  */
 export * from "./tuple.js";
 export * from "./conn.js";
@@ -13,3 +13,4 @@ export * from "./nat.js";
 export { manipPacket, fullChecksumsValid, isIcmpError } from "./manip.js";
 export { formatConn } from "./format.js";
 export * from "./table.js";
+export type { NatRange } from "./nat-range.js";

@@ -8,7 +8,7 @@
  * rewriting itself is in manip.ts.
  */
 import type { Rng } from "../base/rng.js";
-import type { NatRange } from "../netfilter/model.js";
+import type { NatRange } from "./nat-range.js";
 import type { Conn } from "./conn.js";
 import { IPS_DST_NAT, IPS_DST_NAT_DONE, IPS_SRC_NAT, IPS_SRC_NAT_DONE } from "./conn.js";
 import { jhash2, rawBe32, reciprocalScale } from "./jhash.js";

@@ -15,7 +15,7 @@
 import type { Clock } from "../base/clock.js";
 import { NS_PER_SEC } from "../base/clock.js";
 import type { Rng } from "../base/rng.js";
-import type { NatRange } from "../netfilter/model.js";
+import type { NatRange } from "./nat-range.js";
 import type { Dir } from "./conn.js";
 import { Conn, HashNode, IPS_ASSURED, IPS_CONFIRMED, IPS_DYING, IPS_EXPECTED, IPS_NAT_CLASH, IPS_SEEN_REPLY, IPS_SRC_NAT_DONE } from "./conn.js";
 import { formatConn } from "./format.js";

@@ -7,6 +7,8 @@
  * the parser, the printer and the two engines all work on these values.
  */
 
+import type { NatRange } from "../conntrack/nat-range.js";
+
 export type TableName = "raw" | "mangle" | "nat" | "filter";
 export const TABLE_NAMES: readonly TableName[] = ["raw", "mangle", "nat", "filter"];
 
@@ -117,10 +119,12 @@ export const CT_STATE_BY_NAME = {
 } as const;
 
 /** Conntrack status bits (IPS_*) that `--ctstatus` names. */
-export const CT_STATUS_EXPECTED = 1 << 0;
-export const CT_STATUS_SEEN_REPLY = 1 << 1;
-export const CT_STATUS_ASSURED = 1 << 2;
-export const CT_STATUS_CONFIRMED = 1 << 3;
+export {
+  IPS_EXPECTED as CT_STATUS_EXPECTED,
+  IPS_SEEN_REPLY as CT_STATUS_SEEN_REPLY,
+  IPS_ASSURED as CT_STATUS_ASSURED,
+  IPS_CONFIRMED as CT_STATUS_CONFIRMED,
+} from "../conntrack/conn.js";
 
 /** `-m conntrack [!] --ctstate S,… [!] --ctstatus S,…`. */
 export interface ConntrackMatch {
@@ -257,12 +261,7 @@ export type MatchModule = MatchSpec["module"];
 // ---------------------------------------------------------------- targets
 
 /** One `--to-destination`/`--to-source` range: `ip[-ip][:port[-port]]`; 0 means "not given". */
-export interface NatRange {
-  minIp: number;
-  maxIp: number;
-  minPort: number;
-  maxPort: number;
-}
+export type { NatRange };
 
 export type RejectWith =
   | "icmp-net-unreachable"
