@@ -7,25 +7,12 @@
  */
 import { Rng, formatCidr, hostNowMs } from "../base/index.js";
 import { startPodApps } from "../cluster/apps.js";
-import { APISERVER_PORT } from "../cluster/apps.js";
 import { Cluster, type NodeRuntime } from "../cluster/build.js";
-import { ClusterServices } from "../cluster/services.js";
-import {
-  type IptablesSyncResult,
-  type KubeDocument,
-  type KubeModel,
-  type KubePod,
-  buildKubeModel,
-  builtinServiceDocuments,
-  jumpRulesText,
-  partialSyncIptablesRules,
-  syncIptablesRules,
-} from "../kube/index.js";
-import { applyRestore } from "../netfilter/apply-restore.js";
-import { RuleEngine, Traversal } from "../netfilter/engine.js";
-import { CT_STATE_NEW, type TableName } from "../netfilter/model.js";
+import { ClusterServices, loadRestore } from "../cluster/services.js";
+import { type IptablesSyncResult, type KubeDocument, type KubeModel, jumpRulesText, syncIptablesRules } from "../kube/index.js";
+import { Traversal } from "../netfilter/engine.js";
+import { CT_STATE_NEW } from "../netfilter/model.js";
 import { PacketContext } from "../netfilter/packet-context.js";
-import { type RestoreDocument, parseRestore } from "../netfilter/restore-parse.js";
 import type { EngineChoice, KernelRuleset, ObjectCounts, ProxyModeBench, SetupFigures } from "./modes.js";
 import { SERVICE_PORT, type Workload } from "./workload.js";
 
@@ -43,7 +30,6 @@ export class IptablesModeBench implements ProxyModeBench {
   private workload: Workload | null = null;
   private readonly nodes = new Map<string, NodeState>();
   private measured: NodeState | null = null;
-  private compiledEngines = new Map<string, RuleEngine>();
 
   get cluster(): Cluster {
     if (!this.clusterRef) throw new Error("setup() first");
@@ -63,11 +49,11 @@ export class IptablesModeBench implements ProxyModeBench {
     let syncMs = 0;
     let applyMs = 0;
     for (const node of cluster.nodes.values()) {
-      load(node, jumpRulesText(), "kube-proxy jump rules");
+      loadRestore(node, jumpRulesText(), "kube-proxy jump rules");
       t0 = hostNowMs();
       const result = syncIptablesRules(model, this.services.options(node));
       const t1 = hostNowMs();
-      load(node, result.text, `kube-proxy sync on ${node.spec.name}`);
+      loadRestore(node, result.text, `kube-proxy sync on ${node.spec.name}`);
       const t2 = hostNowMs();
       const state = { node, model, result };
       this.nodes.set(node.spec.name, state);
@@ -76,7 +62,6 @@ export class IptablesModeBench implements ProxyModeBench {
         syncMs = t1 - t0;
         applyMs = t2 - t1;
       }
-      this.compiledEngines.set(node.spec.name, node.netfilter.engine);
     }
     return { modelBuildMs, syncMs, applyMs };
   }
@@ -96,26 +81,17 @@ export class IptablesModeBench implements ProxyModeBench {
 
   /** The model for `docs` (built outside the timing: the informers' part), then a timed partial sync + load on the measured node. */
   private resync(docs: KubeDocument[]): number {
-    const next = this.buildModel(docs);
+    const next = this.services!.modelFor(docs);
     let ms = 0;
     for (const st of this.nodes.values()) {
       const t0 = hostNowMs();
-      const result = partialSyncIptablesRules(st.model, next, this.services!.options(st.node));
-      load(st.node, result.text, `kube-proxy partial sync on ${st.node.spec.name}`);
+      const result = syncIptablesRules(next, this.services!.options(st.node), { previous: st.model, existingNatChains: st.result.activeNatChains });
+      loadRestore(st.node, result.text, `kube-proxy partial sync on ${st.node.spec.name}`);
       if (st === this.measured) ms = hostNowMs() - t0;
       st.model = next;
       st.result = { ...result, filterRuleLines: st.result.filterRuleLines, natRuleLines: st.result.natRuleLines };
     }
     return ms;
-  }
-
-  private buildModel(docs: readonly KubeDocument[]): KubeModel {
-    const spec = this.cluster.spec;
-    const apiserver = spec.nodes.find((n) => n.controlPlane) ?? spec.nodes[0]!;
-    const all = [...docs, ...builtinServiceDocuments(docs, { serviceCIDR: formatCidr(spec.serviceCIDR), apiserverAddress: apiserver.internalIP, apiserverPort: APISERVER_PORT })];
-    const pods: KubePod[] = spec.pods.map((p) => ({ namespace: p.namespace, name: p.name, nodeName: p.nodeName, podIP: p.podIP, labels: p.labels, containers: p.containers }));
-    const nodes = spec.nodes.map((n) => ({ name: n.name, internalIP: n.internalIP, podCIDR: n.podCIDR }));
-    return buildKubeModel(all, pods, { serviceCIDR: formatCidr(spec.serviceCIDR) }, nodes);
   }
 
   cost(node: NodeRuntime): number {
@@ -125,7 +101,9 @@ export class IptablesModeBench implements ProxyModeBench {
   core(picks: Uint32Array, packets: number, engine: EngineChoice): { packetsPerSec: number; meanCost: number } {
     const st = this.state();
     const nf = st.node.netfilter;
-    const e = engine === "compiled" ? this.compiledEngines.get(st.node.spec.name)! : new RuleEngine("reference", nf.ruleset, nf.env);
+    const previous = nf.engine.kind;
+    nf.useEngine(engine);
+    const e = nf.engine;
     const w = this.workload!;
     const client = this.cluster.pod(w.clientPod.namespace, w.clientPod.name)!.spec.podIP;
     const bytes = new Uint8Array(28);
@@ -158,16 +136,12 @@ export class IptablesModeBench implements ProxyModeBench {
       rules += out.rulesEvaluated;
     }
     const ms = hostNowMs() - t0;
+    nf.useEngine(previous);
     return { packetsPerSec: packets / (ms / 1000), meanCost: rules / packets };
   }
 
   useEngine(engine: EngineChoice): boolean {
-    for (const st of this.nodes.values()) {
-      const nf = st.node.netfilter;
-      const e = engine === "compiled" ? this.compiledEngines.get(st.node.spec.name)! : new RuleEngine("reference", nf.ruleset, nf.env);
-      // The engine is fixed at construction in NamespaceNetfilter; the benchmark swaps it in place.
-      (nf as unknown as { engine: RuleEngine }).engine = e;
-    }
+    for (const st of this.nodes.values()) st.node.netfilter.useEngine(engine);
     return true;
   }
 
@@ -184,31 +158,12 @@ export class IptablesModeBench implements ProxyModeBench {
     this.workload = null;
     this.nodes.clear();
     this.measured = null;
-    this.compiledEngines.clear();
   }
 
   private state(): NodeState {
     if (!this.measured) throw new Error("setup() first");
     return this.measured;
   }
-}
-
-/** `iptables-restore --noflush` of `text` into the node's netfilter (what ClusterServices does). */
-function load(node: NodeRuntime, text: string, label: string): void {
-  const doc = parseRestore(text, label);
-  applyRestore(node.netfilter.ruleset, doc, { noflush: true, file: label });
-  node.netfilter.rulesChanged(changedChains(doc));
-}
-
-function changedChains(doc: RestoreDocument): Map<TableName, Set<string>> {
-  const out = new Map<TableName, Set<string>>();
-  for (const t of doc.tables) {
-    const set = out.get(t.name) ?? new Set<string>();
-    for (const d of t.chainDecls) set.add(d.name);
-    for (const c of t.commands) if ("chain" in c && c.chain) set.add(c.chain);
-    out.set(t.name, set);
-  }
-  return out;
 }
 
 /** Seeded picks of Service indices in [0, services). */

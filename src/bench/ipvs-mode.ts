@@ -1,74 +1,144 @@
 /**
- * ──────────────────────────────────────────────────────────────────────────────────────
- *  IPVS MODE ADAPTER — PLACEHOLDER. To be filled in when src/ipvs and
- *  src/kube/ipvs-proxier land. Until then every call throws E_MODE_UNAVAILABLE and the
- *  runner reports "ipvs: not available yet" with null figures.
- * ──────────────────────────────────────────────────────────────────────────────────────
- *
- * What the filled-in adapter must do (the contract is `ProxyModeBench` in ./modes.ts):
- *  - setup(workload): build `new Cluster(workload.spec)` (the spec says proxyMode iptables;
- *    set `spec.proxyMode = "ipvs"` if the IPVS cluster code checks it), `startPodApps`,
- *    build the kube model from `workload.documents()` (+ builtinServiceDocuments), then on
- *    every node run the IPVS proxier's full sync: kube-ipvs0 addresses, virtual servers and
- *    real servers, ipsets, and its remaining iptables rules. Return { modelBuildMs,
- *    syncMs (generating the IPVS/ipset/iptables state for the client's node, worker-1),
- *    applyMs (loading it into that node's emulated IPVS, ipsets and netfilter) }.
- *  - objects(): { rules: its iptables rule lines (filter+nat), filterRules, natRules,
- *    virtualServers, realServers, ipsetEntries } on worker-1.
- *  - updateEndpoint() / addService(): the IPVS proxier's incremental update for
- *    `workload.documentsWithEndpointChange()` / `documentsWithNewService()` on worker-1,
- *    timed in ms (target: ≤ 1 ms for one endpoint at 50,000 Services); other nodes untimed.
- *  - cost(node): a monotonic counter of modelled work on the node — IPVS hash lookups
- *    (service table + connection table) plus the rules its iptables chains evaluated
- *    (`node.netfilter.rulesEvaluated`), so first vs later packets can be compared.
- *  - core(picks, packets, engine): the first packet of new connections to
- *    `workload.clusterIP(picks[i])`:80/UDP through the IPVS service lookup + scheduler
- *    alone, { packetsPerSec, meanCost }; return null if there is nothing to compare.
- *  - useEngine(engine): false (IPVS has one engine) unless its iptables part should swap.
- *  - kernelRules(): { unavailable: "IPVS is not in this kernel" } (or a real ipvsadm
- *    restore where the kernel has ip_vs).
- *  - dispose(): drop references.
+ * kube-proxy's IPVS mode under benchmark: every node set up by ClusterServices in IPVS mode
+ * (kube-ipvs0, virtual servers, ipsets, the remaining iptables rules), incremental updates
+ * for an endpoint change and for a new Service, the modelled cost as IPVS hash lookups plus
+ * the rules its iptables chains evaluate, and the fast core as the IPVS lookup + scheduler.
  */
-import { PodwireError } from "../base/index.js";
-import type { Cluster, NodeRuntime } from "../cluster/build.js";
+import { hostNowMs } from "../base/index.js";
+import { startPodApps } from "../cluster/apps.js";
+import { Cluster, type NodeRuntime } from "../cluster/build.js";
+import { ClusterServices } from "../cluster/services.js";
+import type { IpvsTable } from "../ipvs/index.js";
+import type { KubeDocument } from "../kube/index.js";
 import type { EngineChoice, KernelRuleset, ObjectCounts, ProxyModeBench, SetupFigures } from "./modes.js";
-import type { Workload } from "./workload.js";
+import { SERVICE_PORT, type Workload } from "./workload.js";
 
-export const IPVS_UNAVAILABLE = "not available yet (IPVS mode is being built: src/ipvs, src/kube/ipvs-proxier)";
-
-function unavailable(): never {
-  throw new PodwireError("E_MODE_UNAVAILABLE", `ipvs: ${IPVS_UNAVAILABLE}`, { field: "--modes" }, "benchmark --modes iptables until IPVS mode lands");
-}
+/** ip_vs_in looks up the connection table, then (for a new connection) the service table. */
+const LOOKUPS_PER_NEW_CONNECTION = 2;
+/** UDP connections expire after 5 minutes: the core benchmark lets them, every so often. */
+const UDP_TIMEOUT_NS = 300_000_000_000;
 
 export class IpvsModeBench implements ProxyModeBench {
   readonly mode = "ipvs" as const;
   readonly costUnit = "hash lookups";
+  private clusterRef: Cluster | null = null;
+  private services: ClusterServices | null = null;
+  private workload: Workload | null = null;
+
   get cluster(): Cluster {
-    return unavailable();
+    if (!this.clusterRef) throw new Error("setup() first");
+    return this.clusterRef;
   }
-  setup(_workload: Workload): SetupFigures {
-    return unavailable();
+
+  setup(workload: Workload): SetupFigures {
+    this.workload = workload;
+    const spec = { ...workload.spec, proxyMode: "ipvs" as const };
+    const cluster = new Cluster(spec);
+    this.clusterRef = cluster;
+    startPodApps(cluster);
+    const t0 = hostNowMs();
+    this.services = new ClusterServices(cluster);
+    const modelBuildMs = hostNowMs() - t0;
+    this.services.syncAll();
+    const times = this.services.setupTimes.get(workload.clientPod.node)!;
+    return { modelBuildMs, syncMs: times.syncMs, applyMs: times.applyMs };
   }
+
   objects(): ObjectCounts {
-    return unavailable();
+    const last = this.services!.lastIpvsSync(this.workload!.clientPod.node)!;
+    const lines = (text: string, table: string) => {
+      const section = text.split(/^\*/m).find((t) => t.startsWith(table)) ?? "";
+      return section.split("\n").filter((l) => l.startsWith("-A ")).length;
+    };
+    const natRules = lines(last.iptablesText, "nat");
+    const filterRules = lines(last.iptablesText, "filter");
+    return {
+      rules: natRules + filterRules,
+      filterRules,
+      natRules,
+      virtualServers: last.virtualServers.length,
+      realServers: last.virtualServers.reduce((n, vs) => n + vs.realServers.length, 0),
+      ipsetEntries: last.ipsets.reduce((n, s) => n + s.entries.length, 0),
+    };
   }
+
   updateEndpoint(): number {
-    return unavailable();
+    return this.resync(this.workload!.documentsWithEndpointChange());
   }
+
   addService(): number {
-    return unavailable();
+    return this.resync(this.workload!.documentsWithNewService());
   }
-  cost(_node: NodeRuntime): number {
-    return unavailable();
+
+  /** The model (the informers' part) outside the timing; then the measured node's recompute + diff + apply. */
+  private resync(docs: KubeDocument[]): number {
+    const next = this.services!.modelFor(docs);
+    const outcome = this.services!.updateTo(next).get(this.workload!.clientPod.node)!;
+    this.lastApplyMs = outcome.applyMs;
+    return outcome.computeMs + outcome.applyMs;
   }
-  core(_picks: Uint32Array, _packets: number, _engine: EngineChoice): { packetsPerSec: number; meanCost: number } | null {
-    return unavailable();
+
+  /** How long applying the last update's operations to the IPVS table and ipsets took (ms). */
+  lastApplyMs = 0;
+
+  cost(node: NodeRuntime): number {
+    return node.netfilter.ipvsLookups + node.netfilter.rulesEvaluated;
   }
+
+  core(picks: Uint32Array, packets: number, _engine: EngineChoice): { packetsPerSec: number; meanCost: number } | null {
+    const w = this.workload!;
+    const node = this.cluster.node(w.clientPod.node)!;
+    const table: IpvsTable | null = node.netfilter.ipvs;
+    if (table === null) return null;
+    const client = this.cluster.pod(w.clientPod.namespace, w.clientPod.name)!.spec.podIP;
+    const bytes = new Uint8Array(28);
+    const clock = this.cluster.sim.clock;
+    let forwarded = 0;
+    const t0 = hostNowMs();
+    for (let i = 0; i < packets; i++) {
+      // A fresh UDP datagram each time (inbound rewrites it in place): a new connection.
+      bytes.fill(0);
+      bytes[0] = 0x45;
+      bytes[3] = 28;
+      bytes[8] = 64;
+      bytes[9] = 17;
+      bytes[12] = client >>> 24;
+      bytes[13] = (client >>> 16) & 255;
+      bytes[14] = (client >>> 8) & 255;
+      bytes[15] = client & 255;
+      const vip = w.clusterIP(picks[i % picks.length]!);
+      bytes[16] = vip >>> 24;
+      bytes[17] = (vip >>> 16) & 255;
+      bytes[18] = (vip >>> 8) & 255;
+      bytes[19] = vip & 255;
+      bytes[20] = 0x80 | ((i >>> 8) & 0x3f);
+      bytes[21] = i & 255;
+      bytes[22] = SERVICE_PORT >>> 8;
+      bytes[23] = SERVICE_PORT & 255;
+      bytes[25] = 8;
+      if (table.inbound(bytes, 0, 28).verdict === "forwarded") forwarded++;
+      // Keep the connection table bounded: let the UDP connections expire now and then.
+      if ((i & 0x3fff) === 0x3fff) {
+        clock.advanceBy(UDP_TIMEOUT_NS + 1);
+        table.runTimers();
+      }
+    }
+    const ms = hostNowMs() - t0;
+    if (forwarded === 0) throw new Error("IPVS forwarded none of the core benchmark's packets");
+    return { packetsPerSec: packets / (ms / 1000), meanCost: LOOKUPS_PER_NEW_CONNECTION };
+  }
+
   useEngine(_engine: EngineChoice): boolean {
     return false;
   }
+
   kernelRules(): KernelRuleset | { unavailable: string } {
-    return { unavailable: "IPVS is not in this kernel" };
+    return { unavailable: "this kernel has no IPVS (ip_vs)" };
   }
-  dispose(): void {}
+
+  dispose(): void {
+    this.clusterRef = null;
+    this.services = null;
+    this.workload = null;
+  }
 }

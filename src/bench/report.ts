@@ -100,7 +100,8 @@ export function chartSpecs(results: BenchResults): ChartSpec[] {
       y2Log: false,
       series: [
         series(results.runs, "iptables", "kernel: extra µs of a new flow", (r) => r.kernelFirstPacketUs),
-        series(results.runs, "iptables", "model: rules evaluated, first packet", (r) => r.firstPacketCost, { axis: "right", dashed: true }),
+        series(results.runs, "iptables", "model: rules evaluated, first packet (client node)", (r) => r.firstPacketCost, { axis: "right", dashed: true }),
+        series(results.runs, "iptables", "model: nat PREROUTING walk alone", (r) => r.firstPacketNatCost, { axis: "right", dashed: true }),
       ],
     },
   ];

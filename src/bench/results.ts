@@ -29,6 +29,8 @@ export interface BenchRun {
   laterPacketCost: number | null;
   firstPacketCostPath: number | null;
   laterPacketCostPath: number | null;
+  /** The nat PREROUTING walk alone for a new connection (what the kernel experiment measures: no overlay). */
+  firstPacketNatCost: number | null;
   packetsPerRequest: number | null;
   keepalive: number;
   perRequestCostNoKeepalive: number | null;
@@ -87,6 +89,7 @@ const DECIMALS: Partial<Record<keyof BenchRun, number>> = {
   laterPacketCost: 2,
   firstPacketCostPath: 1,
   laterPacketCostPath: 2,
+  firstPacketNatCost: 1,
   perRequestCostNoKeepalive: 1,
   perRequestCostKeepalive: 2,
   newConnPerSec: 0,
@@ -115,7 +118,7 @@ export function emptyRun(mode: ProxyModeName, services: number, endpoints: numbe
     mode, services, endpoints, available: false, note: null, costUnit, objects: null,
     modelBuildMs: null, syncMs: null, applyMs: null, updateMs: null, addServiceMs: null,
     rssMB: null, heapMB: null, peakRssMB: null,
-    firstPacketCost: null, laterPacketCost: null, firstPacketCostPath: null, laterPacketCostPath: null, packetsPerRequest: null,
+    firstPacketCost: null, laterPacketCost: null, firstPacketCostPath: null, laterPacketCostPath: null, firstPacketNatCost: null, packetsPerRequest: null,
     keepalive, perRequestCostNoKeepalive: null, perRequestCostKeepalive: null,
     newConnPerSec: null, newConnPerSecReference: null, establishedPps: null, coreNewConnPerSec: null, coreNewConnPerSecReference: null,
     kernelRestoreMs: null, kernelRuleLines: null, kernelFirstPacketUs: null, kernelNewFlowUs: null, kernelEstablishedFlowUs: null, kernelFlows: null,
@@ -130,7 +133,7 @@ const CSV_COLUMNS: (keyof BenchRun | `objects.${keyof ObjectCounts}`)[] = [
   "mode", "services", "endpoints", "available", "costUnit",
   "objects.rules", "objects.filterRules", "objects.natRules", "objects.virtualServers", "objects.realServers", "objects.ipsetEntries",
   "modelBuildMs", "syncMs", "applyMs", "updateMs", "addServiceMs", "rssMB", "heapMB", "peakRssMB",
-  "firstPacketCost", "laterPacketCost", "firstPacketCostPath", "laterPacketCostPath", "packetsPerRequest", "keepalive", "perRequestCostNoKeepalive", "perRequestCostKeepalive",
+  "firstPacketCost", "laterPacketCost", "firstPacketCostPath", "laterPacketCostPath", "firstPacketNatCost", "packetsPerRequest", "keepalive", "perRequestCostNoKeepalive", "perRequestCostKeepalive",
   "newConnPerSec", "newConnPerSecReference", "establishedPps", "coreNewConnPerSec", "coreNewConnPerSecReference",
   "kernelRestoreMs", "kernelRuleLines", "kernelFirstPacketUs", "kernelNewFlowUs", "kernelEstablishedFlowUs", "kernelFlows",
   "wallMs", "note",

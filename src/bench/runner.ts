@@ -164,6 +164,7 @@ function runOne(mode: ProxyModeBench, run: BenchRun, opts: BenchOptions, n: numb
     laterPacketCost: dp.laterPacketCost,
     firstPacketCostPath: dp.firstPacketCostPath,
     laterPacketCostPath: dp.laterPacketCostPath,
+    firstPacketNatCost: dp.coreMeanCost,
     packetsPerRequest: dp.packetsPerRequest,
     perRequestCostNoKeepalive: dp.perRequestCostNoKeepalive,
     perRequestCostKeepalive: dp.perRequestCostKeepalive,

@@ -21,6 +21,7 @@ import { ipvsJumpRulesText, jumpRulesText } from "../kube/index.js";
 import { saveIpsets } from "../netfilter/ipset/index.js";
 import { printRuleset } from "../netfilter/save-print.js";
 import type { ClusterSpec, ProxyMode } from "../cluster/spec.js";
+import { registerBench } from "./bench-command.js";
 import { type TraceRulesArgs, formatTraceRules, runTraceRules, traceRulesJson } from "./trace-rules.js";
 
 const EXIT_BAD_INPUT = 2;
@@ -258,6 +259,7 @@ export function buildProgram(): Command {
       out(formatTopology(cluster));
     });
 
+  registerBench(program);
   return program;
 }
 

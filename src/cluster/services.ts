@@ -5,7 +5,7 @@
  * node's netfilter, as kube-proxy does — re-syncs when objects change (a partial sync, and
  * the deletion of stale UDP conntrack entries), and gives CoreDNS its records.
  */
-import { PodwireError, formatCidr, formatIpv4, parseIpv4 } from "../base/index.js";
+import { PodwireError, formatCidr, formatIpv4, hostNowMs, parseIpv4 } from "../base/index.js";
 import {
   type ConntrackEntryView,
   type IpvsOperation,
@@ -45,6 +45,10 @@ export interface SyncOutcome {
   /** IPVS mode: how many IPVS/ipset/address operations the change needed. */
   ipvsOperations: number;
   conntrackDeleted: number;
+  /** Computing the new state (restore text, or virtual servers and their diff), ms. */
+  computeMs: number;
+  /** Loading it into the node's dataplane (netfilter, IPVS table, ipsets), ms. */
+  applyMs: number;
 }
 
 /** kube-proxy flags podwire mirrors (see `podwire rules --help`). */
@@ -87,6 +91,11 @@ export class ClusterServices {
     this.mode = spec.proxyMode;
     this.documents = this.withBuiltins(spec.otherDocuments);
     this.model = this.build(this.documents);
+  }
+
+  /** The kube model for `docs` plus the built-in Services (what the informers hand kube-proxy). */
+  modelFor(docs: readonly KubeDocument[]): KubeModel {
+    return this.build(this.withBuiltins(docs));
   }
 
   private withBuiltins(docs: readonly KubeDocument[]): KubeDocument[] {
@@ -188,7 +197,9 @@ export class ClusterServices {
    * expire_quiescent_template), the virtual servers, the ipsets, then the iptables rules.
    */
   private setupIpvs(node: NodeRuntime): void {
+    const t0 = hostNowMs();
     const sync = this.ipvsSync(node);
+    const t1 = hostNowMs();
     const dummy = new Dummy(this.cluster.sim, KUBE_IPVS_DEVICE, 0x02_00_00_00_00_00 + (node.spec.internalIP & 0xffffff));
     node.ns.addDevice(dummy);
     this.cluster.devices.push(dummy);
@@ -202,6 +213,15 @@ export class ClusterServices {
     this.load(node, ipvsJumpRulesText(), "kube-proxy jump rules (IPVS mode)");
     this.load(node, sync.iptablesText, `kube-proxy sync on ${node.spec.name} (IPVS mode)`);
     this.ipvsNodes.set(node.spec.name, { table, ipsets, dummy, last: sync });
+    this.setupTimes.set(node.spec.name, { syncMs: t1 - t0, applyMs: hostNowMs() - t1 });
+  }
+
+  /** Per node: how long the first sync took to compute (syncMs) and to load (applyMs). */
+  readonly setupTimes = new Map<string, { syncMs: number; applyMs: number }>();
+
+  /** The last IPVS-mode sync of a node (IPVS mode only). */
+  lastIpvsSync(node: string): IpvsSyncResult | null {
+    return this.ipvsNodes.get(node)?.last ?? null;
   }
 
   /**
@@ -213,19 +233,26 @@ export class ClusterServices {
    */
   update(docs: readonly KubeDocument[]): Map<string, SyncOutcome> {
     this.documents = this.withBuiltins(docs);
-    const next = this.build(this.documents);
+    return this.updateTo(this.build(this.documents));
+  }
+
+  /** Re-syncs every node to an already built model (see `update`). */
+  updateTo(next: KubeModel): Map<string, SyncOutcome> {
     if (this.mode === "ipvs") return this.updateIpvs(next);
     const out = new Map<string, SyncOutcome>();
     for (const node of this.cluster.nodes.values()) {
       const prev = this.synced.get(node.spec.name);
       // A partial sync (kube-proxy v1.26+): only changed Services' chains are written; the
       // chains the last sync created tell which ones became stale.
+      const t0 = hostNowMs();
       const result = prev
         ? syncIptablesRules(next, this.options(node), { previous: prev.state, existingNatChains: prev.result.activeNatChains })
         : syncIptablesRules(next, this.options(node));
+      const t1 = hostNowMs();
       this.load(node, result.text, `kube-proxy partial sync on ${node.spec.name}`);
+      const t2 = hostNowMs();
       this.synced.set(node.spec.name, { state: next, result });
-      out.set(node.spec.name, { sync: result, ipvsOperations: 0, conntrackDeleted: this.cleanConntrack(node, next) });
+      out.set(node.spec.name, { sync: result, ipvsOperations: 0, conntrackDeleted: this.cleanConntrack(node, next), computeMs: t1 - t0, applyMs: t2 - t1 });
     }
     this.model = next;
     return out;
@@ -237,12 +264,15 @@ export class ClusterServices {
     for (const node of this.cluster.nodes.values()) {
       const state = this.ipvsNodes.get(node.spec.name);
       if (!state) continue;
+      const t0 = hostNowMs();
       const sync = this.ipvsSync(node);
       const diff = diffIpvs(state.last, sync);
+      const t1 = hostNowMs();
       for (const op of diff.operations) applyIpvsOperation(state.table, node, state.dummy, state.ipsets, op, []);
       if (diff.iptablesChanged) this.load(node, sync.iptablesText, `kube-proxy sync on ${node.spec.name} (IPVS mode)`);
+      const t2 = hostNowMs();
       state.last = sync;
-      out.set(node.spec.name, { sync: null, ipvsOperations: diff.operations.length, conntrackDeleted: this.cleanConntrack(node, next) });
+      out.set(node.spec.name, { sync: null, ipvsOperations: diff.operations.length, conntrackDeleted: this.cleanConntrack(node, next), computeMs: t1 - t0, applyMs: t2 - t1 });
     }
     return out;
   }
@@ -265,11 +295,8 @@ export class ClusterServices {
     return deleted;
   }
 
-  /** `iptables-restore --noflush` of `text` into the node's netfilter. */
   private load(node: NodeRuntime, text: string, label: string): void {
-    const doc = parseRestore(text, label);
-    applyRestore(node.netfilter.ruleset, doc, { noflush: true, file: label });
-    node.netfilter.rulesChanged(changedChains(doc));
+    loadRestore(node, text, label);
   }
 
   service(namespace: string, name: string): Service | undefined {
@@ -311,6 +338,13 @@ export class ClusterServices {
       for (const [name, ips] of records) server.setRecords(name, ips);
     }
   }
+}
+
+/** `iptables-restore --noflush` of `text` into a node's netfilter, relinking only the chains it touched. */
+export function loadRestore(node: NodeRuntime, text: string, label: string): void {
+  const doc = parseRestore(text, label);
+  applyRestore(node.netfilter.ruleset, doc, { noflush: true, file: label });
+  node.netfilter.rulesChanged(changedChains(doc));
 }
 
 /** The chains a restore document touches, per table (for an incremental relink). */

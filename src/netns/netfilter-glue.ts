@@ -59,7 +59,7 @@ export interface NetfilterOptions {
 
 export class NamespaceNetfilter implements NetfilterHooks, BridgeNetfilterHooks {
   readonly conntrack: ConntrackTable;
-  readonly engine: RuleEngine;
+  engine: RuleEngine;
   readonly env: NetfilterEnv;
   private readonly ctx = new PacketContext();
   private readonly out = new Traversal();
@@ -95,14 +95,30 @@ export class NamespaceNetfilter implements NetfilterHooks, BridgeNetfilterHooks 
    */
   conntrackActive: boolean;
 
+  /**
+   * Switches the classifier (the compiled core or the reference interpreter) on the same
+   * ruleset and environment; the benchmark compares the two in place.
+   */
+  useEngine(kind: EngineKind): void {
+    if (this.engine.kind === kind) return;
+    const next = this.spareEngine?.kind === kind ? this.spareEngine : new RuleEngine(kind, this.engine.rules, this.env);
+    this.spareEngine = this.engine;
+    this.engine = next;
+  }
+
+  /** The engine `useEngine` switched away from, kept while the rules stay the same. */
+  private spareEngine: RuleEngine | null = null;
+
   /** Picks up an `iptables-restore --noflush` into the current ruleset that touched these chains. */
   rulesChanged(chains: Map<TableName, Set<string>>): void {
+    this.spareEngine = null;
     for (const [table, names] of chains) this.engine.applyChanges(table, names);
     if (!this.conntrackActive && needsConntrack(this.engine.rules)) this.conntrackActive = true;
   }
 
   /** Installs a new ruleset (or picks up in-place edits of the current one). */
   setRuleset(ruleset: Ruleset): void {
+    this.spareEngine = null;
     this.engine.reload(ruleset);
     if (needsConntrack(ruleset)) this.conntrackActive = true;
   }

@@ -180,7 +180,8 @@ const SERIES_FIELDS: Record<string, (r: BenchRun) => number | null | undefined> 
   "core: first packets/s (compiled)": (r) => r.coreNewConnPerSec,
   "core: first packets/s (reference)": (r) => r.coreNewConnPerSecReference,
   "kernel: extra µs of a new flow": (r) => r.kernelFirstPacketUs,
-  "model: rules evaluated, first packet": (r) => r.firstPacketCost,
+  "model: rules evaluated, first packet (client node)": (r) => r.firstPacketCost,
+  "model: nat PREROUTING walk alone": (r) => r.firstPacketNatCost,
 };
 
 function fieldFor(series: string): { mode: string | null; pick: (r: BenchRun) => number | null | undefined } {
