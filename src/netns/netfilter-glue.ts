@@ -12,7 +12,7 @@
  * the connection's NAT binding. Bridged IPv4 frames go through the same hooks when the
  * bridge has `bridge-nf-call-iptables` on (br_netfilter), with physdev set.
  */
-import { type Clock, formatIpv4, prefixMask } from "../base/index.js";
+import { type Clock, formatIpv4 } from "../base/index.js";
 import { type Conn, ConntrackTable, IPS_DST_NAT, IPS_SRC_NAT, formatTuple } from "../conntrack/index.js";
 import type { IpvsConn, IpvsTable } from "../ipvs/index.js";
 import type { Bridge, BridgeNetfilterHooks, NetDevice, PacketBuffer } from "../netdev/index.js";
@@ -128,12 +128,11 @@ export class NamespaceNetfilter implements NetfilterHooks, BridgeNetfilterHooks 
   }
 
   /** XT_ADDRTYPE bits, from the namespace's addresses (inet_addr_type). */
+  private readonly isLocal = (ip: number): boolean => this.ns.isLocalAddress(ip);
+  private readonly isSubnetBroadcast = (ip: number): boolean => this.ns.isSubnetBroadcast(ip);
+
   addrType(ip: number): number {
-    return addressType(
-      ip,
-      (a) => this.ns.isLocalAddress(a),
-      (a) => this.ns.addresses().some((x) => x.prefixLen < 31 && a === ((x.ip | ~prefixMask(x.prefixLen)) >>> 0)),
-    );
+    return addressType(ip, this.isLocal, this.isSubnetBroadcast);
   }
 
   // ---------------------------------------------------------------- hooks

@@ -101,6 +101,8 @@ export class NetworkNamespace implements RxHandler, UnderlayStack {
   /** Netfilter hooks; null means every hook accepts. */
   nf: NetfilterHooks | null = null;
   private readonly localAddrs = new Map<number, Interface>();
+  /** Directed broadcast addresses of the subnets on our interfaces (the kernel's local table has them). */
+  private readonly broadcastAddrs = new Map<number, number>();
   private readonly udpSockets = new Map<number, UdpHandler>();
   private readonly pingSockets = new Map<number, PingHandler>();
   /** Callbacks told about ICMP errors that reach this namespace (what a socket's error queue gets). */
@@ -150,6 +152,10 @@ export class NetworkNamespace implements RxHandler, UnderlayStack {
     if (!iface) throw new Error(`${this.name}: ${dev.name} is not in this namespace`);
     iface.addrs.push({ ip, prefixLen });
     this.localAddrs.set(ip, iface);
+    if (prefixLen < 31) {
+      const b = (ip | ~prefixMask(prefixLen)) >>> 0;
+      this.broadcastAddrs.set(b, (this.broadcastAddrs.get(b) ?? 0) + 1);
+    }
     if (prefixLen < 32 && !opts.noPrefixRoute && dev !== this.lo) {
       const mask = prefixMask(prefixLen);
       this.routes.add({
@@ -168,8 +174,15 @@ export class NetworkNamespace implements RxHandler, UnderlayStack {
   removeAddress(dev: NetDevice, ip: number): void {
     const iface = this.interfaces.get(dev);
     if (!iface) return;
+    const removed = iface.addrs.find((a) => a.ip === ip);
     iface.addrs = iface.addrs.filter((a) => a.ip !== ip);
     if (this.localAddrs.get(ip) === iface) this.localAddrs.delete(ip);
+    if (removed && removed.prefixLen < 31) {
+      const b = (ip | ~prefixMask(removed.prefixLen)) >>> 0;
+      const n = (this.broadcastAddrs.get(b) ?? 1) - 1;
+      if (n <= 0) this.broadcastAddrs.delete(b);
+      else this.broadcastAddrs.set(b, n);
+    }
     this.routes.remove((r) => r.dev === dev && r.prefSrc === ip && r.proto === "kernel");
   }
 
@@ -190,6 +203,11 @@ export class NetworkNamespace implements RxHandler, UnderlayStack {
     const iface = this.interfaces.get(dev);
     if (!iface) throw new Error(`${this.name}: ${dev.name} is not in this namespace`);
     iface.neigh.set(ip, mac, "PERMANENT", this.sim.now());
+  }
+
+  /** A directed broadcast address of one of our subnets. */
+  isSubnetBroadcast(ip: number): boolean {
+    return this.broadcastAddrs.has(ip);
   }
 
   isLocalAddress(ip: number): boolean {
