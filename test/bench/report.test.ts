@@ -1,7 +1,7 @@
 /**
  * `podwire bench` renders a tiny report: every SVG chart is well-formed XML (checked by a
  * small strict parser below), the numbers on its markers equal the figures in
- * results.json, the CSV has one line per run, and an unavailable mode (ipvs, until it
+ * results.json, the CSV has one line per run, and an unavailable mode (reported with nulls, as ipvs was until it
  * lands) is a row of nulls rather than a failure.
  */
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -193,7 +193,7 @@ function fieldFor(series: string): { mode: string | null; pick: (r: BenchRun) =>
   return { mode: m?.[1] ?? (label.startsWith("kernel") || label.startsWith("model") ? "iptables" : null), pick };
 }
 
-test("a tiny bench run: well-formed SVG whose numbers equal results.json; ipvs reported as not available", (t) => {
+test("a tiny bench run: well-formed SVG whose numbers equal results.json, for iptables and IPVS mode", (t) => {
   const results: BenchResults = runBench({
     services: [5, 40],
     endpoints: 3,
@@ -214,7 +214,10 @@ test("a tiny bench run: well-formed SVG whose numbers equal results.json; ipvs r
     const ipt = json.runs.filter((r) => r.mode === "iptables");
     const ipvs = json.runs.filter((r) => r.mode === "ipvs");
     t.true(ipt.every((r) => r.available && r.objects !== null && r.syncMs !== null && r.firstPacketCost !== null && r.newConnPerSec !== null && r.kernelRestoreMs === null));
-    t.true(ipvs.every((r) => !r.available && r.objects === null && r.syncMs === null && r.firstPacketCost === null && r.newConnPerSec === null && /not available yet/.test(r.note ?? "")));
+    t.true(ipvs.every((r) => r.available && r.objects!.virtualServers !== null && r.syncMs !== null && r.firstPacketCost !== null && r.newConnPerSec !== null && r.kernelRestoreMs === null));
+    // IPVS: one virtual server per Service (plus kubernetes' and kube-dns' three), lookups not rules.
+    for (const r of ipvs) t.is(r.objects!.virtualServers, r.services + 4);
+    t.is(ipvs[0]!.firstPacketCost, ipvs[1]!.firstPacketCost, "IPVS's first-packet cost does not grow with the number of Services");
     // kube-proxy's nat rule count: 5 + Σ(2 + 3·endpoints), plus the kubernetes Service (1 endpoint).
     for (const r of ipt) t.is(r.objects!.natRules, 5 + r.services * (2 + 3 * 3) + 5);
     // The first packet of a new connection costs more than a later one, and more with more Services.
