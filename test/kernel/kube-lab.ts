@@ -5,29 +5,25 @@
  * kube-proxy loads them (`jumpRulesText()` then the sync text, both `--noflush`) into the
  * real R and into podwire's R, and the offline tracer's candidate set for every probe.
  *
- * The podwire run is a copy of podwire-lab.ts's `podwireRun` that takes a ready Ruleset
- * (built with two `--noflush` applies) instead of one restore text.
+ * The podwire side is podwire-lab.ts's `podwireRun`, given the ruleset built with the two
+ * `--noflush` applies.
  */
 import { execFileSync, spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { stringify } from "yaml";
-import { formatIpv4, ipv4, NS_PER_MS, NS_PER_SEC } from "../../src/base/index.js";
+import { ipv4 } from "../../src/base/index.js";
 import { buildKubeModel, jumpRulesText, syncIptablesRules, type IptablesProxierOptions, type KubeModel } from "../../src/kube/index.js";
-import type { PacketBuffer } from "../../src/netdev/index.js";
 import { applyRestore } from "../../src/netfilter/apply-restore.js";
 import type { EngineKind } from "../../src/netfilter/engine.js";
 import { newRuleset, type Ruleset } from "../../src/netfilter/model.js";
 import { traceRules } from "../../src/netfilter/offline-trace.js";
 import { parseRestore } from "../../src/netfilter/restore-parse.js";
 import { printRule } from "../../src/netfilter/save-print.js";
-import type { IcmpErrorReport } from "../../src/netns/index.js";
-import { NamespaceNetfilter } from "../../src/netns/netfilter-glue.js";
-import type { TcpConnection } from "../../src/netns/tcp.js";
 import { parseDocs } from "../kube/helpers.js";
 import { FlowTracer } from "../kube/trace.js";
 import { type Batch, CLIENT_IP, ENDPOINTS, type Outcome, type Probe, ROUTER_C, ROUTER_S, SERVER_PORTS } from "./common.js";
 import type { KernelLab } from "./kernel-lab.js";
-import { podwireTopology } from "./podwire-lab.js";
+import { podwireRun } from "./podwire-lab.js";
 
 /** The node name kube-proxy runs as on R; endpoints with this nodeName are local. */
 export const NODE_NAME = "pw-router";
@@ -301,114 +297,7 @@ function parseReply(text: string): Outcome {
 
 /** Runs the probes through podwire's C–R–S topology with `rs` (cloned) as R's ruleset. */
 export function podwireRunRuleset(rs: Ruleset, batches: Batch[], timeoutSec: number, opts: { engine: EngineKind; seed?: number }): Outcome[][] {
-  const { sim, c, r, s } = podwireTopology(opts.seed ?? 1);
-  r.icmpRatemask = 0;
-  s.icmpRatemask = 0;
-  const nf = new NamespaceNetfilter(r, structuredClone(rs), { engine: opts.engine });
-  r.nf = nf;
-
-  const pending: Pending[] = [];
-  c.icmpErrorListeners.push((_ns, rep: IcmpErrorReport) => {
-    for (const p of pending) {
-      if (p.outcome !== null) continue;
-      const pr = p.probe;
-      const proto = pr.proto === "udp" ? 17 : pr.proto === "tcp" ? 6 : 1;
-      if (rep.origProto !== proto || rep.origDst !== p.dst) continue;
-      if (proto !== 1 && (rep.origSrcPort !== pr.sport || rep.origDstPort !== pr.dport)) continue;
-      p.outcome = { kind: "icmp", type: rep.type, code: rep.code, from: formatIpv4(rep.from) };
-      p.closing = false;
-      if (proto === 17) c.unbindUdp(pr.sport);
-      if (proto === 1) c.unbindPing(pr.sport & 0xffff);
-      return;
-    }
-  });
-
-  const start = (p: Pending): void => {
-    const pr = p.probe;
-    if (pr.proto === "udp") {
-      c.bindUdp(pr.sport, {
-        onDatagram(ns, pkt: PacketBuffer) {
-          const b = pkt.buf;
-          const h = pkt.head;
-          const l4 = h + (b[h]! & 0x0f) * 4;
-          const from = rd32(b, h + 12);
-          const fromPort = rd16(b, l4);
-          const text = dec.decode(b.subarray(l4 + 8, pkt.tail));
-          ns.sim.pool.release(pkt);
-          if (p.outcome !== null || from !== p.dst || fromPort !== pr.dport) return;
-          p.outcome = parseReply(text);
-          c.unbindUdp(pr.sport);
-        },
-      });
-      c.sendUdp(pr.sport, p.dst, pr.dport, enc.encode("probe"));
-    } else if (pr.proto === "tcp") {
-      let got = "";
-      let connected = false;
-      c.tcp.connect(
-        p.dst,
-        pr.dport,
-        {
-          onConnected(conn: TcpConnection) {
-            connected = true;
-            conn.send(enc.encode("hello"));
-          },
-          onData(_conn: TcpConnection, data: Uint8Array) {
-            got += dec.decode(data);
-          },
-          onPeerClosed(conn: TcpConnection) {
-            if (p.outcome === null) {
-              p.outcome = parseReply(got);
-              p.closing = true;
-            }
-            conn.close();
-          },
-          onClosed() {
-            p.closing = false;
-          },
-          onReset() {
-            if (p.outcome === null) p.outcome = connected ? { kind: "error", detail: `reset after connect, got ${JSON.stringify(got)}` } : { kind: "reset" };
-            p.closing = false;
-          },
-        },
-        pr.sport,
-      );
-    } else {
-      throw new Error("kube-lab probes are UDP or TCP");
-    }
-  };
-
-  const runUntilDone = (group: Pending[]): void => {
-    const deadline = sim.now() + timeoutSec * NS_PER_SEC;
-    while (sim.now() < deadline && group.some((p) => p.outcome === null || p.closing)) {
-      sim.run(Math.min(deadline, sim.now() + NS_PER_MS));
-    }
-    for (const p of group) {
-      if (p.outcome === null) {
-        p.outcome = { kind: "timeout" };
-        if (p.probe.proto === "udp") c.unbindUdp(p.probe.sport);
-      }
-    }
-    sim.run(sim.now() + 10 * NS_PER_MS);
-  };
-
-  const outcomes: Outcome[][] = [];
-  for (const batch of batches) {
-    const group = batch.probes.map((probe): Pending => ({ probe, dst: ipv4(probe.dst), outcome: null, closing: false }));
-    if (batch.parallel) {
-      pending.push(...group);
-      for (const p of group) start(p);
-      runUntilDone(group);
-    } else {
-      for (const p of group) {
-        pending.push(p);
-        start(p);
-        runUntilDone([p]);
-      }
-    }
-    pending.length = 0;
-    outcomes.push(group.map((p) => p.outcome!));
-  }
-  return outcomes;
+  return podwireRun(rs, batches, timeoutSec, { ...opts, icmpRatemask: 0 }).outcomes;
 }
 
 export { ENDPOINTS };

@@ -17,7 +17,7 @@ import { formatIpv4, ipv4, NS_PER_MS, NS_PER_SEC, parseCidr } from "../../src/ba
 import { type PacketBuffer, Simulator, createVethPair } from "../../src/netdev/index.js";
 import { applyRestore } from "../../src/netfilter/apply-restore.js";
 import type { EngineKind } from "../../src/netfilter/engine.js";
-import { newRuleset } from "../../src/netfilter/model.js";
+import { type Ruleset, newRuleset } from "../../src/netfilter/model.js";
 import { parseRestore } from "../../src/netfilter/restore-parse.js";
 import { NamespaceNetfilter } from "../../src/netns/netfilter-glue.js";
 import { type IcmpErrorReport, NetworkNamespace } from "../../src/netns/index.js";
@@ -93,12 +93,13 @@ export function podwireTopology(seed: number) {
   return { sim, c, r, s };
 }
 
-export function podwireRun(rules: string, batches: Batch[], timeoutSec: number, opts: { engine: EngineKind; seed?: number; icmpRatemask?: number }): PodwireRun {
+/** Runs the probes through podwire's C–R–S topology with `rules` (restore text, or a ruleset to clone) in R. */
+export function podwireRun(rules: string | Ruleset, batches: Batch[], timeoutSec: number, opts: { engine: EngineKind; seed?: number; icmpRatemask?: number }): PodwireRun {
   const { sim, c, r, s } = podwireTopology(opts.seed ?? 1);
   // The kernel lab sets the same sysctl in its router and server namespaces.
   r.icmpRatemask = opts.icmpRatemask ?? 0;
   s.icmpRatemask = opts.icmpRatemask ?? 0;
-  const rs = applyRestore(newRuleset(), parseRestore(rules, "kernel-case.rules"));
+  const rs = typeof rules === "string" ? applyRestore(newRuleset(), parseRestore(rules, "kernel-case.rules")) : structuredClone(rules);
   const nf = new NamespaceNetfilter(r, rs, { engine: opts.engine });
   r.nf = nf;
 
