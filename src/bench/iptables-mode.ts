@@ -14,7 +14,7 @@ import { Traversal } from "../netfilter/engine.js";
 import { CT_STATE_NEW } from "../netfilter/model.js";
 import { PacketContext } from "../netfilter/packet-context.js";
 import type { EngineChoice, KernelRuleset, ObjectCounts, ProxyModeBench, SetupFigures } from "./modes.js";
-import { SERVICE_PORT, type Workload } from "./workload.js";
+import { type Workload, writeNewFlowPacket } from "./workload.js";
 
 interface NodeState {
   node: NodeRuntime;
@@ -107,29 +107,12 @@ export class IptablesModeBench implements ProxyModeBench {
     const w = this.workload!;
     const client = this.cluster.pod(w.clientPod.namespace, w.clientPod.name)!.spec.podIP;
     const bytes = new Uint8Array(28);
-    bytes[0] = 0x45;
-    bytes[3] = 28;
-    bytes[8] = 64;
-    bytes[9] = 17;
-    bytes[12] = client >>> 24;
-    bytes[13] = (client >>> 16) & 255;
-    bytes[14] = (client >>> 8) & 255;
-    bytes[15] = client & 255;
-    bytes[22] = SERVICE_PORT >>> 8;
-    bytes[23] = SERVICE_PORT & 255;
-    bytes[25] = 8;
     const ctx = new PacketContext();
     const out = new Traversal();
     let rules = 0;
     const t0 = hostNowMs();
     for (let i = 0; i < packets; i++) {
-      const vip = w.clusterIP(picks[i % picks.length]!);
-      bytes[16] = vip >>> 24;
-      bytes[17] = (vip >>> 16) & 255;
-      bytes[18] = (vip >>> 8) & 255;
-      bytes[19] = vip & 255;
-      bytes[20] = 0x80 | ((i >>> 8) & 0x3f);
-      bytes[21] = i & 255;
+      writeNewFlowPacket(bytes, client, w.clusterIP(picks[i % picks.length]!), i);
       ctx.load(bytes, 0, 28).at("PREROUTING", "cni0", "", 0, CT_STATE_NEW, 0);
       e.run("nat", "PREROUTING", ctx, out.reset(false));
       if (out.nat === null) throw new Error(`no DNAT for a new connection to Service ${picks[i % picks.length]}`);

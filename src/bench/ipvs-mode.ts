@@ -11,7 +11,7 @@ import { ClusterServices } from "../cluster/services.js";
 import type { IpvsTable } from "../ipvs/index.js";
 import type { KubeDocument } from "../kube/index.js";
 import type { EngineChoice, KernelRuleset, ObjectCounts, ProxyModeBench, SetupFigures } from "./modes.js";
-import { SERVICE_PORT, type Workload } from "./workload.js";
+import { type Workload, writeNewFlowPacket } from "./workload.js";
 
 /** ip_vs_in looks up the connection table, then (for a new connection) the service table. */
 const LOOKUPS_PER_NEW_CONNECTION = 2;
@@ -97,25 +97,7 @@ export class IpvsModeBench implements ProxyModeBench {
     const t0 = hostNowMs();
     for (let i = 0; i < packets; i++) {
       // A fresh UDP datagram each time (inbound rewrites it in place): a new connection.
-      bytes.fill(0);
-      bytes[0] = 0x45;
-      bytes[3] = 28;
-      bytes[8] = 64;
-      bytes[9] = 17;
-      bytes[12] = client >>> 24;
-      bytes[13] = (client >>> 16) & 255;
-      bytes[14] = (client >>> 8) & 255;
-      bytes[15] = client & 255;
-      const vip = w.clusterIP(picks[i % picks.length]!);
-      bytes[16] = vip >>> 24;
-      bytes[17] = (vip >>> 16) & 255;
-      bytes[18] = (vip >>> 8) & 255;
-      bytes[19] = vip & 255;
-      bytes[20] = 0x80 | ((i >>> 8) & 0x3f);
-      bytes[21] = i & 255;
-      bytes[22] = SERVICE_PORT >>> 8;
-      bytes[23] = SERVICE_PORT & 255;
-      bytes[25] = 8;
+      writeNewFlowPacket(bytes, client, w.clusterIP(picks[i % picks.length]!), i);
       if (table.inbound(bytes, 0, 28).verdict === "forwarded") forwarded++;
       // Keep the connection table bounded: let the UDP connections expire now and then.
       if ((i & 0x3fff) === 0x3fff) {

@@ -181,3 +181,29 @@ export function makeWorkload(services: number, endpoints: number, seed: number):
     changedService,
   };
 }
+
+/**
+ * Writes the first UDP datagram (IPv4 + UDP header, no payload, 28 bytes) of new flow `i`
+ * from `client` to `vip`:SERVICE_PORT into `bytes`, each flow with its own source port.
+ * The classifier benchmarks of both modes feed these to the fast core.
+ */
+export function writeNewFlowPacket(bytes: Uint8Array, client: number, vip: number, i: number): void {
+  bytes.fill(0, 0, 28);
+  bytes[0] = 0x45;
+  bytes[3] = 28;
+  bytes[8] = 64;
+  bytes[9] = 17;
+  bytes[12] = client >>> 24;
+  bytes[13] = (client >>> 16) & 255;
+  bytes[14] = (client >>> 8) & 255;
+  bytes[15] = client & 255;
+  bytes[16] = vip >>> 24;
+  bytes[17] = (vip >>> 16) & 255;
+  bytes[18] = (vip >>> 8) & 255;
+  bytes[19] = vip & 255;
+  bytes[20] = 0x80 | ((i >>> 8) & 0x3f);
+  bytes[21] = i & 255;
+  bytes[22] = SERVICE_PORT >>> 8;
+  bytes[23] = SERVICE_PORT & 255;
+  bytes[25] = 8;
+}
