@@ -281,7 +281,7 @@ export class RuleEngine {
       const seg = idx.segmentOf(j);
       if (seg < 0) {
         out.rulesEvaluated++;
-        if (ruleMatches(rules[j]!.rule, ctx, this.env)) return j;
+        if (idx.isFlat(j) ? idx.matchFlat(j, ctx) : ruleMatches(rules[j]!.rule, ctx, this.env)) return j;
         j++;
         continue;
       }
