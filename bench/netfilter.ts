@@ -6,7 +6,7 @@
  *   - first-packet classification (nat PREROUTING for a NEW connection to a random
  *     Service) with the reference and the compiled engine: packets/s and the modelled
  *     number of rules the kernel would evaluate.
- * Run: node --import=tsx bench/netfilter.ts [--sizes 100,1000] [--quick]
+ * Run: node --import=tsx bench/netfilter.ts [--sizes 100,1000] [--quick] [--no-kernel] [--name FILE]
  */
 import { execFileSync, spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -157,7 +157,9 @@ export function runNetfilterBench(opts: { sizes?: number[]; endpoints?: number; 
 if (import.meta.url === `file://${process.argv[1]}`) {
   const sizesArg = process.argv.indexOf("--sizes");
   const sizes = sizesArg > 0 ? process.argv[sizesArg + 1]!.split(",").map(Number) : undefined;
-  const result = runNetfilterBench({ ...(sizes ? { sizes } : {}), quick: process.argv.includes("--quick") });
+  const noKernel = process.argv.includes("--no-kernel");
+  const nameArg = process.argv.indexOf("--name");
+  const result = runNetfilterBench({ ...(sizes ? { sizes } : {}), quick: process.argv.includes("--quick"), ...(noKernel ? { kernel: false } : {}) });
   if (result.kernelSkipped) console.log(`kernel iptables-restore not measured: ${result.kernelSkipped}`);
-  console.log(`written: ${writeResult("netfilter", { machine: machineInfo(), ...result })}`);
+  console.log(`written: ${writeResult(nameArg > 0 ? process.argv[nameArg + 1]! : "netfilter", { machine: machineInfo(), ...result })}`);
 }
