@@ -346,6 +346,8 @@ export class NamespaceNetfilter implements NetfilterHooks, BridgeNetfilterHooks 
         this.trace(pkt, "nat", `${manip === "dst" ? "DNAT" : "SNAT"} binding: reply tuple ${formatTuple(conn.reply)}`);
       }
     }
+    // A flow without NAT bindings has nothing to rewrite (nf_nat_packet checks the same bits).
+    if ((conn.status & (IPS_SRC_NAT | IPS_DST_NAT)) === 0) return NF_ACCEPT;
     // false: an ICMP redirect about a NATed flow, or a header too short to rewrite.
     return this.conntrack.manipPacket(conn, pkt.ctDir as 0 | 1, manip, pkt.buf, off, pkt.tail - off) ? NF_ACCEPT : NF_DROP;
   }
