@@ -17,7 +17,6 @@ import type { IpvsResult } from "./result.js";
 const get16 = nat.get16;
 const get32 = nat.get32;
 const rewriteAddrPort = nat.rewriteAddrPort;
-const decrementTtl = nat.decrementTtl;
 const natIcmp = nat.natIcmp;
 const IPPROTO_ICMP = 1;
 const IPPROTO_TCP = 6;

@@ -11,8 +11,6 @@ import {
   TCP_S_FIN_WAIT as sFW,
   TCP_S_LAST_ACK as sLA,
   TCP_S_LISTEN as sLI,
-  TCP_S_NONE as sNO,
-  TCP_S_SYNACK as sSA,
   TCP_S_SYN_RECV as sSR,
   TCP_S_SYN_SENT as sSS,
   TCP_S_TIME_WAIT as sTW,
