@@ -9,6 +9,7 @@ import test from "ava";
 import { type Batch, type Outcome, outcomeKey, type OutcomeView, ping, restoreText, ROUTER_C, ROUTER_S, tcp, udp } from "./common.js";
 import { type DiffCase, assertSame, differential } from "./differential.js";
 import { KernelLab, kernelUnavailable } from "./kernel-lab.js";
+import { podwireRun } from "./podwire-lab.js";
 
 let lab: KernelLab | null = null;
 
@@ -417,17 +418,19 @@ if (kernelUnavailable === null) {
     const probes = Array.from({ length: 10 }, (_, i) => udp("10.96.0.70", 100 + i));
     lab!.routerSysctl("net.ipv4.icmp_ratemask=6168");
     try {
-      const { kernel, differences } = differential(lab!, {
-        rules: restoreText({ nat: kubeNat([], []), filter: { rules: ["-A FORWARD -d 10.96.0.70/32 -p udp -j REJECT"] } }),
-        batches: [par(probes)],
-        compare: "exact",
-        conntrack: "skip",
-        icmpRatemask: 6168,
-      });
-      const answered = kernel.outcomes.flat().filter((o) => o.kind === "icmp").length;
-      t.log(`the kernel answered ${answered} of 10 REJECTed datagrams`);
-      t.is(answered, 6);
-      t.deepEqual(differences, []);
+      const rules = restoreText({ nat: kubeNat([], []), filter: { rules: ["-A FORWARD -d 10.96.0.70/32 -p udp -j REJECT"] } });
+      const batches = [par(probes)];
+      // Which six get an answer depends on the order the datagrams reach the router, which
+      // the kernel side does not fix; how many, and what the rest see, does not.
+      lab!.load(rules);
+      const kernel = lab!.probe(batches, 0.5).outcomes.flat();
+      const count = (outs: { kind: string }[]) => ({ icmp: outs.filter((o) => o.kind === "icmp").length, timeout: outs.filter((o) => o.kind === "timeout").length });
+      t.log(`the kernel answered ${count(kernel).icmp} of 10 REJECTed datagrams`);
+      t.deepEqual(count(kernel), { icmp: 6, timeout: 4 });
+      for (const engine of ["reference", "compiled"] as const) {
+        const pw = podwireRun(rules, batches, 0.5, { engine, icmpRatemask: 6168 }).outcomes.flat();
+        t.deepEqual(count(pw), count(kernel), engine);
+      }
     } finally {
       lab!.routerSysctl("net.ipv4.icmp_ratemask=0");
     }
