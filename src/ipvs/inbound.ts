@@ -12,7 +12,6 @@
  * ICMP errors about a connection go through ip_vs_in_icmp. ICMP echo is not an IPVS
  * protocol: pings to a VIP are answered by the host itself.
  */
-import { isIcmpError } from "../conntrack/manip.js";
 import type { IpvsConn } from "./conn.js";
 import { DIR_INPUT } from "./conn-table.js";
 import type { IpvsCore } from "./core.js";
@@ -145,15 +144,10 @@ export function ipvsInbound(core: IpvsCore, buf: Uint8Array, ipOff: number, len:
  */
 function inIcmp(core: IpvsCore, buf: Uint8Array, ipOff: number, l4: number, end: number, res: IpvsResult): IpvsResult {
   if (end - l4 < 8) return res.set("dropped", "truncated", null);
-  const type = buf[l4]!;
-  if (!isIcmpError(type) || type === 5 || type === 12) return res.set("not-virtual", "icmp-unrelated", null);
+  const innerL4 = nat.quotedTransport(buf, l4, end);
+  if (innerL4 < 0) return res.set("not-virtual", innerL4 === nat.QUOTE_TRUNCATED ? "truncated" : "icmp-unrelated", null);
   const inner = l4 + 8;
-  if (end - inner < 20) return res.set("not-virtual", "truncated", null);
   const innerProto = buf[inner + 9]!;
-  const innerL4 = inner + (buf[inner]! & 0x0f) * 4;
-  if ((innerProto !== IPPROTO_TCP && innerProto !== IPPROTO_UDP) || innerL4 + 4 > end) {
-    return res.set("not-virtual", "icmp-unrelated", null);
-  }
   // The quoted packet went VIP -> client: its destination is the client.
   const cp = core.conns.byClient.find(innerProto, get32(buf, inner + 16), get16(buf, innerL4 + 2), get32(buf, inner + 12), get16(buf, innerL4));
   if (cp === null) return res.set("not-virtual", "no-conn", null);

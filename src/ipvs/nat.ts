@@ -111,3 +111,24 @@ export function natIcmp(
   set16(buf, icmpOff + 2, 0);
   set16(buf, icmpOff + 2, finishChecksum(sumBytes(buf, icmpOff, end - icmpOff)));
 }
+
+/** `quotedTransport` results that are not an offset. */
+export const QUOTE_UNRELATED = -1;
+export const QUOTE_TRUNCATED = -2;
+
+/**
+ * For an ICMP message at `l4`: the offset of the TCP/UDP header it quotes, when it is an
+ * error IPVS handles (unreachable, source quench, time exceeded — not redirect or parameter
+ * problem) about a TCP or UDP packet with its ports present; else QUOTE_UNRELATED or
+ * QUOTE_TRUNCATED. The caller has checked the 8-byte ICMP header is there.
+ */
+export function quotedTransport(buf: Uint8Array, l4: number, end: number): number {
+  const type = buf[l4]!;
+  if (type !== 3 && type !== 4 && type !== 11) return QUOTE_UNRELATED;
+  const inner = l4 + 8;
+  if (end - inner < 20) return QUOTE_TRUNCATED;
+  const innerProto = buf[inner + 9]!;
+  const innerL4 = inner + (buf[inner]! & 0x0f) * 4;
+  if ((innerProto !== 6 && innerProto !== 17) || innerL4 + 4 > end) return QUOTE_UNRELATED;
+  return innerL4;
+}

@@ -6,7 +6,6 @@
  * keep flowing even when the real server was deleted (ip_vs_out does not check it).
  * ICMP errors from a real server about a client's packet go through ip_vs_out_icmp.
  */
-import { isIcmpError } from "../conntrack/manip.js";
 import { DIR_OUTPUT } from "./conn-table.js";
 import type { IpvsConn } from "./conn.js";
 import type { IpvsCore } from "./core.js";
@@ -58,15 +57,10 @@ export function ipvsOutbound(core: IpvsCore, buf: Uint8Array, ipOff: number, len
 /** ip_vs_out_icmp / handle_response_icmp: an error quoting a client -> real server packet. */
 function outIcmp(core: IpvsCore, buf: Uint8Array, ipOff: number, l4: number, end: number, res: IpvsResult): IpvsResult {
   if (end - l4 < 8) return res.set("not-virtual", "truncated", null);
-  const type = buf[l4]!;
-  if (!isIcmpError(type) || type === 5 || type === 12) return res.set("not-virtual", "icmp-unrelated", null);
+  const innerL4 = nat.quotedTransport(buf, l4, end);
+  if (innerL4 < 0) return res.set("not-virtual", innerL4 === nat.QUOTE_TRUNCATED ? "truncated" : "icmp-unrelated", null);
   const inner = l4 + 8;
-  if (end - inner < 20) return res.set("not-virtual", "truncated", null);
   const innerProto = buf[inner + 9]!;
-  const innerL4 = inner + (buf[inner]! & 0x0f) * 4;
-  if ((innerProto !== IPPROTO_TCP && innerProto !== IPPROTO_UDP) || innerL4 + 4 > end) {
-    return res.set("not-virtual", "icmp-unrelated", null);
-  }
   // The quoted packet went client -> real server.
   const cp = core.conns.byServer.find(innerProto, get32(buf, inner + 16), get16(buf, innerL4 + 2), get32(buf, inner + 12), get16(buf, innerL4));
   if (cp === null) return res.set("not-virtual", "no-conn", null);
