@@ -18,6 +18,11 @@ export class Veth extends NetDevice {
       this.drop(pkt, "carrier-down");
       return;
     }
+    // veth_xmit → __dev_forward_skb → skb_scrub_packet: the peer's namespace sees a packet
+    // with no conntrack entry (nf_reset_ct), and across namespaces no mark or IPVS state.
+    // Keeping them let one node's conntrack entry ride into another node's stack.
+    pkt.scrub();
+    if (this.owner !== peer.owner) pkt.mark = 0;
     this.sim.deliverLater(peer, pkt, this.latencyNs);
   }
 }
