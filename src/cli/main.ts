@@ -14,12 +14,13 @@ import { defaultPort, parseDestination, parseSource } from "../cluster/endpoints
 import { type ExchangeProto, runExchange } from "../cluster/exchange.js";
 import { defaultCluster, loadClusterFile } from "../cluster/load.js";
 import { formatTopology, formatTrace } from "../cluster/report.js";
-import { servicePath } from "../cluster/service-path.js";
+import { servicePath, servicePortFor } from "../cluster/service-path.js";
 import type { KubeProxyFlags } from "../cluster/services.js";
 import { formatIpvsadmConnections, formatIpvsadmList, formatIpvsadmSave } from "../ipvs/index.js";
 import { ipvsJumpRulesText, jumpRulesText } from "../kube/index.js";
 import { saveIpsets } from "../netfilter/ipset/index.js";
 import { printRuleset } from "../netfilter/save-print.js";
+import { DNS_PORT, dnsNameProblem } from "../wire/index.js";
 import type { ClusterSpec, ProxyMode } from "../cluster/spec.js";
 import { registerBench } from "./bench-command.js";
 import { type TraceRulesArgs, formatTraceRules, runTraceRules, traceRulesJson } from "./trace-rules.js";
@@ -33,6 +34,9 @@ function loadSpec(file: string | undefined, seed: string | undefined, mode?: Pro
   if (mode !== undefined) spec.proxyMode = mode;
   return spec;
 }
+
+/** What `trace` to port 53 asks by default: the `kubernetes` Service, which every cluster has. */
+const DEFAULT_DNS_QUERY = "kubernetes.default.svc.cluster.local";
 
 const modeOption = () => new Option("--mode <mode>", "kube-proxy mode (default: the Cluster document's proxyMode)").choices(["iptables", "ipvs", "nftables"]);
 
@@ -99,37 +103,52 @@ export function buildProgram(): Command {
 
   program
     .command("trace")
-    .description("trace one exchange, request and reply, hop by hop (kube-proxy's rules included)")
+    .description("trace one exchange, request and reply, hop by hop (kube-proxy's rules included); port 53 gets a real DNS query, other TCP ports an HTTP request, other UDP ports an echo")
     .option("-f, --file <file>", "cluster file (multi-document Kubernetes YAML); default: the embedded cluster")
     .requiredOption("--from <source>", "pod/NS/NAME, node/NAME or ext/NAME|IP")
     .requiredOption("--to <dest>", "pod/NS/NAME[:PORT], svc/NS/NAME[:PORT], node/NAME[:PORT] (NodePorts) or IP[:PORT]")
     .addOption(new Option("--proto <proto>", "protocol").choices(["tcp", "udp", "icmp"]).default("tcp"))
+    .option("--query <name>", `the name a DNS trace (port 53, UDP or TCP) asks for (default: ${DEFAULT_DNS_QUERY})`)
     .option("--json", "print the result as JSON")
     .option("--pcap <file>", "write the exchange's frames to this pcapng file")
     .option("--seed <n>", "seed for every random choice")
     .addOption(modeOption())
-    .action((opts: { file?: string; from: string; to: string; proto: "tcp" | "udp" | "icmp"; json?: boolean; pcap?: string; seed?: string; mode?: ProxyMode }) => {
+    .action((opts: { file?: string; from: string; to: string; proto: "tcp" | "udp" | "icmp"; query?: string; json?: boolean; pcap?: string; seed?: string; mode?: ProxyMode }) => {
       const spec = loadSpec(opts.file, opts.seed, opts.mode);
       const { cluster, services } = bootCluster(spec);
       const src = parseSource(cluster, opts.from);
       const dst = parseDestination(cluster, opts.to, "--to", services);
+      const protocol = opts.proto === "tcp" ? "TCP" : "UDP";
       let port = dst.port;
+      // A Service named without a port: its first port of the protocol (kube-dns: UDP 53 or TCP 53).
+      if (opts.proto !== "icmp" && dst.label.startsWith("svc/") && !/:[0-9]+$/.test(opts.to)) port = servicePortFor(services, dst.label, protocol) || port;
       if (opts.proto !== "icmp" && port === 0) {
-        port = dst.podKey ? defaultPort(cluster, dst.podKey, opts.proto === "tcp" ? "TCP" : "UDP") : 0;
+        port = dst.podKey ? defaultPort(cluster, dst.podKey, protocol) : 0;
         if (port === 0) {
-          throw new PodwireError("E_ARG", `--to ${opts.to} names no port and the target has no ${opts.proto.toUpperCase()} container port`, { field: "--to" }, `add one, e.g. --to ${opts.to}:8080`);
+          throw new PodwireError("E_ARG", `--to ${opts.to} names no port and the target has no ${protocol} container port`, { field: "--to" }, `add one, e.g. --to ${opts.to}:8080`);
         }
       }
+      // Port 53 speaks DNS (RFC 1035 §4.2): over UDP, or over TCP with the length prefix.
+      const dnsTransport = opts.proto !== "icmp" && port === DNS_PORT ? opts.proto : null;
+      if (opts.query !== undefined && dnsTransport === null) {
+        throw new PodwireError("E_ARG", `--query asks a DNS question, but this trace goes to ${opts.proto === "icmp" ? "ICMP" : `port ${port}/${opts.proto}`}`, { field: "--query" }, "trace to port 53 over udp or tcp, e.g. --to svc/kube-system/kube-dns --proto udp");
+      }
+      const query = opts.query ?? DEFAULT_DNS_QUERY;
+      const nameProblem = dnsTransport === null ? null : dnsNameProblem(query);
+      if (nameProblem !== null) throw new PodwireError("E_ARG", `--query ${JSON.stringify(query)} is not a DNS name: ${nameProblem}`, { field: "--query" }, `e.g. --query ${DEFAULT_DNS_QUERY}`);
       const capture = opts.pcap ? CaptureSession.toFile(opts.pcap, cluster.devices) : null;
       let result;
       try {
-        result = runExchange(cluster, { title: `${opts.proto} ${src.label} → ${dst.label}`, from: src.ns, fromLabel: src.label, dst: dst.ip, dstPort: port, proto: opts.proto as ExchangeProto });
+        const title = `${dnsTransport ? `dns/${dnsTransport}` : opts.proto} ${src.label} → ${dst.label}`;
+        const exchange = { title, from: src.ns, fromLabel: src.label, dst: dst.ip, dstPort: port };
+        result = runExchange(cluster, dnsTransport ? { ...exchange, proto: "dns", dnsName: query, dnsTransport } : { ...exchange, proto: opts.proto as ExchangeProto });
       } finally {
         capture?.close();
       }
       const srcIp = src.ns.selectSource(src.ns.routeOutput(dst.ip) ?? src.ns.loRouteFor());
       const path = servicePath(cluster, result, srcIp, dst.ip, port, opts.proto);
       if (opts.json) {
+        const answer = result.answer;
         const json = {
           from: src.label,
           to: dst.label,
@@ -137,6 +156,7 @@ export function buildProgram(): Command {
           proto: opts.proto,
           ok: result.ok,
           outcome: result.outcome,
+          answer: answer ? { name: answer.name, rcode: answer.rcode, addresses: answer.addresses.map(formatIpv4) } : null,
           node: path.node,
           verdict: path.verdict,
           endpoint: path.endpoint,

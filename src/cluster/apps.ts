@@ -1,11 +1,11 @@
 /**
  * The programs that run in Pods: a tiny HTTP server for TCP container ports, a UDP echo
- * for UDP ports, and a DNS server for CoreDNS. Each speaks real protocol bytes.
+ * for UDP ports, and a DNS server (UDP and TCP) for CoreDNS. Each speaks real protocol bytes.
  */
 import { formatIpv4 } from "../base/index.js";
 import type { PacketBuffer } from "../netdev/index.js";
-import type { NetworkNamespace, TcpConnection, UdpHandler } from "../netns/index.js";
-import { DNS_CLASS_IN, DNS_RCODE_NXDOMAIN, DNS_TYPE_A, DnsRepr, type DnsRecord, prependIpv4 } from "../wire/index.js";
+import type { NetworkNamespace, TcpApp, TcpConnection, UdpHandler } from "../netns/index.js";
+import { DNS_CLASS_IN, DNS_RCODE_NXDOMAIN, DNS_TYPE_A, DnsRepr, type DnsRecord, DnsTcpReader, frameDnsTcp, prependIpv4 } from "../wire/index.js";
 import type { Cluster, PodRuntime } from "./build.js";
 
 const encoder = new TextEncoder();
@@ -87,12 +87,18 @@ export function httpServer(pod: string, container: string) {
 /**
  * CoreDNS, as far as Pod addresses go so far: A records for
  * `<a-b-c-d>.<namespace>.pod.cluster.local` (CoreDNS's `pods insecure` mode) plus any names
- * registered by later layers (Services), NXDOMAIN for the rest.
+ * registered by later layers (Services), NXDOMAIN for the rest. It answers over UDP and
+ * over TCP (RFC 1035 §4.2.2, RFC 7766) with one lookup.
  */
 export class DnsServer implements UdpHandler {
   /** Records by lower-case name without the trailing dot (Service names, as the kubernetes plugin serves them). */
   readonly records = new Map<string, number[]>();
+  /** Queries answered, over either transport. */
   queries = 0;
+  /** Queries answered over TCP. */
+  tcpQueries = 0;
+  /** TCP connections closed because a message in them did not parse. */
+  tcpMalformed = 0;
   constructor(readonly zone = "cluster.local") {}
 
   /** Replaces the addresses of one name (an empty list: the name exists with no A records). */
@@ -116,16 +122,8 @@ export class DnsServer implements UdpHandler {
     return null;
   }
 
-  onDatagram(ns: NetworkNamespace, pkt: PacketBuffer): void {
-    const d = udpEnvelope(pkt);
-    let query: DnsRepr;
-    try {
-      query = DnsRepr.parse(d.payload, 0, d.payload.length);
-    } catch {
-      ns.dropPkt(pkt, "udp-malformed");
-      return;
-    }
-    this.queries++;
+  /** The response to one query: the lookup both transports share. */
+  respond(query: DnsRepr): DnsRepr {
     const answers: DnsRecord[] = [];
     let rcode = 0;
     for (const q of query.questions) {
@@ -136,17 +134,71 @@ export class DnsServer implements UdpHandler {
       }
       if (q.type === DNS_TYPE_A) for (const ip of ips) answers.push({ name: q.name, type: DNS_TYPE_A, class: DNS_CLASS_IN, ttl: 30, data: ip });
     }
-    const response: DnsRepr = {
+    return {
       id: query.id,
       flags: { qr: true, opcode: query.flags.opcode, aa: true, tc: false, rd: query.flags.rd, ra: true, rcode },
       questions: query.questions,
       answers,
     };
+  }
+
+  /** Answers one query message with the response's bytes; null when the message does not parse. */
+  answer(message: Uint8Array): Uint8Array | null {
+    let query: DnsRepr;
+    try {
+      query = DnsRepr.parse(message, 0, message.length);
+    } catch {
+      return null;
+    }
+    this.queries++;
+    const response = this.respond(query);
     const bytes = new Uint8Array(DnsRepr.bufferLen(response));
     DnsRepr.emit(response, bytes, 0);
+    return bytes;
+  }
+
+  onDatagram(ns: NetworkNamespace, pkt: PacketBuffer): void {
+    const d = udpEnvelope(pkt);
+    const bytes = this.answer(d.payload);
+    if (bytes === null) {
+      ns.dropPkt(pkt, "udp-malformed");
+      return;
+    }
     ns.sim.pool.release(pkt);
     ns.sendUdp(d.dstPort, d.srcIp, d.srcPort, bytes, d.dstIp);
   }
+
+  /**
+   * DNS over TCP, a listener's accept function for port 53: each message has a 2-byte length
+   * prefix and may arrive split or several to a segment (RFC 7766 §6.2.1); every complete
+   * query is answered in order, a malformed one closes the connection, and the server closes
+   * when the client does.
+   */
+  readonly acceptTcp = (_conn: TcpConnection): TcpApp => {
+    const reader = new DnsTcpReader();
+    return {
+      onData: (c, data) => {
+        for (const message of reader.push(data)) {
+          if (c.state !== "ESTABLISHED") return;
+          const bytes = this.answer(message);
+          if (bytes === null) {
+            this.tcpMalformed++;
+            c.close();
+            return;
+          }
+          this.tcpQueries++;
+          sendStream(c, frameDnsTcp(bytes));
+        }
+      },
+      onPeerClosed: (c) => c.close(),
+    };
+  };
+}
+
+/** Sends bytes as segments of at most one MSS each (TcpConnection.send sends one segment). */
+function sendStream(c: TcpConnection, bytes: Uint8Array): void {
+  const mss = c.stack.mssFor(c.remoteIp);
+  for (let off = 0; off < bytes.length; off += mss) c.send(bytes.subarray(off, off + mss));
 }
 
 /**
@@ -167,19 +219,22 @@ export const APISERVER_PORT = 6443;
 
 function startApps(pod: PodRuntime, dns: Map<string, DnsServer>): void {
   const isDns = pod.spec.labels["k8s-app"] === "kube-dns";
+  // One server per CoreDNS Pod serves both UDP 53 and TCP 53.
+  const dnsServer = (): DnsServer => {
+    let server = dns.get(pod.key);
+    if (server === undefined) {
+      server = new DnsServer();
+      dns.set(pod.key, server);
+    }
+    return server;
+  };
   for (const c of pod.spec.containers) {
     for (const port of c.ports) {
+      const servesDns = isDns && port.containerPort === 53;
       if (port.protocol === "TCP") {
-        if (isDns && port.containerPort === 53) continue; // DNS over TCP is not emulated
-        pod.ns.tcp.listen(port.containerPort, httpServer(pod.key, c.name));
+        pod.ns.tcp.listen(port.containerPort, servesDns ? dnsServer().acceptTcp : httpServer(pod.key, c.name));
       } else if (port.protocol === "UDP") {
-        if (isDns && port.containerPort === 53) {
-          const server = new DnsServer();
-          dns.set(pod.key, server);
-          pod.ns.bindUdp(53, server);
-        } else {
-          pod.ns.bindUdp(port.containerPort, new UdpEcho());
-        }
+        pod.ns.bindUdp(port.containerPort, servesDns ? dnsServer() : new UdpEcho());
       }
     }
   }

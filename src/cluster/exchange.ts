@@ -1,16 +1,24 @@
 /**
  * One exchange between two places in the cluster — a TCP connection carrying an HTTP
- * request, a UDP datagram and its answer, a DNS query, or a ping — run on the virtual
- * clock with tracing on, so every hop of the request and the reply is recorded.
+ * request, a UDP datagram and its answer, a DNS query over UDP or TCP, or a ping — run on
+ * the virtual clock with tracing on, so every hop of the request and the reply is recorded.
  */
 import { formatIpv4 } from "../base/index.js";
 import { type TraceEvent, Tracer } from "../netdev/index.js";
 import { type IcmpErrorReport, type NetworkNamespace, type TcpConnection, icmpErrorName } from "../netns/index.js";
-import { DNS_CLASS_IN, DNS_TYPE_A, DnsRepr } from "../wire/index.js";
+import { DNS_CLASS_IN, DNS_TYPE_A, DnsRepr, DnsTcpReader, frameDnsTcp } from "../wire/index.js";
 import { udpEnvelope } from "./apps.js";
 import type { Cluster } from "./build.js";
 
 export type ExchangeProto = "tcp" | "udp" | "icmp" | "dns";
+export type DnsTransport = "udp" | "tcp";
+
+/** What a DNS answer said: the name asked, the rcode's name, the A records' addresses. */
+export interface DnsAnswer {
+  name: string;
+  rcode: string;
+  addresses: number[];
+}
 
 export interface ExchangeSpec {
   title: string;
@@ -23,6 +31,8 @@ export interface ExchangeSpec {
   proto: ExchangeProto;
   /** For dns: the name to resolve. */
   dnsName?: string;
+  /** For dns: UDP (default) or TCP with the 2-byte length prefix (RFC 1035 §4.2.2). */
+  dnsTransport?: DnsTransport;
   /** For udp: the payload (default a short text). */
   payload?: Uint8Array;
 }
@@ -37,6 +47,8 @@ export interface ExchangeResult {
   outcome: string;
   /** For dns: the addresses in the answer. */
   resolved: number[];
+  /** For dns: the answer, once one parsed; null before (or without) one. */
+  answer: DnsAnswer | null;
   /** The client's source port (ICMP: the echo identifier); 0 when nothing was sent. */
   clientPort: number;
   events: TraceEvent[];
@@ -63,6 +75,7 @@ export function runExchange(cluster: Cluster, spec: ExchangeSpec): ExchangeResul
     ok: false,
     outcome: "no answer (timed out)",
     resolved: [],
+    answer: null,
     clientPort: 0,
     events: tracer.events,
     startNs,
@@ -79,8 +92,11 @@ export function runExchange(cluster: Cluster, spec: ExchangeSpec): ExchangeResul
         runTcp(cluster, spec, result);
         break;
       case "udp":
-      case "dns":
         runUdp(cluster, spec, result);
+        break;
+      case "dns":
+        if (spec.dnsTransport === "tcp") runDnsTcp(cluster, spec, result);
+        else runDnsUdp(cluster, spec, result);
         break;
       case "icmp":
         runPing(cluster, spec, result);
@@ -125,50 +141,131 @@ function runTcp(cluster: Cluster, spec: ExchangeSpec, result: ExchangeResult): v
 }
 
 function runUdp(cluster: Cluster, spec: ExchangeSpec, result: ExchangeResult): void {
+  udpRoundTrip(cluster, spec, result, () => spec.payload ?? encoder.encode(`hello from ${spec.fromLabel}`), (d) => {
+    result.ok = true;
+    result.outcome = `reply "${decoder.decode(d.payload)}" from ${cluster.describe(d.srcIp)}:${d.srcPort}`;
+  });
+}
+
+function runDnsUdp(cluster: Cluster, spec: ExchangeSpec, result: ExchangeResult): void {
+  let query: DnsQuery;
+  udpRoundTrip(
+    cluster,
+    spec,
+    result,
+    () => (query = newDnsQuery(cluster, spec)).bytes,
+    (d) => readDnsAnswer(cluster, query, result, d.payload, d.srcIp, ""),
+  );
+}
+
+/** Sends one datagram from an ephemeral port and hands each datagram that comes back to `onReply`. */
+function udpRoundTrip(
+  cluster: Cluster,
+  spec: ExchangeSpec,
+  result: ExchangeResult,
+  payload: () => Uint8Array,
+  onReply: (d: ReturnType<typeof udpEnvelope>) => void,
+): void {
   const ns = spec.from;
   const port = ns.ephemeralPort((p) => ns.udpPortInUse(p));
   result.clientPort = port;
-  let payload = spec.payload ?? encoder.encode(`hello from ${spec.fromLabel}`);
-  let queryId = 0;
-  if (spec.proto === "dns") {
-    queryId = cluster.sim.rng.nextU32() & 0xffff;
-    const q: DnsRepr = {
-      id: queryId,
-      flags: { qr: false, opcode: 0, aa: false, tc: false, rd: true, ra: false, rcode: 0 },
-      questions: [{ name: spec.dnsName ?? "", type: DNS_TYPE_A, class: DNS_CLASS_IN }],
-      answers: [],
-    };
-    payload = new Uint8Array(DnsRepr.bufferLen(q));
-    DnsRepr.emit(q, payload, 0);
-  }
+  // Built after the port is drawn, so the random draws keep their order (same seed, same bytes).
+  const bytes = payload();
   ns.bindUdp(port, {
     onDatagram: (_ns, pkt) => {
-      const d = udpEnvelope(pkt);
-      if (spec.proto === "dns") {
-        try {
-          const answer = DnsRepr.parse(d.payload, 0, d.payload.length);
-          result.resolved = answer.answers.filter((a) => a.type === DNS_TYPE_A).map((a) => a.data as number);
-          result.ok = answer.id === queryId && answer.flags.rcode === 0 && result.resolved.length > 0;
-          result.outcome =
-            answer.flags.rcode === 0
-              ? `${spec.dnsName} → ${result.resolved.map(formatIpv4).join(", ") || "(no A records)"} (from ${cluster.describe(d.srcIp)})`
-              : `${spec.dnsName}: ${dnsRcodeName(answer.flags.rcode)}`;
-        } catch {
-          result.outcome = "malformed DNS answer";
-        }
-      } else {
-        result.ok = true;
-        result.outcome = `reply "${decoder.decode(d.payload)}" from ${cluster.describe(d.srcIp)}:${d.srcPort}`;
-      }
+      onReply(udpEnvelope(pkt));
       ns.sim.pool.release(pkt);
     },
   });
   try {
-    if (!ns.sendUdp(port, spec.dst, spec.dstPort, payload)) result.outcome = "no route to host";
+    if (!ns.sendUdp(port, spec.dst, spec.dstPort, bytes)) result.outcome = "no route to host";
     else cluster.sim.run(cluster.sim.now() + EXCHANGE_TIMEOUT_NS);
   } finally {
     ns.unbindUdp(port);
   }
+}
+
+/**
+ * DNS over TCP (RFC 7766): connect, send the query with its 2-byte length prefix, read the
+ * answer (reassembled if it spans segments), then close; the server closes in turn.
+ */
+function runDnsTcp(cluster: Cluster, spec: ExchangeSpec, result: ExchangeResult): void {
+  const reader = new DnsTcpReader();
+  let query: DnsQuery | null = null;
+  let answered = false;
+  let conn: TcpConnection;
+  try {
+    conn = spec.from.tcp.connect(spec.dst, spec.dstPort, {
+      onConnected: (c) => {
+        query = newDnsQuery(cluster, spec);
+        c.send(frameDnsTcp(query.bytes));
+      },
+      onData: (c, data) => {
+        const [message] = reader.push(data);
+        if (message === undefined || answered || query === null) return;
+        answered = true;
+        readDnsAnswer(cluster, query, result, message, c.remoteIp, " over TCP");
+        c.close();
+      },
+      onPeerClosed: (c) => {
+        if (!answered) result.outcome = "connection closed by the server without an answer";
+        c.close();
+      },
+      onReset: () => {
+        result.ok = false;
+        result.outcome = answered ? `${result.outcome}, then reset (TCP RST)` : "connection refused (TCP RST)";
+      },
+    });
+  } catch {
+    result.outcome = "no route to host";
+    return;
+  }
+  result.clientPort = conn.localPort;
+  cluster.sim.run(cluster.sim.now() + EXCHANGE_TIMEOUT_NS);
+}
+
+/** A query on its way: its ID, the name asked and the message bytes (without a TCP prefix). */
+interface DnsQuery {
+  id: number;
+  name: string;
+  bytes: Uint8Array;
+}
+
+/** A recursive A query for the spec's name: the one both transports send. */
+function newDnsQuery(cluster: Cluster, spec: ExchangeSpec): DnsQuery {
+  const id = cluster.sim.rng.nextU32() & 0xffff;
+  const name = spec.dnsName ?? "";
+  const q: DnsRepr = {
+    id,
+    flags: { qr: false, opcode: 0, aa: false, tc: false, rd: true, ra: false, rcode: 0 },
+    questions: [{ name, type: DNS_TYPE_A, class: DNS_CLASS_IN }],
+    answers: [],
+  };
+  const bytes = new Uint8Array(DnsRepr.bufferLen(q));
+  DnsRepr.emit(q, bytes, 0);
+  return { id, name, bytes };
+}
+
+/** Reads an answer message into the result (addresses, rcode, outcome): the one parser both transports use. */
+function readDnsAnswer(cluster: Cluster, query: DnsQuery, result: ExchangeResult, message: Uint8Array, from: number, via: string): void {
+  let answer: DnsRepr;
+  try {
+    answer = DnsRepr.parse(message, 0, message.length);
+  } catch {
+    result.ok = false;
+    result.outcome = `malformed DNS answer${via}`;
+    return;
+  }
+  const addresses = answer.answers.filter((a) => a.type === DNS_TYPE_A).map((a) => a.data as number);
+  const rcode = dnsRcodeName(answer.flags.rcode);
+  result.resolved = addresses;
+  result.answer = { name: query.name, rcode, addresses };
+  result.ok = answer.id === query.id && answer.flags.rcode === 0 && addresses.length > 0;
+  const idNote = answer.id === query.id ? "" : ` (answer ID ${answer.id} does not match query ID ${query.id})`;
+  result.outcome =
+    answer.flags.rcode === 0
+      ? `${query.name} → ${addresses.map(formatIpv4).join(", ") || "(no A records)"} (from ${cluster.describe(from)}${via})${idNote}`
+      : `${query.name}: ${rcode}${via ? ` (${via.trim()})` : ""}${idNote}`;
 }
 
 function runPing(cluster: Cluster, spec: ExchangeSpec, result: ExchangeResult): void {
@@ -197,7 +294,7 @@ function runPing(cluster: Cluster, spec: ExchangeSpec, result: ExchangeResult): 
 function describeDst(cluster: Cluster, spec: ExchangeSpec): string {
   const who = cluster.describe(spec.dst);
   if (spec.proto === "icmp") return who;
-  if (spec.proto === "dns") return `${who} port 53 (DNS ${spec.dnsName})`;
+  if (spec.proto === "dns") return `${who} port ${spec.dstPort}${spec.dnsTransport === "tcp" ? "/tcp" : ""} (DNS ${spec.dnsName})`;
   return `${who} port ${spec.dstPort}/${spec.proto}`;
 }
 
@@ -207,6 +304,7 @@ function lastEventTime(events: TraceEvent[], start: number): number {
 
 const RCODE_NAMES = ["NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED"];
 
-function dnsRcodeName(rcode: number): string {
+/** The rcode's mnemonic (RFC 1035 §4.1.1), e.g. NXDOMAIN. */
+export function dnsRcodeName(rcode: number): string {
   return RCODE_NAMES[rcode] ?? `RCODE${rcode}`;
 }

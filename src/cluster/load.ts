@@ -10,26 +10,14 @@
  */
 import { readFileSync } from "node:fs";
 import {
-  LineCounter,
-  isAlias,
-  isMap,
-  isScalar,
-  isSeq,
-  parseAllDocuments,
-  type Document,
-  type Scalar,
-  type YAMLError,
-  type YAMLMap,
-  type YAMLSeq,
-} from "yaml";
-import {
   PodwireError,
   cidrContains,
   formatCidr,
   formatIpv4,
-  type InputLocation,
   type Ipv4Cidr,
 } from "../base/index.js";
+import { type KubeObject, type NodeDraft, type PodDraft, readCidr, readEnum, readIntInRange, readIp, readNode, readObjects, readPod } from "./read-objects.js";
+import type { Field } from "./yaml-field.js";
 import { DEFAULT_CLUSTER_SOURCE, DEFAULT_CLUSTER_YAML } from "./default-cluster.js";
 import {
   SequentialPool,
@@ -38,13 +26,10 @@ import {
   cidrsOverlap,
   nthSubnet,
   parseCidrText,
-  parseIpText,
   subnetIndex,
 } from "./ipam.js";
 import type {
   ClusterSpec,
-  ContainerPortSpec,
-  ContainerSpec,
   ExternalHostSpec,
   NodeSpec,
   OverlayMode,
@@ -58,9 +43,7 @@ const CLUSTER_API_GROUP = "podwire.dev/";
 
 const OVERLAY_MODES: readonly OverlayMode[] = ["vxlan", "host-gw"];
 const PROXY_MODES: readonly ProxyMode[] = ["iptables", "ipvs", "nftables"];
-const PROTOCOLS: readonly ContainerPortSpec["protocol"][] = ["TCP", "UDP", "SCTP"];
 const CONTROL_PLANE_LABELS = ["node-role.kubernetes.io/control-plane", "node-role.kubernetes.io/master"];
-const BLOCKING_TAINT_EFFECTS = ["NoSchedule", "NoExecute"];
 
 /** Offset of the first automatically assigned node address within the node network (x.x.x.10). */
 const FIRST_AUTO_NODE_HOST = 10;
@@ -113,282 +96,6 @@ export function loadClusterFile(path: string): ClusterSpec {
 /** The embedded demo cluster (three nodes, four Pods). */
 export function defaultCluster(): ClusterSpec {
   return parseClusterYaml(DEFAULT_CLUSTER_YAML, DEFAULT_CLUSTER_SOURCE);
-}
-
-// ---------------------------------------------------------------------------------------------
-// A typed, located view of a YAML node
-
-interface DocContext {
-  readonly file: string;
-  /** 1-based position of the document in the stream. */
-  readonly index: number;
-  readonly doc: Document;
-  readonly lines: LineCounter;
-}
-
-/** A YAML node with aliases already followed. */
-type YamlValue = Scalar | YAMLMap | YAMLSeq;
-
-/**
- * One field of the input: its YAML node (null when absent), its dotted path and a source
- * offset for error messages. Accessors check types and throw located PodwireErrors.
- */
-class Field {
-  private constructor(
-    private readonly ctx: DocContext,
-    readonly node: YamlValue | null,
-    readonly path: string,
-    private readonly offset: number,
-  ) {}
-
-  /** Wraps a raw node, following aliases; `fallbackOffset` is used when it has no position. */
-  static of(ctx: DocContext, raw: unknown, path: string, fallbackOffset: number): Field {
-    const node = resolveNode(ctx, raw);
-    const hasValue = node !== null && !(isScalar(node) && node.value === null);
-    const offset = hasValue ? (node.range?.[0] ?? fallbackOffset) : fallbackOffset;
-    return new Field(ctx, node, path, offset);
-  }
-
-  /** True when the field is missing or written as YAML null. */
-  get absent(): boolean {
-    return this.node === null || (isScalar(this.node) && this.node.value === null);
-  }
-
-  location(): InputLocation {
-    const { line, col } = this.ctx.lines.linePos(this.offset);
-    const loc: InputLocation = { file: this.ctx.file, line, column: col, document: this.ctx.index };
-    if (this.path) loc.field = this.path;
-    return loc;
-  }
-
-  fail(code: string, detail: string, hint: string): never {
-    throw new PodwireError(code, detail, this.location(), hint);
-  }
-
-  child(key: string): Field {
-    const path = joinPath(this.path, key);
-    if (this.absent) return new Field(this.ctx, null, path, this.offset);
-    for (const pair of this.mapNode().items) {
-      if (isScalar(pair.key) && pair.key.value === key) {
-        return Field.of(this.ctx, pair.value, path, pair.key.range?.[0] ?? this.offset);
-      }
-    }
-    return new Field(this.ctx, null, path, this.offset);
-  }
-
-  /** Key/value pairs of a mapping (empty when absent); keys must be scalars. */
-  entries(): Array<[string, Field]> {
-    if (this.absent) return [];
-    return this.mapNode().items.map((pair) => {
-      const key = resolveNode(this.ctx, pair.key);
-      const keyOffset = key?.range?.[0] ?? this.offset;
-      if (!isScalar(key) || key.value === null || typeof key.value === "object") {
-        const at = new Field(this.ctx, key, this.path, keyOffset);
-        return at.fail("E_TYPE", `${this.describePath()} has a key that is not a plain value`, "use string keys");
-      }
-      const name = String(key.value);
-      return [name, Field.of(this.ctx, pair.value, joinPath(this.path, name), keyOffset)];
-    });
-  }
-
-  /** Elements of a list (empty when absent). */
-  items(): Field[] {
-    if (this.absent) return [];
-    if (!isSeq(this.node)) this.typeError("a list");
-    return this.node.items.map((item, i) => Field.of(this.ctx, item, `${this.path}[${i}]`, this.offset));
-  }
-
-  isMap(): boolean {
-    return isMap(this.node);
-  }
-
-  optString(): string | undefined {
-    if (this.absent) return undefined;
-    const value = this.scalarValue();
-    if (typeof value !== "string") this.typeError("a string");
-    return value;
-  }
-
-  requiredString(): string {
-    const value = this.optString();
-    if (value === undefined || value === "") this.missing();
-    return value;
-  }
-
-  optInt(): number | undefined {
-    if (this.absent) return undefined;
-    const value = this.scalarValue();
-    if (typeof value !== "number" || !Number.isInteger(value)) this.typeError("an integer");
-    return value;
-  }
-
-  requiredInt(): number {
-    const value = this.optInt();
-    if (value === undefined) this.missing();
-    return value;
-  }
-
-  optBool(): boolean | undefined {
-    if (this.absent) return undefined;
-    const value = this.scalarValue();
-    if (typeof value !== "boolean") this.typeError("true or false");
-    return value;
-  }
-
-  /** The field's value as plain data (for documents kept untouched). */
-  toJS(): unknown {
-    if (this.node === null) return null;
-    try {
-      return this.node.toJS(this.ctx.doc, { maxAliasCount: 100 });
-    } catch (err) {
-      const detail = `cannot convert the document to data: ${errorText(err)}`;
-      return this.fail("E_YAML", detail, "simplify the YAML aliases");
-    }
-  }
-
-  missing(): never {
-    const name = this.path || "value";
-    return this.fail("E_MISSING_FIELD", `${name} is required`, `add ${name}`);
-  }
-
-  typeError(expected: string): never {
-    const found = describeNode(this.node);
-    const detail = `${this.describePath()} must be ${expected}, found ${found}`;
-    return this.fail("E_TYPE", detail, typeHint(expected, this.node));
-  }
-
-  describePath(): string {
-    return this.path || "the document";
-  }
-
-  private mapNode(): YAMLMap {
-    if (!isMap(this.node)) this.typeError("a mapping");
-    return this.node;
-  }
-
-  private scalarValue(): unknown {
-    if (!isScalar(this.node)) return this.typeError("a plain value");
-    return this.node.value;
-  }
-}
-
-function resolveNode(ctx: DocContext, raw: unknown): YamlValue | null {
-  if (isAlias(raw)) return raw.resolve(ctx.doc) ?? null;
-  if (isScalar(raw) || isMap(raw) || isSeq(raw)) return raw;
-  return null;
-}
-
-/** Appends a key to a dotted path, bracket-quoting keys that would read ambiguously. */
-function joinPath(base: string, key: string): string {
-  if (/^[A-Za-z_][A-Za-z0-9_-]*$/.test(key)) return base ? `${base}.${key}` : key;
-  return `${base}[${JSON.stringify(key)}]`;
-}
-
-function describeNode(node: YamlValue | null): string {
-  if (node === null) return "nothing";
-  if (isMap(node)) return "a mapping";
-  if (isSeq(node)) return "a list";
-  const value: unknown = node.value;
-  if (value === null) return "null";
-  if (typeof value === "string") return `the string ${JSON.stringify(clip(value))}`;
-  if (typeof value === "number" || typeof value === "bigint") return `the number ${String(value)}`;
-  if (typeof value === "boolean") return `${value}`;
-  return "a value of another type";
-}
-
-function typeHint(expected: string, node: YamlValue | null): string {
-  const value: unknown = isScalar(node) ? node.value : undefined;
-  if (expected === "an integer" && typeof value === "string") return "write the number without quotes";
-  if (expected === "a string" && (typeof value === "number" || typeof value === "boolean")) {
-    return `quote the value: "${String(value)}"`;
-  }
-  if (expected === "true or false" && typeof value === "string") return "write true or false without quotes";
-  return `write ${expected} here`;
-}
-
-function clip(text: string): string {
-  return text.length > 40 ? `${text.slice(0, 37)}...` : text;
-}
-
-function errorText(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
-
-// ---------------------------------------------------------------------------------------------
-// Pass 1: documents and List items into objects
-
-/** One Kubernetes object: a document, or one item of a `kind: List` document. */
-interface KubeObject {
-  apiVersion: string;
-  kind: string;
-  root: Field;
-}
-
-function readObjects(text: string, file: string): KubeObject[] {
-  const lines = new LineCounter();
-  const docs = parseAllDocuments(text, { lineCounter: lines });
-  const contexts = docs.map((doc, i): DocContext => ({ file, index: i + 1, doc, lines }));
-  for (const ctx of contexts) {
-    const first = ctx.doc.errors[0];
-    if (first) throw yamlSyntaxError(ctx, first);
-  }
-  const objects: KubeObject[] = [];
-  for (const ctx of contexts) {
-    const root = Field.of(ctx, ctx.doc.contents, "", ctx.doc.range?.[0] ?? 0);
-    if (!root.absent) objects.push(...objectsOf(root));
-  }
-  return objects;
-}
-
-function yamlSyntaxError(ctx: DocContext, err: YAMLError): PodwireError {
-  const pos = err.linePos?.[0];
-  const loc: InputLocation = { file: ctx.file, document: ctx.index };
-  if (pos) {
-    loc.line = pos.line;
-    loc.column = pos.col;
-  }
-  const message = err.message.split("\n")[0]!.replace(/ at line \d+, column \d+:?$/, "");
-  return new PodwireError("E_YAML", `malformed YAML: ${message}`, loc, "fix the YAML syntax at this position");
-}
-
-function objectsOf(root: Field): KubeObject[] {
-  requireObject(root);
-  const apiVersion = root.child("apiVersion").requiredString();
-  const kind = root.child("kind").requiredString();
-  if (!isListKind(kind, root)) return [{ apiVersion, kind, root }];
-  const itemKind = kind === "List" ? undefined : kind.slice(0, -"List".length);
-  return root
-    .child("items")
-    .items()
-    .map((item) => listItem(item, itemKind, apiVersion));
-}
-
-function isListKind(kind: string, root: Field): boolean {
-  return kind === "List" || (kind.endsWith("List") && !root.child("items").absent);
-}
-
-/** A List item; items of a typed list (`PodList`) may leave out their kind and apiVersion. */
-function listItem(item: Field, impliedKind: string | undefined, listApiVersion: string): KubeObject {
-  requireObject(item);
-  const kindField = item.child("kind");
-  const apiField = item.child("apiVersion");
-  const kind = impliedKind !== undefined && kindField.absent ? impliedKind : kindField.requiredString();
-  const apiVersion =
-    impliedKind !== undefined && apiField.absent ? listApiVersion : apiField.requiredString();
-  if (kind === "List" || (kind.endsWith("List") && !item.child("items").absent)) {
-    item.fail("E_DOCUMENT", `${item.path} is a List inside a List`, "flatten the nested list into the outer items");
-  }
-  return { apiVersion, kind, root: item };
-}
-
-function requireObject(root: Field): void {
-  if (!root.isMap()) {
-    root.fail(
-      "E_DOCUMENT",
-      `${root.describePath()} is ${describeNode(root.node)}, not a Kubernetes object`,
-      "each document (or List item) must be a mapping with apiVersion and kind",
-    );
-  }
 }
 
 interface SortedObjects {
@@ -538,56 +245,6 @@ function rejectUnknownFields(spec: Field, known: readonly string[]): void {
   }
 }
 
-function readCidr(field: Field): Ipv4Cidr | undefined {
-  if (field.absent) return undefined;
-  const text = field.requiredString();
-  const parsed = parseCidrText(text);
-  if (parsed.ok) return parsed.cidr;
-  if (parsed.reason === "syntax") {
-    return field.fail(
-      "E_CIDR_SYNTAX",
-      `${field.path} is not an IPv4 CIDR: ${JSON.stringify(clip(text))}`,
-      "write it as address/prefix, e.g. 10.244.0.0/16",
-    );
-  }
-  return field.fail(
-    "E_CIDR_HOST_BITS",
-    `${field.path} ${text} has host bits set`,
-    `use the network address: ${formatCidr(parsed.network)}`,
-  );
-}
-
-function readIp(field: Field): number | undefined {
-  if (field.absent) return undefined;
-  const text = field.requiredString();
-  const ip = parseIpText(text);
-  if (ip < 0) {
-    field.fail(
-      "E_IP_SYNTAX",
-      `${field.path} is not an IPv4 address: ${JSON.stringify(clip(text))}`,
-      "write a dotted-quad address such as 192.168.56.20",
-    );
-  }
-  return ip;
-}
-
-function readIntInRange(field: Field, min: number, max: number): number | undefined {
-  const value = field.optInt();
-  if (value !== undefined && (value < min || value > max)) {
-    field.fail("E_RANGE", `${field.path} ${value} is out of range`, `use a value from ${min} to ${max}`);
-  }
-  return value;
-}
-
-function readEnum<T extends string>(field: Field, valid: readonly T[]): T | undefined {
-  const value = field.optString();
-  if (value === undefined) return undefined;
-  if (!(valid as readonly string[]).includes(value)) {
-    const detail = `${field.path} ${JSON.stringify(clip(value))} is not a known value`;
-    field.fail("E_ENUM", detail, `use one of: ${valid.join(", ")}`);
-  }
-  return value as T;
-}
 
 function readExternalHost(field: Field): ExternalHostDraft {
   const nameAt = field.child("name");
@@ -624,126 +281,6 @@ function checkNodeMaskSize(config: ClusterConfig, setting: (key: ClusterSetting)
     `nodeCIDRMaskSize ${size} does not fit clusterCIDR ${formatCidr(config.clusterCIDR)}`,
     `use a nodeCIDRMaskSize from ${config.clusterCIDR.prefixLen} to 30`,
   );
-}
-
-// ---------------------------------------------------------------------------------------------
-// Pass 2b: Nodes and Pods, field by field
-
-interface NodeDraft {
-  name: string;
-  nameAt: Field;
-  root: Field;
-  labels: Record<string, string>;
-  podCIDR: { cidr: Ipv4Cidr; at: Field } | undefined;
-  internalIP: { ip: number; at: Field } | undefined;
-  schedulable: boolean;
-}
-
-function readNode(obj: KubeObject): NodeDraft {
-  const metadata = obj.root.child("metadata");
-  const nameAt = metadata.child("name");
-  const spec = obj.root.child("spec");
-  return {
-    name: nameAt.requiredString(),
-    nameAt,
-    root: obj.root,
-    labels: readLabels(metadata.child("labels")),
-    podCIDR: readNodePodCIDR(spec),
-    internalIP: readInternalIP(obj.root.child("status").child("addresses")),
-    schedulable: isSchedulable(spec),
-  };
-}
-
-function readLabels(field: Field): Record<string, string> {
-  const labels: Record<string, string> = {};
-  for (const [key, value] of field.entries()) labels[key] = value.optString() ?? "";
-  return labels;
-}
-
-/** `spec.podCIDR`, or the first of `spec.podCIDRs` when only that is given. */
-function readNodePodCIDR(spec: Field): NodeDraft["podCIDR"] {
-  const single = spec.child("podCIDR");
-  const first = single.absent ? spec.child("podCIDRs").items()[0] : single;
-  if (!first) return undefined;
-  const cidr = readCidr(first);
-  return cidr ? { cidr, at: first } : undefined;
-}
-
-/** The first IPv4 InternalIP in `status.addresses` (IPv6 ones of dual-stack nodes are skipped). */
-function readInternalIP(addresses: Field): NodeDraft["internalIP"] {
-  for (const entry of addresses.items()) {
-    if (entry.child("type").optString() !== "InternalIP") continue;
-    const at = entry.child("address");
-    if (at.requiredString().includes(":")) continue;
-    const ip = readIp(at);
-    if (ip !== undefined) return { ip, at };
-  }
-  return undefined;
-}
-
-function isSchedulable(spec: Field): boolean {
-  if (spec.child("unschedulable").optBool()) return false;
-  const effects = spec.child("taints").items().map((taint) => taint.child("effect").optString());
-  return !effects.some((effect) => effect !== undefined && BLOCKING_TAINT_EFFECTS.includes(effect));
-}
-
-interface PodDraft {
-  namespace: string;
-  name: string;
-  nameAt: Field;
-  root: Field;
-  nodeName: string | undefined;
-  nodeAt: Field;
-  hostNetwork: boolean;
-  podIP: { ip: number; at: Field } | undefined;
-  labels: Record<string, string>;
-  containers: ContainerSpec[];
-}
-
-function readPod(obj: KubeObject): PodDraft {
-  const metadata = obj.root.child("metadata");
-  const nameAt = metadata.child("name");
-  const spec = obj.root.child("spec");
-  const nodeAt = spec.child("nodeName");
-  const podIPAt = obj.root.child("status").child("podIP");
-  const podIP = readIp(podIPAt);
-  return {
-    namespace: metadata.child("namespace").optString() || "default",
-    name: nameAt.requiredString(),
-    nameAt,
-    root: obj.root,
-    nodeName: nodeAt.optString() || undefined,
-    nodeAt,
-    hostNetwork: spec.child("hostNetwork").optBool() ?? false,
-    podIP: podIP === undefined ? undefined : { ip: podIP, at: podIPAt },
-    labels: readLabels(metadata.child("labels")),
-    containers: spec.child("containers").items().map(readContainer),
-  };
-}
-
-function readContainer(field: Field): ContainerSpec {
-  const container: ContainerSpec = {
-    name: field.child("name").requiredString(),
-    ports: field.child("ports").items().map(readPort),
-  };
-  const image = field.child("image").optString();
-  if (image !== undefined) container.image = image;
-  return container;
-}
-
-function readPort(field: Field): ContainerPortSpec {
-  const portAt = field.child("containerPort");
-  const containerPort = portAt.requiredInt();
-  if (containerPort < 1 || containerPort > 65535) {
-    portAt.fail("E_PORT", `${portAt.path} ${containerPort} is not a port number`, "use a port from 1 to 65535");
-  }
-  const port: ContainerPortSpec = {
-    containerPort,
-    protocol: readEnum(field.child("protocol"), PROTOCOLS) ?? "TCP",
-  };
-  const name = field.child("name").optString();
-  if (name !== undefined) port.name = name;
-  return port;
 }
 
 // ---------------------------------------------------------------------------------------------

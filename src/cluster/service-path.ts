@@ -9,6 +9,7 @@ import type { IpvsService } from "../ipvs/index.js";
 import { traceRules } from "../netfilter/offline-trace.js";
 import { printRule } from "../netfilter/save-print.js";
 import type { Cluster, NodeRuntime } from "./build.js";
+import type { ClusterServices } from "./services.js";
 import type { ExchangeProto, ExchangeResult } from "./exchange.js";
 
 export interface ServicePath {
@@ -100,4 +101,11 @@ function ipvsPath(node: NodeRuntime, svc: IpvsService, srcIp: number, sport: num
     candidates,
     masquerade: r !== undefined && r.dst !== srcIp,
   };
+}
+
+/** The first port of the Service `svc/NS/NAME` for a protocol (kube-dns: UDP 53, TCP 53); 0 when it has none. */
+export function servicePortFor(services: ClusterServices, label: string, protocol: "TCP" | "UDP"): number {
+  const [, namespace, name] = label.split("/");
+  const svc = namespace !== undefined && name !== undefined ? services.service(namespace, name) : undefined;
+  return svc?.ports.find((p) => p.protocol === protocol)?.port ?? 0;
 }

@@ -332,3 +332,60 @@ const DNS_TYPE_NAMES: Record<number, string> = {
   [DNS_TYPE_SRV]: "SRV",
   [DNS_TYPE_ANY]: "ANY",
 };
+
+// ---- DNS over TCP (RFC 1035 §4.2.2, RFC 7766 §8) ----
+
+/** Longest message a 2-byte length prefix can announce. */
+export const DNS_TCP_MAX_MESSAGE = 0xffff;
+
+/** One message with its 2-byte big-endian length prefix, as DNS over TCP sends it. */
+export function frameDnsTcp(message: Uint8Array): Uint8Array {
+  if (message.length > DNS_TCP_MAX_MESSAGE) throw new RangeError(`dns message of ${message.length} bytes is too long for TCP`);
+  const out = new Uint8Array(2 + message.length);
+  set16(out, 0, message.length);
+  out.set(message, 2);
+  return out;
+}
+
+/**
+ * Reassembles length-prefixed DNS messages from a TCP byte stream: a message (or its
+ * prefix) may arrive split over segments, and one segment may carry several (RFC 7766 §6.2.1).
+ */
+export class DnsTcpReader {
+  private pending = new Uint8Array(0);
+
+  /** Adds received bytes; returns the messages completed by them, in order, without prefixes. */
+  push(data: Uint8Array): Uint8Array[] {
+    const buf = new Uint8Array(this.pending.length + data.length);
+    buf.set(this.pending, 0);
+    buf.set(data, this.pending.length);
+    const messages: Uint8Array[] = [];
+    let pos = 0;
+    while (buf.length - pos >= 2) {
+      const len = get16(buf, pos);
+      if (buf.length - pos - 2 < len) break;
+      messages.push(buf.slice(pos + 2, pos + 2 + len));
+      pos += 2 + len;
+    }
+    this.pending = buf.slice(pos);
+    return messages;
+  }
+
+  /** Bytes of an incomplete message held back. */
+  get buffered(): number {
+    return this.pending.length;
+  }
+}
+
+/** Why `name` cannot be written as a query name (RFC 1035 §2.3.4), or null when it can. */
+export function dnsNameProblem(name: string): string | null {
+  const n = trimDot(name);
+  if (n === "") return "the name is empty";
+  if (/[^\x21-\x7e]/.test(n)) return "the name has a space, control or non-ASCII character";
+  for (const label of n.split(".")) {
+    if (label.length === 0) return "the name has an empty label (two dots in a row, or a leading dot)";
+    if (label.length > MAX_LABEL) return `the label ${JSON.stringify(label.slice(0, 20) + "…")} is longer than ${MAX_LABEL} bytes`;
+  }
+  if (n.length + 2 > MAX_NAME_WIRE) return `the name is longer than ${MAX_NAME_WIRE - 2} characters`;
+  return null;
+}

@@ -1,0 +1,261 @@
+/**
+ * Pass 1 and 2 of reading a cluster file: YAML documents (and List items) into located
+ * objects, and Nodes and Pods (or Pod templates) into drafts, field by field with type checks.
+ */
+import { LineCounter, parseAllDocuments, type YAMLError } from "yaml";
+import { PodwireError, formatCidr, type InputLocation, type Ipv4Cidr } from "../base/index.js";
+import { parseCidrText, parseIpText } from "./ipam.js";
+import type { ContainerPortSpec, ContainerSpec } from "./spec.js";
+import { type DocContext, Field, clip, describeNode } from "./yaml-field.js";
+
+const PROTOCOLS: readonly ContainerPortSpec["protocol"][] = ["TCP", "UDP", "SCTP"];
+const BLOCKING_TAINT_EFFECTS = ["NoSchedule", "NoExecute"];
+// ---------------------------------------------------------------------------------------------
+// Pass 1: documents and List items into objects
+
+/** One Kubernetes object: a document, or one item of a `kind: List` document. */
+export interface KubeObject {
+  apiVersion: string;
+  kind: string;
+  root: Field;
+}
+
+export function readObjects(text: string, file: string): KubeObject[] {
+  const lines = new LineCounter();
+  const docs = parseAllDocuments(text, { lineCounter: lines });
+  const contexts = docs.map((doc, i): DocContext => ({ file, index: i + 1, doc, lines }));
+  for (const ctx of contexts) {
+    const first = ctx.doc.errors[0];
+    if (first) throw yamlSyntaxError(ctx, first);
+  }
+  const objects: KubeObject[] = [];
+  for (const ctx of contexts) {
+    const root = Field.of(ctx, ctx.doc.contents, "", ctx.doc.range?.[0] ?? 0);
+    if (!root.absent) objects.push(...objectsOf(root));
+  }
+  return objects;
+}
+
+function yamlSyntaxError(ctx: DocContext, err: YAMLError): PodwireError {
+  const pos = err.linePos?.[0];
+  const loc: InputLocation = { file: ctx.file, document: ctx.index };
+  if (pos) {
+    loc.line = pos.line;
+    loc.column = pos.col;
+  }
+  const message = err.message.split("\n")[0]!.replace(/ at line \d+, column \d+:?$/, "");
+  return new PodwireError("E_YAML", `malformed YAML: ${message}`, loc, "fix the YAML syntax at this position");
+}
+
+function objectsOf(root: Field): KubeObject[] {
+  requireObject(root);
+  const apiVersion = root.child("apiVersion").requiredString();
+  const kind = root.child("kind").requiredString();
+  if (!isListKind(kind, root)) return [{ apiVersion, kind, root }];
+  const itemKind = kind === "List" ? undefined : kind.slice(0, -"List".length);
+  return root
+    .child("items")
+    .items()
+    .map((item) => listItem(item, itemKind, apiVersion));
+}
+
+function isListKind(kind: string, root: Field): boolean {
+  return kind === "List" || (kind.endsWith("List") && !root.child("items").absent);
+}
+
+/** A List item; items of a typed list (`PodList`) may leave out their kind and apiVersion. */
+function listItem(item: Field, impliedKind: string | undefined, listApiVersion: string): KubeObject {
+  requireObject(item);
+  const kindField = item.child("kind");
+  const apiField = item.child("apiVersion");
+  const kind = impliedKind !== undefined && kindField.absent ? impliedKind : kindField.requiredString();
+  const apiVersion =
+    impliedKind !== undefined && apiField.absent ? listApiVersion : apiField.requiredString();
+  if (kind === "List" || (kind.endsWith("List") && !item.child("items").absent)) {
+    item.fail("E_DOCUMENT", `${item.path} is a List inside a List`, "flatten the nested list into the outer items");
+  }
+  return { apiVersion, kind, root: item };
+}
+
+function requireObject(root: Field): void {
+  if (!root.isMap()) {
+    root.fail(
+      "E_DOCUMENT",
+      `${root.describePath()} is ${describeNode(root.node)}, not a Kubernetes object`,
+      "each document (or List item) must be a mapping with apiVersion and kind",
+    );
+  }
+}
+
+
+export function readCidr(field: Field): Ipv4Cidr | undefined {
+  if (field.absent) return undefined;
+  const text = field.requiredString();
+  const parsed = parseCidrText(text);
+  if (parsed.ok) return parsed.cidr;
+  if (parsed.reason === "syntax") {
+    return field.fail(
+      "E_CIDR_SYNTAX",
+      `${field.path} is not an IPv4 CIDR: ${JSON.stringify(clip(text))}`,
+      "write it as address/prefix, e.g. 10.244.0.0/16",
+    );
+  }
+  return field.fail(
+    "E_CIDR_HOST_BITS",
+    `${field.path} ${text} has host bits set`,
+    `use the network address: ${formatCidr(parsed.network)}`,
+  );
+}
+
+export function readIp(field: Field): number | undefined {
+  if (field.absent) return undefined;
+  const text = field.requiredString();
+  const ip = parseIpText(text);
+  if (ip < 0) {
+    field.fail(
+      "E_IP_SYNTAX",
+      `${field.path} is not an IPv4 address: ${JSON.stringify(clip(text))}`,
+      "write a dotted-quad address such as 192.168.56.20",
+    );
+  }
+  return ip;
+}
+
+export function readIntInRange(field: Field, min: number, max: number): number | undefined {
+  const value = field.optInt();
+  if (value !== undefined && (value < min || value > max)) {
+    field.fail("E_RANGE", `${field.path} ${value} is out of range`, `use a value from ${min} to ${max}`);
+  }
+  return value;
+}
+
+export function readEnum<T extends string>(field: Field, valid: readonly T[]): T | undefined {
+  const value = field.optString();
+  if (value === undefined) return undefined;
+  if (!(valid as readonly string[]).includes(value)) {
+    const detail = `${field.path} ${JSON.stringify(clip(value))} is not a known value`;
+    field.fail("E_ENUM", detail, `use one of: ${valid.join(", ")}`);
+  }
+  return value as T;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pass 2b: Nodes and Pods, field by field
+
+export interface NodeDraft {
+  name: string;
+  nameAt: Field;
+  root: Field;
+  labels: Record<string, string>;
+  podCIDR: { cidr: Ipv4Cidr; at: Field } | undefined;
+  internalIP: { ip: number; at: Field } | undefined;
+  schedulable: boolean;
+}
+
+export function readNode(obj: KubeObject): NodeDraft {
+  const metadata = obj.root.child("metadata");
+  const nameAt = metadata.child("name");
+  const spec = obj.root.child("spec");
+  return {
+    name: nameAt.requiredString(),
+    nameAt,
+    root: obj.root,
+    labels: readLabels(metadata.child("labels")),
+    podCIDR: readNodePodCIDR(spec),
+    internalIP: readInternalIP(obj.root.child("status").child("addresses")),
+    schedulable: isSchedulable(spec),
+  };
+}
+
+export function readLabels(field: Field): Record<string, string> {
+  const labels: Record<string, string> = {};
+  for (const [key, value] of field.entries()) labels[key] = value.optString() ?? "";
+  return labels;
+}
+
+/** `spec.podCIDR`, or the first of `spec.podCIDRs` when only that is given. */
+function readNodePodCIDR(spec: Field): NodeDraft["podCIDR"] {
+  const single = spec.child("podCIDR");
+  const first = single.absent ? spec.child("podCIDRs").items()[0] : single;
+  if (!first) return undefined;
+  const cidr = readCidr(first);
+  return cidr ? { cidr, at: first } : undefined;
+}
+
+/** The first IPv4 InternalIP in `status.addresses` (IPv6 ones of dual-stack nodes are skipped). */
+function readInternalIP(addresses: Field): NodeDraft["internalIP"] {
+  for (const entry of addresses.items()) {
+    if (entry.child("type").optString() !== "InternalIP") continue;
+    const at = entry.child("address");
+    if (at.requiredString().includes(":")) continue;
+    const ip = readIp(at);
+    if (ip !== undefined) return { ip, at };
+  }
+  return undefined;
+}
+
+function isSchedulable(spec: Field): boolean {
+  if (spec.child("unschedulable").optBool()) return false;
+  const effects = spec.child("taints").items().map((taint) => taint.child("effect").optString());
+  return !effects.some((effect) => effect !== undefined && BLOCKING_TAINT_EFFECTS.includes(effect));
+}
+
+export interface PodDraft {
+  namespace: string;
+  name: string;
+  nameAt: Field;
+  root: Field;
+  nodeName: string | undefined;
+  nodeAt: Field;
+  hostNetwork: boolean;
+  podIP: { ip: number; at: Field } | undefined;
+  labels: Record<string, string>;
+  containers: ContainerSpec[];
+}
+
+export function readPod(obj: KubeObject): PodDraft {
+  const metadata = obj.root.child("metadata");
+  const nameAt = metadata.child("name");
+  const spec = obj.root.child("spec");
+  const nodeAt = spec.child("nodeName");
+  const podIPAt = obj.root.child("status").child("podIP");
+  const podIP = readIp(podIPAt);
+  return {
+    namespace: metadata.child("namespace").optString() || "default",
+    name: nameAt.requiredString(),
+    nameAt,
+    root: obj.root,
+    nodeName: nodeAt.optString() || undefined,
+    nodeAt,
+    hostNetwork: spec.child("hostNetwork").optBool() ?? false,
+    podIP: podIP === undefined ? undefined : { ip: podIP, at: podIPAt },
+    labels: readLabels(metadata.child("labels")),
+    containers: spec.child("containers").items().map(readContainer),
+  };
+}
+
+export function readContainer(field: Field): ContainerSpec {
+  const container: ContainerSpec = {
+    name: field.child("name").requiredString(),
+    ports: field.child("ports").items().map(readPort),
+  };
+  const image = field.child("image").optString();
+  if (image !== undefined) container.image = image;
+  return container;
+}
+
+export function readPort(field: Field): ContainerPortSpec {
+  const portAt = field.child("containerPort");
+  const containerPort = portAt.requiredInt();
+  if (containerPort < 1 || containerPort > 65535) {
+    portAt.fail("E_PORT", `${portAt.path} ${containerPort} is not a port number`, "use a port from 1 to 65535");
+  }
+  const port: ContainerPortSpec = {
+    containerPort,
+    protocol: readEnum(field.child("protocol"), PROTOCOLS) ?? "TCP",
+  };
+  const name = field.child("name").optString();
+  if (name !== undefined) port.name = name;
+  return port;
+}
+
