@@ -16,8 +16,12 @@ import {
   formatIpv4,
   type Ipv4Cidr,
 } from "../base/index.js";
-import { type KubeObject, type NodeDraft, type PodDraft, readCidr, readEnum, readIntInRange, readIp, readNode, readObjects, readPod } from "./read-objects.js";
+import { type KubeObject, type NodeDraft, type PodDraft, fitsNode, readCidr, readEnum, readIntInRange, readIp, readNode, readObjects, readPod } from "./read-objects.js";
 import type { Field } from "./yaml-field.js";
+import { describeOutside, inferSettings, outsideHostAddress } from "./infer.js";
+import { SummaryBuilder, enforceStrict } from "./load-summary.js";
+import { applyApiDefaults } from "../kube/index.js";
+import { WORKLOAD_KINDS, expandWorkloads, isWorkloadKind } from "./workloads.js";
 import { DEFAULT_CLUSTER_SOURCE, DEFAULT_CLUSTER_YAML } from "./default-cluster.js";
 import {
   SequentialPool,
@@ -26,6 +30,7 @@ import {
   cidrsOverlap,
   nthSubnet,
   parseCidrText,
+  parseIpText,
   subnetIndex,
 } from "./ipam.js";
 import type {
@@ -51,13 +56,46 @@ const FIRST_AUTO_NODE_HOST = 10;
 // ---------------------------------------------------------------------------------------------
 // Public API
 
+export interface LoadOptions {
+  /** Refuse objects that change traffic but are not emulated (NetworkPolicy, Ingress, IPv6 families). */
+  strict?: boolean;
+}
+
 /** Parses and validates a cluster file's text; `file` is only used in error locations. */
-export function parseClusterYaml(text: string, file: string): ClusterSpec {
+export function parseClusterYaml(text: string, file: string, opts: LoadOptions = {}): ClusterSpec {
   const objects = readObjects(text, file);
-  const { clusterDoc, nodeDocs, podDocs, others } = sortObjects(objects);
-  const config = readClusterConfig(clusterDoc);
-  const nodes = resolveNodes(config, nodeDocs.map(readNode));
-  const pods = resolvePods(nodes, podDocs.map(readPod));
+  if (objects.length === 0) {
+    throw new PodwireError("E_EMPTY", `${file} holds no Kubernetes objects`, { file }, "give it Nodes, Pods, workloads (Deployments, …) and Services, or run without -f for the embedded cluster");
+  }
+  const summary = new SummaryBuilder();
+  const { clusterDoc, nodeDocs, podDocs, workloadDocs, others } = sortObjects(objects, summary);
+  let nodeDrafts = nodeDocs.map(readNode);
+  let config: ClusterConfig;
+  let inferred: string[] | null = null;
+  if (clusterDoc) {
+    config = readClusterConfig(clusterDoc);
+  } else if (nodeDrafts.length === 0) {
+    // Manifests with no Nodes run on the embedded cluster's nodes and settings.
+    const embedded = sortObjects(readObjects(DEFAULT_CLUSTER_YAML, DEFAULT_CLUSTER_SOURCE), new SummaryBuilder());
+    config = readClusterConfig(embedded.clusterDoc);
+    nodeDrafts = embedded.nodeDocs.map(readNode);
+    inferred = [`no Nodes and no Cluster document: the embedded cluster's ${nodeDrafts.length} nodes and settings`];
+  } else {
+    ({ config, notes: inferred } = inferConfig(nodeDrafts, others));
+  }
+  const podDrafts = podDocs.map(readPod);
+  const workloads = expandWorkloads(workloadDocs, podDrafts, nodeDrafts);
+  for (const w of workloads.results) summary.used(w.kind, w.made);
+  const running: PodDraft[] = [];
+  for (const pod of [...podDrafts, ...workloads.pods]) {
+    if (pod.phase === "Running") running.push(pod);
+    else summary.ignore(`${pod.phase} Pod`, "no address, no endpoint", false, pod.root.location());
+  }
+  const nodes = resolveNodes(config, nodeDrafts);
+  const pods = resolvePods(nodes, nodeDrafts, running);
+  noteIgnoredFamilies(nodeDrafts, others, summary);
+  const built = summary.build();
+  if (opts.strict) enforceStrict(built);
   return {
     name: config.name,
     source: file,
@@ -73,11 +111,60 @@ export function parseClusterYaml(text: string, file: string): ClusterSpec {
     pods,
     externalHosts: config.externalHosts.map(({ name, ip }) => ({ name, ip })),
     otherDocuments: others.map(toRawDocument),
+    summary: built,
+    inferred,
   };
 }
 
+/** Settings for a file with Nodes but no Cluster document (a `kubectl get` dump). */
+function inferConfig(nodes: NodeDraft[], others: KubeObject[]): { config: ClusterConfig; notes: string[] } {
+  const base = defaultConfig();
+  const clusterIPs: number[] = [];
+  for (const obj of others) {
+    if (obj.kind !== "Service") continue;
+    const spec = obj.root.child("spec");
+    for (const f of [spec.child("clusterIP"), ...spec.child("clusterIPs").items()]) {
+      const text = f.absent ? "" : (f.optString() ?? "");
+      const ip = text === "" || text === "None" || text.includes(":") ? -1 : parseIpText(text);
+      if (ip >= 0) clusterIPs.push(ip);
+    }
+  }
+  const settings = inferSettings(base, nodes, clusterIPs);
+  const config: ClusterConfig = { ...base, nodeNetwork: settings.nodeNetwork, clusterCIDR: settings.clusterCIDR, nodeCIDRMaskSize: settings.nodeCIDRMaskSize, serviceCIDR: settings.serviceCIDR };
+  const notes = [...settings.notes];
+  const used = new Set(nodes.flatMap((n) => (n.internalIP ? [n.internalIP.ip] : [])));
+  const outside = outsideHostAddress(config.nodeNetwork, used);
+  if (outside !== null) {
+    const at = nodes[0]!.nameAt;
+    config.externalHosts = [{ name: "outside", ip: outside, nameAt: at, ipAt: at }];
+    notes.push(describeOutside(outside));
+  }
+  const at = nodes[0]!.root.child("status").child("addresses");
+  checkNetworksDisjoint(config, () => at);
+  return { config, notes };
+}
+
+/** IPv6 halves of dual-stack objects are read past (IPv4 only is emulated): say so. */
+function noteIgnoredFamilies(nodes: NodeDraft[], others: KubeObject[], summary: SummaryBuilder): void {
+  for (const obj of others) {
+    if (obj.kind === "Service") {
+      const spec = obj.root.child("spec");
+      const families = spec.child("ipFamilies").items().map((f) => f.optString());
+      const policy = spec.child("ipFamilyPolicy").optString();
+      if (families.includes("IPv6") || policy === "RequireDualStack" || policy === "PreferDualStack") {
+        summary.ignore("IPv6 Service family", "IPv4 only is emulated", true, spec.child("ipFamilies").location());
+      }
+    } else if (obj.kind === "EndpointSlice" && obj.root.child("addressType").optString() === "IPv6") {
+      summary.ignore("IPv6 EndpointSlice", "IPv4 only is emulated", true, obj.root.child("addressType").location());
+    }
+  }
+  for (const node of nodes) {
+    if (node.ipv6Addresses > 0) summary.ignore("IPv6 node address", "IPv4 only is emulated", false, node.root.child("status").child("addresses").location());
+  }
+}
+
 /** Reads a cluster file from disk and parses it. */
-export function loadClusterFile(path: string): ClusterSpec {
+export function loadClusterFile(path: string, opts: LoadOptions = {}): ClusterSpec {
   let text: string;
   try {
     text = readFileSync(path, "utf8");
@@ -90,7 +177,7 @@ export function loadClusterFile(path: string): ClusterSpec {
       "check that the path exists and is a readable file",
     );
   }
-  return parseClusterYaml(text, path);
+  return parseClusterYaml(text, path, opts);
 }
 
 /** The embedded demo cluster (three nodes, four Pods). */
@@ -102,11 +189,15 @@ interface SortedObjects {
   clusterDoc: KubeObject | undefined;
   nodeDocs: KubeObject[];
   podDocs: KubeObject[];
+  workloadDocs: KubeObject[];
   others: KubeObject[];
 }
 
-function sortObjects(objects: KubeObject[]): SortedObjects {
-  const sorted: SortedObjects = { clusterDoc: undefined, nodeDocs: [], podDocs: [], others: [] };
+/** Kinds later layers read from `otherDocuments`. */
+const SERVICE_KINDS = ["Service", "EndpointSlice"];
+
+function sortObjects(objects: KubeObject[], summary: SummaryBuilder): SortedObjects {
+  const sorted: SortedObjects = { clusterDoc: undefined, nodeDocs: [], podDocs: [], workloadDocs: [], others: [] };
   for (const obj of objects) {
     if (obj.kind === "Cluster" && obj.apiVersion.startsWith(CLUSTER_API_GROUP)) {
       requireApiVersion(obj, CLUSTER_API_VERSION);
@@ -115,11 +206,18 @@ function sortObjects(objects: KubeObject[]): SortedObjects {
     } else if (obj.kind === "Node") {
       requireApiVersion(obj, "v1");
       sorted.nodeDocs.push(obj);
+      summary.used("Node");
     } else if (obj.kind === "Pod") {
       requireApiVersion(obj, "v1");
       sorted.podDocs.push(obj);
+      summary.used("Pod");
+    } else if (isWorkloadKind(obj.kind)) {
+      requireApiVersion(obj, WORKLOAD_KINDS[obj.kind]!);
+      sorted.workloadDocs.push(obj);
     } else {
       sorted.others.push(obj);
+      if (SERVICE_KINDS.includes(obj.kind)) summary.used(obj.kind);
+      else summary.ignoredKind(obj.kind, obj.root.location());
     }
   }
   return sorted;
@@ -147,12 +245,16 @@ function duplicateCluster(obj: KubeObject, first: KubeObject): never {
     );
 }
 
+/**
+ * A document for the later layers, with the API server's defaults applied first (a Service
+ * port's protocol, an EndpointSlice port's name "", …), as kube-proxy would receive it.
+ */
 function toRawDocument(obj: KubeObject): RawDocument {
-  const body = obj.root.toJS();
+  const body = obj.root.toJS() as Record<string, unknown>;
   return {
     apiVersion: obj.apiVersion,
     kind: obj.kind,
-    body: body as Record<string, unknown>,
+    body: applyApiDefaults(obj.kind, obj.apiVersion, body),
     location: obj.root.location(),
   };
 }
@@ -449,9 +551,9 @@ function nextPodCIDR(pool: SequentialPool, config: ClusterConfig, node: NodeDraf
   return nthSubnet(config.clusterCIDR, config.nodeCIDRMaskSize, index);
 }
 
-function resolvePods(nodes: NodeSpec[], drafts: PodDraft[]): PodSpec[] {
+function resolvePods(nodes: NodeSpec[], nodeDrafts: NodeDraft[], drafts: PodDraft[]): PodSpec[] {
   checkUniquePods(drafts);
-  const placement = placePods(nodes, drafts);
+  const placement = placePods(nodes, nodeDrafts, drafts);
   const ips = assignPodIPs(drafts, placement);
   return drafts.map((draft, i) => ({
     namespace: draft.namespace,
@@ -461,6 +563,7 @@ function resolvePods(nodes: NodeSpec[], drafts: PodDraft[]): PodSpec[] {
     hostNetwork: draft.hostNetwork,
     labels: draft.labels,
     containers: draft.containers,
+    ...(draft.owners.length > 0 ? { owners: draft.owners } : {}),
     location: draft.root.location(),
   }));
 }
@@ -478,10 +581,12 @@ function checkUniquePods(drafts: PodDraft[]): void {
   }
 }
 
-/** Pods naming a node go there; the rest go round-robin over schedulable nodes. */
-function placePods(nodes: NodeSpec[], drafts: PodDraft[]): NodeSpec[] {
+/**
+ * Pods naming a node go there; the rest go round-robin over the nodes they fit (no
+ * unschedulable flag, every NoSchedule/NoExecute taint tolerated, nodeSelector matched).
+ */
+function placePods(nodes: NodeSpec[], nodeDrafts: NodeDraft[], drafts: PodDraft[]): NodeSpec[] {
   const byName = new Map(nodes.map((node) => [node.name, node]));
-  const schedulable = nodes.filter((node) => node.schedulable);
   let turn = 0;
   return drafts.map((pod) => {
     if (pod.nodeName !== undefined) {
@@ -493,12 +598,14 @@ function placePods(nodes: NodeSpec[], drafts: PodDraft[]): NodeSpec[] {
       }
       return node;
     }
-    const node = schedulable[turn++ % Math.max(schedulable.length, 1)];
+    const fitting = nodes.filter((_, i) => fitsNode(pod, nodeDrafts[i]!));
+    const node = fitting[turn++ % Math.max(fitting.length, 1)];
     if (!node) {
+      const selector = Object.keys(pod.nodeSelector).length > 0 ? " matches its nodeSelector and" : "";
       return pod.nameAt.fail(
         "E_NO_SCHEDULABLE_NODE",
-        `Pod ${pod.namespace}/${pod.name} has no spec.nodeName and no node is schedulable`,
-        "set spec.nodeName, or add a node without spec.unschedulable or NoSchedule/NoExecute taints",
+        `Pod ${pod.namespace}/${pod.name} has no spec.nodeName and no node${selector} is schedulable for it`,
+        "set spec.nodeName, add tolerations, or add a node without spec.unschedulable or NoSchedule/NoExecute taints",
       );
     }
     return node;

@@ -142,6 +142,20 @@ export function readEnum<T extends string>(field: Field, valid: readonly T[]): T
 // ---------------------------------------------------------------------------------------------
 // Pass 2b: Nodes and Pods, field by field
 
+export interface Taint {
+  key: string;
+  value: string;
+  effect: string;
+}
+
+export interface Toleration {
+  key: string;
+  operator: "Exists" | "Equal";
+  value: string;
+  /** Empty: every effect. */
+  effect: string;
+}
+
 export interface NodeDraft {
   name: string;
   nameAt: Field;
@@ -149,6 +163,10 @@ export interface NodeDraft {
   labels: Record<string, string>;
   podCIDR: { cidr: Ipv4Cidr; at: Field } | undefined;
   internalIP: { ip: number; at: Field } | undefined;
+  /** IPv6 InternalIPs of a dual-stack node: read, not emulated. */
+  ipv6Addresses: number;
+  taints: Taint[];
+  unschedulable: boolean;
   schedulable: boolean;
 }
 
@@ -156,15 +174,45 @@ export function readNode(obj: KubeObject): NodeDraft {
   const metadata = obj.root.child("metadata");
   const nameAt = metadata.child("name");
   const spec = obj.root.child("spec");
+  const taints = spec.child("taints").items().map(readTaint);
+  const unschedulable = spec.child("unschedulable").optBool() ?? false;
+  const addresses = obj.root.child("status").child("addresses");
   return {
     name: nameAt.requiredString(),
     nameAt,
     root: obj.root,
     labels: readLabels(metadata.child("labels")),
     podCIDR: readNodePodCIDR(spec),
-    internalIP: readInternalIP(obj.root.child("status").child("addresses")),
-    schedulable: isSchedulable(spec),
+    internalIP: readInternalIP(addresses),
+    ipv6Addresses: addresses.items().filter((a) => (a.child("address").optString() ?? "").includes(":")).length,
+    taints,
+    unschedulable,
+    schedulable: !unschedulable && !taints.some((t) => BLOCKING_TAINT_EFFECTS.includes(t.effect)),
   };
+}
+
+function readTaint(field: Field): Taint {
+  return { key: field.child("key").optString() ?? "", value: field.child("value").optString() ?? "", effect: field.child("effect").optString() ?? "" };
+}
+
+function readToleration(field: Field): Toleration {
+  const operator = readEnum(field.child("operator"), ["Exists", "Equal"] as const) ?? "Equal";
+  return { key: field.child("key").optString() ?? "", operator, value: field.child("value").optString() ?? "", effect: field.child("effect").optString() ?? "" };
+}
+
+/** v1.Toleration.ToleratesTaint: the effect matches (or is empty), the key matches (or Exists with no key), and the value. */
+export function tolerates(t: Toleration, taint: Taint): boolean {
+  if (t.effect !== "" && t.effect !== taint.effect) return false;
+  if (t.key !== "" && t.key !== taint.key) return false;
+  if (t.operator === "Exists") return true;
+  return t.key !== "" && t.value === taint.value;
+}
+
+/** Can a Pod with these constraints be scheduled on the node (taints, unschedulable, nodeSelector)? */
+export function fitsNode(pod: Pick<PodDraft, "tolerations" | "nodeSelector">, node: NodeDraft | { taints: Taint[]; unschedulable: boolean; labels: Record<string, string> }, ignoreUnschedulable = false): boolean {
+  if (node.unschedulable && !ignoreUnschedulable) return false;
+  for (const [k, v] of Object.entries(pod.nodeSelector)) if (node.labels[k] !== v) return false;
+  return node.taints.every((taint) => !BLOCKING_TAINT_EFFECTS.includes(taint.effect) || pod.tolerations.some((t) => tolerates(t, taint)));
 }
 
 export function readLabels(field: Field): Record<string, string> {
@@ -173,10 +221,11 @@ export function readLabels(field: Field): Record<string, string> {
   return labels;
 }
 
-/** `spec.podCIDR`, or the first of `spec.podCIDRs` when only that is given. */
+/** `spec.podCIDR`, or the first IPv4 one of `spec.podCIDRs` when only that is given. */
 function readNodePodCIDR(spec: Field): NodeDraft["podCIDR"] {
   const single = spec.child("podCIDR");
-  const first = single.absent ? spec.child("podCIDRs").items()[0] : single;
+  const candidates = single.absent ? spec.child("podCIDRs").items() : [single];
+  const first = candidates.find((f) => !(f.optString() ?? "").includes(":"));
   if (!first) return undefined;
   const cidr = readCidr(first);
   return cidr ? { cidr, at: first } : undefined;
@@ -194,10 +243,13 @@ function readInternalIP(addresses: Field): NodeDraft["internalIP"] {
   return undefined;
 }
 
-function isSchedulable(spec: Field): boolean {
-  if (spec.child("unschedulable").optBool()) return false;
-  const effects = spec.child("taints").items().map((taint) => taint.child("effect").optString());
-  return !effects.some((effect) => effect !== undefined && BLOCKING_TAINT_EFFECTS.includes(effect));
+/** A Pod's `status.phase`; Pods without a status (manifests) are taken as running. */
+export const POD_PHASES = ["Pending", "Running", "Succeeded", "Failed", "Unknown"] as const;
+export type PodPhase = (typeof POD_PHASES)[number];
+
+export interface OwnerRef {
+  kind: string;
+  name: string;
 }
 
 export interface PodDraft {
@@ -211,26 +263,53 @@ export interface PodDraft {
   podIP: { ip: number; at: Field } | undefined;
   labels: Record<string, string>;
   containers: ContainerSpec[];
+  phase: PodPhase;
+  nodeSelector: Record<string, string>;
+  tolerations: Toleration[];
+  /** metadata.ownerReferences (for Pods a workload made: the workload, or its ReplicaSet). */
+  owners: OwnerRef[];
 }
 
 export function readPod(obj: KubeObject): PodDraft {
   const metadata = obj.root.child("metadata");
-  const nameAt = metadata.child("name");
-  const spec = obj.root.child("spec");
+  const status = obj.root.child("status");
+  const podIPAt = status.child("podIP");
+  const podIP = podIPAt.absent || (podIPAt.optString() ?? "").includes(":") ? undefined : readIp(podIPAt);
+  const draft = readPodParts(metadata, obj.root.child("spec"), obj.root, metadata.child("name"));
+  draft.phase = readEnum(status.child("phase"), POD_PHASES) ?? "Running";
+  draft.owners = metadata.child("ownerReferences").items().map((o) => ({ kind: o.child("kind").requiredString(), name: o.child("name").requiredString() }));
+  if (podIP !== undefined) draft.podIP = { ip: podIP, at: podIPAt };
+  return draft;
+}
+
+/**
+ * A Pod a controller makes from a workload's `spec.template`: errors point into the
+ * template; the name is the one the controller would give it.
+ */
+export function readPodTemplate(template: Field, name: string, namespace: string, nameAt: Field): PodDraft {
+  const draft = readPodParts(template.child("metadata"), template.child("spec"), template, nameAt);
+  draft.name = name;
+  draft.namespace = namespace;
+  return draft;
+}
+
+function readPodParts(metadata: Field, spec: Field, root: Field, nameAt: Field): PodDraft {
   const nodeAt = spec.child("nodeName");
-  const podIPAt = obj.root.child("status").child("podIP");
-  const podIP = readIp(podIPAt);
   return {
     namespace: metadata.child("namespace").optString() || "default",
     name: nameAt.requiredString(),
     nameAt,
-    root: obj.root,
+    root,
     nodeName: nodeAt.optString() || undefined,
     nodeAt,
     hostNetwork: spec.child("hostNetwork").optBool() ?? false,
-    podIP: podIP === undefined ? undefined : { ip: podIP, at: podIPAt },
+    podIP: undefined,
     labels: readLabels(metadata.child("labels")),
     containers: spec.child("containers").items().map(readContainer),
+    phase: "Running",
+    nodeSelector: readLabels(spec.child("nodeSelector")),
+    tolerations: spec.child("tolerations").items().map(readToleration),
+    owners: [],
   };
 }
 

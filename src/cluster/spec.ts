@@ -4,6 +4,7 @@
  * devices. Every address and range here is already checked and allocated.
  */
 import type { InputLocation, Ipv4Cidr } from "../base/index.js";
+import type { LoadSummary } from "./load-summary.js";
 
 export type OverlayMode = "vxlan" | "host-gw";
 export type ProxyMode = "iptables" | "ipvs" | "nftables";
@@ -34,6 +35,13 @@ export interface ClusterSpec {
   externalHosts: ExternalHostSpec[];
   /** Documents of other kinds (Services, EndpointSlices, …), kept untouched for later layers. */
   otherDocuments: RawDocument[];
+  /** What the load read and what it left out (the line printed on stderr). */
+  summary?: LoadSummary;
+  /**
+   * How the settings were chosen when the file has no Cluster document (one line each), so
+   * they can be pinned in one; null when a Cluster document gave them.
+   */
+  inferred?: string[] | null;
 }
 
 export interface NodeSpec {
@@ -69,6 +77,8 @@ export interface PodSpec {
   hostNetwork: boolean;
   labels: Record<string, string>;
   containers: ContainerSpec[];
+  /** metadata.ownerReferences: the workload (or its ReplicaSet) that made the Pod. */
+  owners?: { kind: string; name: string }[];
   location: InputLocation;
 }
 

@@ -71,3 +71,4 @@ export {
   type GracefulTerminationInput,
   type GracefulTerminationResult,
 } from "./ipvs-diff.js";
+export * from "./defaults.js";

@@ -111,16 +111,22 @@ test("default cluster: labels and containers", (t) => {
 
 // --- Defaults and allocation --------------------------------------------------------------------
 
-test("a file without a Cluster document gets every default", (t) => {
+test("a file with no objects is an error, not an empty cluster", (t) => {
   for (const text of ["", "# nothing here\n", "---\n---\n"]) {
-    const spec = parseClusterYaml(text, "empty.yaml");
-    t.like(spec, { name: "podwire", source: "empty.yaml", nodeCIDRMaskSize: 24, nodeMTU: 1500 });
-    t.like(spec, { overlay: "vxlan", proxyMode: "iptables", seed: 1 });
-    t.is(formatCidr(spec.clusterCIDR), "10.244.0.0/16");
-    t.is(formatCidr(spec.serviceCIDR), "10.96.0.0/12");
-    t.is(formatCidr(spec.nodeNetwork), "192.168.56.0/24");
-    t.deepEqual([spec.nodes, spec.pods, spec.externalHosts, spec.otherDocuments], [[], [], [], []]);
+    const err = t.throws(() => parseClusterYaml(text, "empty.yaml"), { instanceOf: PodwireError });
+    t.is(err!.code, "E_EMPTY");
+    t.regex(err!.message, /^empty\.yaml: empty\.yaml holds no Kubernetes objects/);
   }
+});
+
+test("a file with Nodes and no Cluster document keeps the defaults the Nodes fit", (t) => {
+  const spec = parseClusterYaml(nodeDoc("a"), "n.yaml");
+  t.like(spec, { name: "podwire", source: "n.yaml", nodeCIDRMaskSize: 24, nodeMTU: 1500 });
+  t.like(spec, { overlay: "vxlan", proxyMode: "iptables", seed: 1 });
+  t.is(formatCidr(spec.clusterCIDR), "10.244.0.0/16");
+  t.is(formatCidr(spec.serviceCIDR), "10.96.0.0/12");
+  t.is(formatCidr(spec.nodeNetwork), "192.168.56.0/24");
+  t.deepEqual([spec.pods, spec.otherDocuments], [[], []]);
 });
 
 test("a Cluster document without spec gets the defaults under its own name", (t) => {
@@ -314,7 +320,9 @@ test("kind: List items are read like documents and located at the item", (t) => 
     ["node-b", "192.168.56.10", "10.244.0.0/24"],
   ]);
   t.true(spec.nodes[0]!.controlPlane);
-  t.deepEqual(podSummary(spec), [["api-0", "node-a", "10.244.5.2"]]);
+  // api-0 is Pending: it keeps its phase, so it gets no address (and is said to be left out).
+  t.deepEqual(podSummary(spec), []);
+  t.regex(spec.summary!.text, /ignored: 1 Pending Pod \(no address, no endpoint\)/);
   t.deepEqual(spec.nodes[1]!.location, { file: path, line: 20, column: 3, document: 1, field: "items[1]" });
   t.is(spec.otherDocuments.length, 1);
   const [svc] = spec.otherDocuments;
@@ -339,7 +347,7 @@ test("items of a typed list may leave out kind and apiVersion", (t) => {
   );
 });
 
-test("documents of other kinds are kept untouched with their location", (t) => {
+test("documents of other kinds are kept with their location, given fields untouched, API defaults filled in", (t) => {
   const svc = lines(
     "apiVersion: v1",
     "kind: Service",
@@ -362,11 +370,12 @@ test("documents of other kinds are kept untouched with their location", (t) => {
       ["Cluster", 4, 25],
     ],
   );
-  t.deepEqual(spec.otherDocuments[0]!.body, {
+  // What the user wrote stays as written; what the API server defaults is added (protocol, type, …).
+  t.like(spec.otherDocuments[0]!.body, {
     apiVersion: "v1",
     kind: "Service",
-    metadata: { name: "web" },
-    spec: { selector: { app: "web" }, ports: [{ port: 80, targetPort: "http" }] },
+    metadata: { name: "web", namespace: "default" },
+    spec: { selector: { app: "web" }, ports: [{ port: 80, targetPort: "http", protocol: "TCP" }], type: "ClusterIP", sessionAffinity: "None", internalTrafficPolicy: "Cluster", ipFamilies: ["IPv4"], ipFamilyPolicy: "SingleStack" },
   });
   t.deepEqual(spec.otherDocuments[1]!.body["data"], { key: "multi\nline\n" });
   t.is(spec.name, "podwire");
@@ -450,7 +459,7 @@ const BAD: BadCase[] = [
   { name: "malformed external host ip", text: clusterDoc("externalHosts:", "- name: x", "  ip: 192.168.56"), code: "E_IP_SYNTAX", at: "ip: 192.168.56", document: 1, field: "spec.externalHosts[0].ip" },
   { name: "malformed InternalIP", text: file(n1, withIP("a", "192.168.56.300")), code: "E_IP_SYNTAX", at: "192.168.56.300", document: 2, field: "status.addresses[0].address" },
   { name: "malformed podIP", text: file(n1, podDoc("p", "status:", "  podIP: 10.244.0.02")), code: "E_IP_SYNTAX", at: "podIP", document: 2, field: "status.podIP" },
-  { name: "node IP outside nodeNetwork", text: file(n1, withIP("a", "10.9.8.7")), code: "E_NODE_IP_OUTSIDE", at: "10.9.8.7", document: 2, field: "status.addresses[0].address", hint: "192.168.56.0/24" },
+  { name: "node IP outside nodeNetwork", text: file(clusterDoc(), n1, withIP("a", "10.9.8.7")), code: "E_NODE_IP_OUTSIDE", at: "10.9.8.7", document: 3, field: "status.addresses[0].address", hint: "192.168.56.0/24" },
   { name: "external host outside nodeNetwork", text: clusterDoc("externalHosts:", "- name: x", "  ip: 8.8.8.8"), code: "E_NODE_IP_OUTSIDE", at: "8.8.8.8", document: 1, field: "spec.externalHosts[0].ip" },
   { name: "node IP is the broadcast address", text: withIP("a", "192.168.56.255"), code: "E_IP_RESERVED", at: "192.168.56.255", document: 1, field: "status.addresses[0].address" },
   { name: "duplicate node IP", text: file(withIP("a", "192.168.56.20"), withIP("b", "192.168.56.20")), code: "E_DUPLICATE_IP", at: "192.168.56.20", nth: 2, document: 2, field: "status.addresses[0].address" },
@@ -465,8 +474,8 @@ const BAD: BadCase[] = [
   { name: "more nodes than pod subnets", text: file(clusterDoc("clusterCIDR: 10.244.0.0/23"), nodeDoc("a"), nodeDoc("b"), nodeDoc("c")), code: "E_POD_CIDRS_EXHAUSTED", at: "name: c", document: 4, field: "metadata.name" },
   { name: "pod range exhausted", text: file(clusterDoc("nodeCIDRMaskSize: 30"), nodeDoc("a"), podDoc("p"), podDoc("q")), code: "E_POD_IPS_EXHAUSTED", at: "name: q", document: 4, field: "metadata.name" },
   { name: "node network exhausted", text: file(clusterDoc("nodeNetwork: 192.168.56.0/29"), nodeDoc("a")), code: "E_NODE_IPS_EXHAUSTED", at: "name: a", document: 2, field: "metadata.name" },
-  { name: "podCIDR outside clusterCIDR", text: withCIDR("a", "10.10.0.0/24"), code: "E_POD_CIDR_OUTSIDE", at: "podCIDR", document: 1, field: "spec.podCIDR" },
-  { name: "podCIDR of the wrong size", text: withCIDR("a", "10.244.4.0/23"), code: "E_POD_CIDR_SIZE", at: "podCIDR", document: 1, field: "spec.podCIDR" },
+  { name: "podCIDR outside clusterCIDR", text: file(clusterDoc(), withCIDR("a", "10.10.0.0/24")), code: "E_POD_CIDR_OUTSIDE", at: "podCIDR", document: 2, field: "spec.podCIDR" },
+  { name: "podCIDR of the wrong size", text: file(clusterDoc(), withCIDR("a", "10.244.4.0/23")), code: "E_POD_CIDR_SIZE", at: "podCIDR", document: 2, field: "spec.podCIDR" },
   { name: "overlapping podCIDRs", text: file(withCIDR("a", "10.244.7.0/24"), withCIDR("b", "10.244.7.0/24")), code: "E_POD_CIDR_OVERLAP", at: "podCIDR", nth: 2, document: 2, field: "spec.podCIDR" },
   { name: "podIP outside the node's podCIDR", text: file(n1, podDoc("p", "status:", "  podIP: 10.244.1.5")), code: "E_POD_IP_OUTSIDE", at: "podIP", document: 2, field: "status.podIP" },
   { name: "podIP is the bridge gateway", text: file(n1, podDoc("p", "status:", "  podIP: 10.244.0.1")), code: "E_IP_RESERVED", at: "podIP", document: 2, field: "status.podIP" },
