@@ -9,12 +9,12 @@ import { PodwireError, formatIpv4 } from "../base/index.js";
 import { bootCluster } from "../cluster/boot.js";
 import { Cluster } from "../cluster/build.js";
 import { CaptureSession } from "../cluster/capture.js";
+import { clusterDocumentYaml, nodeDocumentsYaml } from "../cluster/cluster-doc.js";
 import { runDemo } from "../cluster/demo.js";
 import { defaultPort, parseDestination, parseSource } from "../cluster/endpoints.js";
-import { type ExchangeProto, runExchange } from "../cluster/exchange.js";
-import { defaultCluster, loadClusterFile } from "../cluster/load.js";
+import { DEFAULT_DNS_QUERY, type ExchangeProto, runExchange } from "../cluster/exchange.js";
 import { formatTopology, formatTrace } from "../cluster/report.js";
-import { servicePath, servicePortFor } from "../cluster/service-path.js";
+import { servicePath, servicePorts } from "../cluster/service-path.js";
 import type { KubeProxyFlags } from "../cluster/services.js";
 import { formatIpvsadmConnections, formatIpvsadmList, formatIpvsadmSave } from "../ipvs/index.js";
 import { ipvsJumpRulesText, jumpRulesText } from "../kube/index.js";
@@ -23,29 +23,14 @@ import { printRuleset } from "../netfilter/save-print.js";
 import { DNS_PORT, dnsNameProblem } from "../wire/index.js";
 import type { ClusterSpec, ProxyMode } from "../cluster/spec.js";
 import { registerBench } from "./bench-command.js";
+import { registerCheck } from "./check-command.js";
+import { loadSpec } from "./load-spec.js";
 import { type TraceRulesArgs, formatTraceRules, runTraceRules, traceRulesJson } from "./trace-rules.js";
 
 const EXIT_BAD_INPUT = 2;
 const EXIT_INTERNAL = 1;
 
-function loadSpec(file: string | undefined, seed: string | undefined, mode?: ProxyMode): ClusterSpec {
-  const spec = file ? loadClusterFile(file) : defaultCluster();
-  if (seed !== undefined) spec.seed = parseSeed(seed);
-  if (mode !== undefined) spec.proxyMode = mode;
-  return spec;
-}
-
-/** What `trace` to port 53 asks by default: the `kubernetes` Service, which every cluster has. */
-const DEFAULT_DNS_QUERY = "kubernetes.default.svc.cluster.local";
-
 const modeOption = () => new Option("--mode <mode>", "kube-proxy mode (default: the Cluster document's proxyMode)").choices(["iptables", "ipvs", "nftables"]);
-
-function parseSeed(text: string): number {
-  if (!/^[0-9]+$/.test(text) || Number(text) > 0xffffffff) {
-    throw new PodwireError("E_ARG", `--seed ${JSON.stringify(text)} is not a whole number from 0 to 4294967295`, { field: "--seed" }, "pass e.g. --seed 1");
-  }
-  return Number(text);
-}
 
 function out(lines: string[]): void {
   process.stdout.write(lines.join("\n") + "\n");
@@ -71,7 +56,7 @@ export function buildProgram(): Command {
     .option("--no-capture", "do not write a capture")
     .option("--quiet", "print only the summary")
     .action((opts: { out: string; seed?: string; mode?: ProxyMode; brief?: boolean; comments?: boolean; capture: boolean; quiet?: boolean }) => {
-      const spec = loadSpec(undefined, opts.seed, opts.mode);
+      const spec = loadSpec(undefined, { seed: opts.seed, mode: opts.mode });
       let capturePath: string | null = null;
       if (opts.capture) {
         mkdirSync(opts.out, { recursive: true });
@@ -105,6 +90,7 @@ export function buildProgram(): Command {
     .command("trace")
     .description("trace one exchange, request and reply, hop by hop (kube-proxy's rules included); port 53 gets a real DNS query, other TCP ports an HTTP request, other UDP ports an echo")
     .option("-f, --file <file>", "cluster file (multi-document Kubernetes YAML); default: the embedded cluster")
+    .option("--strict", "refuse objects that change traffic but are not emulated (NetworkPolicy, Ingress, IPv6 families)")
     .requiredOption("--from <source>", "pod/NS/NAME, node/NAME or ext/NAME|IP")
     .requiredOption("--to <dest>", "pod/NS/NAME[:PORT], svc/NS/NAME[:PORT], node/NAME[:PORT] (NodePorts) or IP[:PORT]")
     .addOption(new Option("--proto <proto>", "protocol").choices(["tcp", "udp", "icmp"]).default("tcp"))
@@ -113,15 +99,22 @@ export function buildProgram(): Command {
     .option("--pcap <file>", "write the exchange's frames to this pcapng file")
     .option("--seed <n>", "seed for every random choice")
     .addOption(modeOption())
-    .action((opts: { file?: string; from: string; to: string; proto: "tcp" | "udp" | "icmp"; query?: string; json?: boolean; pcap?: string; seed?: string; mode?: ProxyMode }) => {
-      const spec = loadSpec(opts.file, opts.seed, opts.mode);
+    .action((opts: { file?: string; strict?: boolean; from: string; to: string; proto: "tcp" | "udp" | "icmp"; query?: string; json?: boolean; pcap?: string; seed?: string; mode?: ProxyMode }) => {
+      const spec = loadSpec(opts.file, { seed: opts.seed, mode: opts.mode, strict: opts.strict });
       const { cluster, services } = bootCluster(spec);
       const src = parseSource(cluster, opts.from);
       const dst = parseDestination(cluster, opts.to, "--to", services);
       const protocol = opts.proto === "tcp" ? "TCP" : "UDP";
       let port = dst.port;
       // A Service named without a port: its first port of the protocol (kube-dns: UDP 53 or TCP 53).
-      if (opts.proto !== "icmp" && dst.label.startsWith("svc/") && !/:[0-9]+$/.test(opts.to)) port = servicePortFor(services, dst.label, protocol) || port;
+      if (opts.proto !== "icmp" && dst.label.startsWith("svc/") && !/:[0-9]+$/.test(opts.to)) {
+        const ports = servicePorts(services, dst.label);
+        port = ports.find((p) => p.protocol === protocol)?.port ?? 0;
+        if (port === 0) {
+          const list = ports.map((p) => `${p.port}/${p.protocol}`).join(", ") || "none";
+          throw new PodwireError("E_ARG", `--to ${opts.to} names no port and the Service has no ${protocol} port (its ports: ${list})`, { field: "--to" }, `pick --proto to match one, or name a port, e.g. --to ${opts.to}:${ports[0]?.port ?? 80}`);
+        }
+      }
       if (opts.proto !== "icmp" && port === 0) {
         port = dst.podKey ? defaultPort(cluster, dst.podKey, protocol) : 0;
         if (port === 0) {
@@ -204,6 +197,7 @@ export function buildProgram(): Command {
     .command("rules")
     .description("print the iptables rules kube-proxy writes on a node (restore text, loadable with iptables-restore --noflush)")
     .option("-f, --file <file>", "cluster file; default: the embedded cluster")
+    .option("--strict", "refuse objects that change traffic but are not emulated (NetworkPolicy, Ingress, IPv6 families)")
     .requiredOption("--node <name>", "the node")
     .addOption(new Option("--mode <mode>", "proxy mode (default: the Cluster document's)").choices(["iptables", "ipvs", "nftables"]))
     .option("--cluster-cidr <cidr>", "kube-proxy's --cluster-cidr (the local-traffic detector); default: the cluster's")
@@ -212,8 +206,8 @@ export function buildProgram(): Command {
     .option("--nfacct", "add kube-proxy's nfacct matches (kernels with nfacct)")
     .option("--no-localhost-nodeports", "kube-proxy's --iptables-localhost-nodeports=false")
     .option("--save-format", "print the node's whole ruleset as iptables-save prints it (flannel's rules and kube-proxy's, canonical form)")
-    .action((opts: { file?: string; node: string; mode?: "iptables" | "ipvs" | "nftables"; clusterCidr?: string; masqueradeAll?: boolean; randomFully: boolean; nfacct?: boolean; localhostNodeports: boolean; saveFormat?: boolean }) => {
-      const spec = loadSpec(opts.file, undefined);
+    .action((opts: { file?: string; strict?: boolean; node: string; mode?: "iptables" | "ipvs" | "nftables"; clusterCidr?: string; masqueradeAll?: boolean; randomFully: boolean; nfacct?: boolean; localhostNodeports: boolean; saveFormat?: boolean }) => {
+      const spec = loadSpec(opts.file, { strict: opts.strict });
       if (opts.mode) spec.proxyMode = opts.mode;
       const flags: KubeProxyFlags = { randomFully: opts.randomFully, localhostNodePorts: opts.localhostNodeports };
       if (opts.clusterCidr !== undefined) flags.clusterCIDR = opts.clusterCidr;
@@ -249,11 +243,12 @@ export function buildProgram(): Command {
     .command("ipvs")
     .description("run the demo's traffic in IPVS mode and print a node's `ipvsadm -Ln` view (with connection counts) and `ipvsadm -Lnc` connections")
     .option("-f, --file <file>", "cluster file; default: the embedded cluster")
+    .option("--strict", "refuse objects that change traffic but are not emulated (NetworkPolicy, Ingress, IPv6 families)")
     .requiredOption("--node <name>", "the node")
     .option("--seed <n>", "seed for every random choice")
     .option("--no-traffic", "print the table without running any traffic first")
-    .action((opts: { file?: string; node: string; seed?: string; traffic: boolean }) => {
-      const spec = loadSpec(opts.file, opts.seed, "ipvs");
+    .action((opts: { file?: string; strict?: boolean; node: string; seed?: string; traffic: boolean }) => {
+      const spec = loadSpec(opts.file, { seed: opts.seed, mode: "ipvs", strict: opts.strict });
       const run = opts.traffic ? runDemo(spec, { capturePath: null }) : { cluster: bootCluster(spec).cluster, services: null };
       const table = run.cluster.node(opts.node)?.netfilter.ipvs;
       if (!table) {
@@ -268,18 +263,28 @@ export function buildProgram(): Command {
     .command("cluster")
     .description("print the topology: nodes, podCIDRs, devices, routes, Pods and their IPs")
     .option("-f, --file <file>", "cluster file; default: the embedded cluster")
+    .option("--strict", "refuse objects that change traffic but are not emulated (NetworkPolicy, Ingress, IPv6 families)")
     .option("--json", "print the resolved cluster spec as JSON")
-    .action((opts: { file?: string; json?: boolean }) => {
-      const spec = loadSpec(opts.file, undefined);
+    .action((opts: { file?: string; strict?: boolean; json?: boolean }) => {
+      const spec = loadSpec(opts.file, { strict: opts.strict });
       const cluster = new Cluster(spec);
       if (opts.json) {
         process.stdout.write(JSON.stringify(specToJson(spec), null, 2) + "\n");
         return;
       }
-      out(formatTopology(cluster));
+      const lines = formatTopology(cluster);
+      if (spec.inferred) {
+        lines.push("", "# The file has no Cluster document; these settings were inferred:");
+        for (const note of spec.inferred) lines.push(`#   ${note}`);
+        const withNodes = spec.inferred.some((note) => note.startsWith("no Nodes"));
+        const docs = clusterDocumentYaml(spec) + (withNodes ? "---\n" + nodeDocumentsYaml(spec) : "");
+        lines.push(`# Pin them by putting ${withNodes ? "these documents" : "this document"} in front of the file:`, "---", ...docs.trimEnd().split("\n"), "---");
+      }
+      out(lines);
     });
 
   registerBench(program);
+  registerCheck(program);
   return program;
 }
 
@@ -297,8 +302,10 @@ function specToJson(spec: ClusterSpec): unknown {
     proxyMode: spec.proxyMode,
     seed: spec.seed,
     nodes: spec.nodes.map((n) => ({ name: n.name, internalIP: formatIpv4(n.internalIP), podCIDR: cidr(n.podCIDR), schedulable: n.schedulable, controlPlane: n.controlPlane })),
-    pods: spec.pods.map((p) => ({ namespace: p.namespace, name: p.name, nodeName: p.nodeName, podIP: formatIpv4(p.podIP), hostNetwork: p.hostNetwork, containers: p.containers })),
+    pods: spec.pods.map((p) => ({ namespace: p.namespace, name: p.name, nodeName: p.nodeName, podIP: formatIpv4(p.podIP), hostNetwork: p.hostNetwork, labels: p.labels, ownerReferences: p.owners ?? [], containers: p.containers })),
     externalHosts: spec.externalHosts.map((e) => ({ name: e.name, ip: formatIpv4(e.ip) })),
+    inferred: spec.inferred ?? null,
+    loaded: spec.summary?.text ?? null,
   };
 }
 

@@ -9,9 +9,13 @@ import { type IcmpErrorReport, type NetworkNamespace, type TcpConnection, icmpEr
 import { DNS_CLASS_IN, DNS_TYPE_A, DnsRepr, DnsTcpReader, frameDnsTcp } from "../wire/index.js";
 import { udpEnvelope } from "./apps.js";
 import type { Cluster } from "./build.js";
+import { CLUSTER_DOMAIN } from "./services.js";
 
 export type ExchangeProto = "tcp" | "udp" | "icmp" | "dns";
 export type DnsTransport = "udp" | "tcp";
+
+/** The name a DNS trace asks for by default: the `kubernetes` Service, which every cluster has. */
+export const DEFAULT_DNS_QUERY = `kubernetes.default.svc.${CLUSTER_DOMAIN}`;
 
 /** What a DNS answer said: the name asked, the rcode's name, the A records' addresses. */
 export interface DnsAnswer {
@@ -154,7 +158,7 @@ function runDnsUdp(cluster: Cluster, spec: ExchangeSpec, result: ExchangeResult)
     spec,
     result,
     () => (query = newDnsQuery(cluster, spec)).bytes,
-    (d) => readDnsAnswer(cluster, query, result, d.payload, d.srcIp, ""),
+    (d) => readDnsAnswer(cluster, query, result, d.payload, d.srcIp, "udp"),
   );
 }
 
@@ -204,7 +208,7 @@ function runDnsTcp(cluster: Cluster, spec: ExchangeSpec, result: ExchangeResult)
         const [message] = reader.push(data);
         if (message === undefined || answered || query === null) return;
         answered = true;
-        readDnsAnswer(cluster, query, result, message, c.remoteIp, " over TCP");
+        readDnsAnswer(cluster, query, result, message, c.remoteIp, "tcp");
         c.close();
       },
       onPeerClosed: (c) => {
@@ -247,7 +251,9 @@ function newDnsQuery(cluster: Cluster, spec: ExchangeSpec): DnsQuery {
 }
 
 /** Reads an answer message into the result (addresses, rcode, outcome): the one parser both transports use. */
-function readDnsAnswer(cluster: Cluster, query: DnsQuery, result: ExchangeResult, message: Uint8Array, from: number, via: string): void {
+function readDnsAnswer(cluster: Cluster, query: DnsQuery, result: ExchangeResult, message: Uint8Array, from: number, transport: DnsTransport): void {
+  // UDP outcomes read as they always did; TCP ones say so.
+  const via = transport === "tcp" ? " over TCP" : "";
   let answer: DnsRepr;
   try {
     answer = DnsRepr.parse(message, 0, message.length);
@@ -265,7 +271,7 @@ function readDnsAnswer(cluster: Cluster, query: DnsQuery, result: ExchangeResult
   result.outcome =
     answer.flags.rcode === 0
       ? `${query.name} → ${addresses.map(formatIpv4).join(", ") || "(no A records)"} (from ${cluster.describe(from)}${via})${idNote}`
-      : `${query.name}: ${rcode}${via ? ` (${via.trim()})` : ""}${idNote}`;
+      : `${query.name}: ${rcode}${transport === "tcp" ? " (over TCP)" : ""}${idNote}`;
 }
 
 function runPing(cluster: Cluster, spec: ExchangeSpec, result: ExchangeResult): void {

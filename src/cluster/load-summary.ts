@@ -43,6 +43,8 @@ export interface LoadSummary {
   /** Kinds read and used, in first-seen order, with counts; workloads with the Pods they became. */
   read: { kind: string; count: number; madePods?: number }[];
   ignored: IgnoredEntry[];
+  /** Add-ons podwire supplied because the file lacks them. */
+  added: string[];
   /** The line for stderr. */
   text: string;
 }
@@ -52,6 +54,12 @@ const plural = (kind: string, n: number): string => (n === 1 ? kind : kind.endsW
 export class SummaryBuilder {
   private readonly read = new Map<string, { count: number; madePods?: number }>();
   private readonly ignored = new Map<string, IgnoredEntry>();
+  private readonly addedParts: string[] = [];
+
+  /** Something podwire adds that every real cluster has (CoreDNS). */
+  added(what: string): void {
+    this.addedParts.push(what);
+  }
 
   used(kind: string, madePods?: number): void {
     const entry = this.read.get(kind) ?? { count: 0 };
@@ -77,7 +85,8 @@ export class SummaryBuilder {
     const ignored = [...this.ignored.values()];
     const readText = read.map((r) => `${r.count} ${plural(r.kind, r.count)}${r.madePods !== undefined ? ` → ${r.madePods} ${plural("Pod", r.madePods)}` : ""}`).join(", ");
     const ignoredText = ignored.map((i) => `${i.count} ${plural(i.what, i.count)}${i.reason ? ` (${i.reason})` : ""}`).join(", ");
-    return { read, ignored, text: `read ${readText || "nothing"}${ignoredText ? `; ignored: ${ignoredText}` : ""}` };
+    const addedText = this.addedParts.join(", ");
+    return { read, ignored, added: [...this.addedParts], text: `read ${readText || "nothing"}${addedText ? `; added: ${addedText}` : ""}${ignoredText ? `; ignored: ${ignoredText}` : ""}` };
   }
 }
 

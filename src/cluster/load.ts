@@ -21,7 +21,7 @@ import type { Field } from "./yaml-field.js";
 import { describeOutside, inferSettings, outsideHostAddress } from "./infer.js";
 import { SummaryBuilder, enforceStrict } from "./load-summary.js";
 import { applyApiDefaults } from "../kube/index.js";
-import { WORKLOAD_KINDS, expandWorkloads, isWorkloadKind } from "./workloads.js";
+import { BUILTIN_COREDNS_SOURCE, BUILTIN_COREDNS_YAML, WORKLOAD_KINDS, expandWorkloads, isCoreDnsPod, isWorkloadKind } from "./workloads.js";
 import { DEFAULT_CLUSTER_SOURCE, DEFAULT_CLUSTER_YAML } from "./default-cluster.js";
 import {
   SequentialPool,
@@ -86,6 +86,13 @@ export function parseClusterYaml(text: string, file: string, opts: LoadOptions =
   const podDrafts = podDocs.map(readPod);
   const workloads = expandWorkloads(workloadDocs, podDrafts, nodeDrafts);
   for (const w of workloads.results) summary.used(w.kind, w.made);
+  if (!clusterDoc && ![...podDrafts, ...workloads.pods].some(isCoreDnsPod)) {
+    // Every cluster runs CoreDNS behind kube-dns; app manifests do not list it. (A file with
+    // a Cluster document describes its cluster in full: there podwire adds no Pods.)
+    const coredns = expandWorkloads(readObjects(BUILTIN_COREDNS_YAML, BUILTIN_COREDNS_SOURCE), [], nodeDrafts);
+    workloads.pods.push(...coredns.pods);
+    summary.added(`CoreDNS (${coredns.pods.length} Pods in kube-system, as kubeadm deploys it)`);
+  }
   const running: PodDraft[] = [];
   for (const pod of [...podDrafts, ...workloads.pods]) {
     if (pod.phase === "Running") running.push(pod);

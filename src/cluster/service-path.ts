@@ -103,9 +103,9 @@ function ipvsPath(node: NodeRuntime, svc: IpvsService, srcIp: number, sport: num
   };
 }
 
-/** The first port of the Service `svc/NS/NAME` for a protocol (kube-dns: UDP 53, TCP 53); 0 when it has none. */
-export function servicePortFor(services: ClusterServices, label: string, protocol: "TCP" | "UDP"): number {
+/** The ports of the Service `svc/NS/NAME` (empty when there is no such Service). */
+export function servicePorts(services: ClusterServices, label: string): { port: number; protocol: string }[] {
   const [, namespace, name] = label.split("/");
   const svc = namespace !== undefined && name !== undefined ? services.service(namespace, name) : undefined;
-  return svc?.ports.find((p) => p.protocol === protocol)?.port ?? 0;
+  return svc?.ports.map((p) => ({ port: p.port, protocol: p.protocol })) ?? [];
 }

@@ -178,3 +178,53 @@ function makePods(obj: KubeObject, namespace: string, name: string, nodes: reado
       return [];
   }
 }
+
+/** Where the built-in CoreDNS Deployment is said to come from in error locations. */
+export const BUILTIN_COREDNS_SOURCE = "<built-in CoreDNS>";
+
+/**
+ * CoreDNS as kubeadm deploys it (two replicas, tolerating the control plane), for clusters
+ * whose file has no CoreDNS Pods: every real cluster runs it behind `kube-system/kube-dns`.
+ */
+export const BUILTIN_COREDNS_YAML = `\
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  labels:
+    k8s-app: kube-dns
+  name: coredns
+  namespace: kube-system
+spec:
+  replicas: 2
+  selector:
+    matchLabels:
+      k8s-app: kube-dns
+  template:
+    metadata:
+      labels:
+        k8s-app: kube-dns
+    spec:
+      containers:
+      - image: registry.k8s.io/coredns/coredns:v1.11.3
+        name: coredns
+        ports:
+        - containerPort: 53
+          name: dns
+          protocol: UDP
+        - containerPort: 53
+          name: dns-tcp
+          protocol: TCP
+        - containerPort: 9153
+          name: metrics
+          protocol: TCP
+      tolerations:
+      - key: CriticalAddonsOnly
+        operator: Exists
+      - effect: NoSchedule
+        key: node-role.kubernetes.io/control-plane
+`;
+
+/** Is this Pod one of CoreDNS's (the kube-dns Service's selector)? */
+export function isCoreDnsPod(pod: PodDraft): boolean {
+  return pod.namespace === "kube-system" && pod.labels["k8s-app"] === "kube-dns";
+}

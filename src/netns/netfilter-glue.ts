@@ -167,6 +167,9 @@ export class NamespaceNetfilter implements NetfilterHooks, BridgeNetfilterHooks 
     if (v === NF_ACCEPT) v = this.track(pkt, off);
     if (v === NF_ACCEPT) v = this.table("mangle", "OUTPUT", pkt, off, "", outDev.name);
     if (v === NF_ACCEPT) v = this.natHook(pkt, off, "OUTPUT", "dst", "", outDev.name, null);
+    // ip_vs_local_reply4 (NAT_DST + 1): a local real server's reply to a client of a
+    // virtual service; then ip_vs_local_request4 (NAT_DST + 2): this node as a client.
+    if (v === NF_ACCEPT && this.ipvs !== null && pkt.ipvs === null) v = this.ipvsReply(pkt, off);
     if (v === NF_ACCEPT && this.ipvs !== null && pkt.ipvs === null) v = this.ipvsLocalOut(pkt, off);
     if (v === NF_ACCEPT) v = this.table("filter", "OUTPUT", pkt, off, "", outDev.name);
     return v;

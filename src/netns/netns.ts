@@ -507,17 +507,33 @@ export class NetworkNamespace implements RxHandler, UnderlayStack {
   }
 
   private loRouteCache: Route | null = null;
+  /** Routes to this namespace's own non-loopback addresses, by address (the local table's entries). */
+  private readonly localRoutes = new Map<number, Route>();
 
   /** The route local destinations take (through `lo`). */
   loRouteFor(): Route {
     return this.loRoute(0);
   }
 
-  private loRoute(_dst: number): Route {
-    if (this.loRouteCache === null) {
-      this.loRouteCache = { dst: { net: LOOPBACK_NET, prefixLen: 8, mask: prefixMask(8) }, gateway: 0, dev: this.lo, prefSrc: 0, onlink: false, metric: 0, proto: "kernel" };
+  /**
+   * The local table's route for `dst`: `local 127.0.0.0/8 dev lo src 127.0.0.1`, or for an
+   * address of this namespace `local ADDR dev DEV src ADDR` — so a connection to one's own
+   * address (a node to a VIP on kube-ipvs0, or to its eth0 address) has that address as
+   * its source, not 127.0.0.1 (fib_table_insert of the local routes in fib_add_ifaddr).
+   */
+  private loRoute(dst: number): Route {
+    if (dst === 0 || dst >>> 24 === 127) {
+      if (this.loRouteCache === null) {
+        this.loRouteCache = { dst: { net: LOOPBACK_NET, prefixLen: 8, mask: prefixMask(8) }, gateway: 0, dev: this.lo, prefSrc: 0, onlink: false, metric: 0, proto: "kernel" };
+      }
+      return this.loRouteCache;
     }
-    return this.loRouteCache;
+    let route = this.localRoutes.get(dst);
+    if (route === undefined) {
+      route = { dst: { net: dst, prefixLen: 32, mask: 0xffffffff }, gateway: 0, dev: this.lo, prefSrc: dst, onlink: false, metric: 0, proto: "kernel" };
+      this.localRoutes.set(dst, route);
+    }
+    return route;
   }
 
   /** Source address selection: the route's `src`, else the device's first address, else any. */
@@ -546,7 +562,8 @@ export class NetworkNamespace implements RxHandler, UnderlayStack {
    * POSTROUTING hooks with its conntrack entry kept. `pkt.head` at IPv4. Consumes `pkt`.
    */
   ipvsTransmit(pkt: PacketBuffer): void {
-    const route = this.routes.lookup(readIp(pkt.buf, pkt.head + 16));
+    // A real server at one of this node's own addresses is delivered locally (through lo).
+    const route = this.routeOutput(readIp(pkt.buf, pkt.head + 16));
     if (route === null) return this.dropPkt(pkt, "no-route");
     this.ipOutput(pkt, route, false, true);
   }

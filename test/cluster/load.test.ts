@@ -5,6 +5,7 @@ import { PodwireError, formatCidr, formatIpv4, type InputLocation } from "../../
 import { DEFAULT_CLUSTER_YAML } from "../../src/cluster/default-cluster.js";
 import { defaultCluster, loadClusterFile, parseClusterYaml } from "../../src/cluster/load.js";
 import type { ClusterSpec } from "../../src/cluster/spec.js";
+import { BUILTIN_COREDNS_SOURCE } from "../../src/cluster/workloads.js";
 
 const fixture = (name: string): string => fileURLToPath(new URL(`fixtures/${name}`, import.meta.url));
 
@@ -36,7 +37,9 @@ function podDoc(name: string, ...rest: string[]): string {
 const ip = formatIpv4;
 const nodeSummary = (spec: ClusterSpec) =>
   spec.nodes.map((n) => [n.name, ip(n.internalIP), formatCidr(n.podCIDR)]);
-const podSummary = (spec: ClusterSpec) => spec.pods.map((p) => [p.name, p.nodeName, ip(p.podIP)]);
+/** The file's own Pods (without the CoreDNS Pods podwire adds to files without a Cluster document). */
+const userPods = (spec: ClusterSpec) => spec.pods.filter((p) => p.location.file !== BUILTIN_COREDNS_SOURCE);
+const podSummary = (spec: ClusterSpec) => userPods(spec).map((p) => [p.name, p.nodeName, ip(p.podIP)]);
 
 // --- The embedded default ---------------------------------------------------------------------
 
@@ -126,7 +129,8 @@ test("a file with Nodes and no Cluster document keeps the defaults the Nodes fit
   t.is(formatCidr(spec.clusterCIDR), "10.244.0.0/16");
   t.is(formatCidr(spec.serviceCIDR), "10.96.0.0/12");
   t.is(formatCidr(spec.nodeNetwork), "192.168.56.0/24");
-  t.deepEqual([spec.pods, spec.otherDocuments], [[], []]);
+  t.deepEqual([userPods(spec), spec.otherDocuments], [[], []]);
+  t.deepEqual(spec.pods.map((p) => p.name.replace(/-[a-z0-9]+-[a-z0-9]{5}$/, "")), ["coredns", "coredns"]);
 });
 
 test("a Cluster document without spec gets the defaults under its own name", (t) => {
@@ -221,7 +225,7 @@ test("Pods without nodeName go round-robin over schedulable nodes only", (t) => 
     [true, false, false, true, false],
   );
   t.deepEqual(
-    spec.pods.map((p) => [p.name, p.nodeName]),
+    userPods(spec).map((p) => [p.name, p.nodeName]),
     [
       ["p1", "a"],
       ["p2", "d"],
@@ -241,7 +245,7 @@ test("hostNetwork Pods take the node address and use no pod IP", (t) => {
   );
   const spec = parseClusterYaml(text, "c.yaml");
   t.deepEqual(
-    spec.pods.map((p) => [p.name, ip(p.podIP), p.hostNetwork]),
+    userPods(spec).map((p) => [p.name, ip(p.podIP), p.hostNetwork]),
     [
       ["kube-proxy", "192.168.56.30", true],
       ["agent", "192.168.56.30", true],
@@ -302,7 +306,7 @@ test("kubectl get -o yaml output loads, ignoring fields podwire does not use", (
   t.deepEqual(nodeSummary(spec), [["worker-1", "192.168.56.11", "10.244.1.0/24"]]);
   t.true(spec.nodes[0]!.schedulable);
   t.is(spec.nodes[0]!.labels["kubernetes.io/hostname"], "worker-1");
-  const [pod] = spec.pods;
+  const [pod] = userPods(spec);
   t.like(pod, { namespace: "shop", name: "web-7c5b6d8f9-x2x9k", nodeName: "worker-1", hostNetwork: false });
   t.is(ip(pod!.podIP), "10.244.1.7");
   t.deepEqual(pod!.labels, { app: "web", "pod-template-hash": "7c5b6d8f9" });

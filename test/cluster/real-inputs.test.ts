@@ -9,9 +9,14 @@ import { PodwireError, formatCidr, formatIpv4, parseIpv4 } from "../../src/base/
 import { bootCluster } from "../../src/cluster/boot.js";
 import { runExchange } from "../../src/cluster/exchange.js";
 import { loadClusterFile, parseClusterYaml } from "../../src/cluster/load.js";
+import type { ClusterSpec } from "../../src/cluster/spec.js";
+import { BUILTIN_COREDNS_SOURCE } from "../../src/cluster/workloads.js";
 
 const real = (name: string): string => fileURLToPath(new URL(`../fixtures/real/${name}`, import.meta.url));
 const yaml = (...docs: string[]): string => docs.join("\n---\n") + "\n";
+/** The file's own Pods, without the CoreDNS Pods podwire adds to a file that has none. */
+const userPods = (spec: ClusterSpec) => spec.pods.filter((p) => p.location.file !== BUILTIN_COREDNS_SOURCE);
+const COREDNS_ADDED = "added: CoreDNS (2 Pods in kube-system, as kubeadm deploys it)";
 
 const deployment = (name: string, replicas: number, extra = ""): string => `apiVersion: apps/v1
 kind: Deployment
@@ -55,7 +60,9 @@ test("a Deployment becomes its replicas as the ReplicaSet controller names them,
   // The control plane is tainted NoSchedule: the Pods go to the two workers in turn.
   t.deepEqual(pods.map((p) => p.nodeName), ["worker-1", "worker-2", "worker-1"]);
   t.is(new Set(pods.map((p) => p.name)).size, 3);
-  t.is(spec.summary!.text, "read 1 Service, 1 Deployment → 3 Pods");
+  t.is(spec.summary!.text, `read 1 Service, 1 Deployment → 3 Pods; ${COREDNS_ADDED}`);
+  // CoreDNS tolerates the control plane: its Pods come after the file's.
+  t.deepEqual(spec.pods.slice(3).map((p) => [p.namespace, p.nodeName, p.labels["k8s-app"]]), [["kube-system", "control-plane", "kube-dns"], ["kube-system", "worker-1", "kube-dns"]]);
   // Same input, same names.
   t.deepEqual(parseClusterYaml(yaml(deployment("web", 3), service("web")), "m.yaml").pods.map((p) => p.name), spec.pods.map((p) => p.name));
 });
@@ -123,7 +130,7 @@ status:
   phase: Running
   podIP: 10.244.2.7`;
   const spec = parseClusterYaml(yaml(deployment("web", 3), pod, service("web")), "d.yaml");
-  t.deepEqual(spec.pods.map((p) => [p.name, formatIpv4(p.podIP)]), [["web-5d8f7c6b9d-abcde", "10.244.2.7"]]);
+  t.deepEqual(userPods(spec).map((p) => [p.name, formatIpv4(p.podIP)]), [["web-5d8f7c6b9d-abcde", "10.244.2.7"]]);
   t.regex(spec.summary!.text, /1 Deployment → 0 Pods/);
 });
 
@@ -135,11 +142,11 @@ spec:
   containers: [{name: main, image: nginx, ports: [{containerPort: 8080}]}]
 status: {phase: ${phase}}`;
   const spec = parseClusterYaml(yaml(pod("a", "Running"), pod("b", "Pending"), pod("c", "Failed"), service("web")), "p.yaml");
-  t.deepEqual(spec.pods.map((p) => p.name), ["a"]);
+  t.deepEqual(userPods(spec).map((p) => p.name), ["a"]);
   t.regex(spec.summary!.text, /ignored: 1 Pending Pod \(no address, no endpoint\), 1 Failed Pod \(no address, no endpoint\)/);
   const { services } = bootCluster(spec);
   const slices = services.model.endpointSlices.filter((s) => s.serviceName === "web");
-  t.deepEqual(slices.flatMap((s) => s.endpoints.flatMap((e) => e.addresses)), [formatIpv4(spec.pods[0]!.podIP)]);
+  t.deepEqual(slices.flatMap((s) => s.endpoints.flatMap((e) => e.addresses)), [formatIpv4(userPods(spec)[0]!.podIP)]);
 });
 
 test("ignored kinds are counted; --strict refuses the ones that change traffic, naming the first", (t) => {
@@ -147,7 +154,7 @@ test("ignored kinds are counted; --strict refuses the ones that change traffic, 
   const cm = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}";
   const text = yaml(deployment("web", 1), cm, np, cm.replace("name: c", "name: d"));
   const spec = parseClusterYaml(text, "s.yaml");
-  t.is(spec.summary!.text, "read 1 Deployment → 1 Pod; ignored: 2 ConfigMaps, 1 NetworkPolicy (not emulated: traffic it would block passes)");
+  t.is(spec.summary!.text, `read 1 Deployment → 1 Pod; ${COREDNS_ADDED}; ignored: 2 ConfigMaps, 1 NetworkPolicy (not emulated: traffic it would block passes)`);
   const err = t.throws(() => parseClusterYaml(text, "s.yaml", { strict: true }), { instanceOf: PodwireError });
   t.is(err!.code, "E_STRICT");
   t.regex(err!.message, /^s\.yaml:\d+:1, document 3: --strict: .*1 NetworkPolicy/);
@@ -200,9 +207,9 @@ spec:
 
 test("the Online Boutique manifests, unedited, load on the embedded nodes: 12 Deployments → 12 Pods, 12 Services", (t) => {
   const spec = loadClusterFile(real("online-boutique.yaml"));
-  t.is(spec.summary!.text, "read 12 Services, 12 Deployments → 12 Pods");
+  t.is(spec.summary!.text, `read 12 Services, 12 Deployments → 12 Pods; ${COREDNS_ADDED}`);
   t.deepEqual(spec.nodes.map((n) => n.name), ["control-plane", "worker-1", "worker-2"]);
-  t.is(spec.pods.length, 12);
+  t.is(userPods(spec).length, 12);
   t.true(spec.inferred![0]!.startsWith("no Nodes"));
 });
 
