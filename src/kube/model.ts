@@ -66,7 +66,7 @@ export function buildKubeModel(docs: readonly KubeDocument[], pods: readonly Kub
   }
   const derived: EndpointSlice[] = [];
   for (const s of services) {
-    if (s.selector && !s.headless && s.type !== "ExternalName" && !covered.has(`${s.namespace}/${s.name}`)) {
+    if (s.selector && s.type !== "ExternalName" && !covered.has(`${s.namespace}/${s.name}`)) {
       derived.push(...deriveEndpointSlices(s, pods, nodes));
     }
   }

@@ -245,3 +245,18 @@ status:
   t.is(formatCidr(spec.serviceCIDR), "172.20.0.0/16");
   t.is(spec.inferred!.length, 5);
 });
+
+test("a headless Service with a selector gets derived EndpointSlices, so its name resolves to the ready Pods", (t) => {
+  const text = yaml(
+    deployment("db", 2).replace("kind: Deployment", "kind: StatefulSet"),
+    service("db", "\n  clusterIP: None"),
+    "apiVersion: v1\nkind: Pod\nmetadata: {name: client}\nspec: {nodeName: worker-1, containers: [{name: c, image: busybox}]}",
+  );
+  const spec = parseClusterYaml(text, "h.yaml");
+  const { cluster, services } = bootCluster(spec);
+  const dbIPs = userPods(spec).filter((p) => p.labels["app"] === "db").map((p) => p.podIP).sort();
+  const kubeDns = services.model.services.find((s) => s.name === "kube-dns")!;
+  const r = runExchange(cluster, { title: "t", from: cluster.pod("default", "client")!.ns, fromLabel: "client", dst: parseIpv4(kubeDns.clusterIP!), dstPort: 53, proto: "dns", dnsName: "db.default.svc.cluster.local" });
+  t.true(r.ok, r.outcome);
+  t.deepEqual([...r.resolved].sort(), dbIPs);
+});
