@@ -64,3 +64,46 @@ test.serial("check prints the table and summary; a cluster with a broken Service
   t.is((await podwire("check", "--seed", "x")).code, 2);
   t.is((await podwire("check", "--mode", "nftables")).code, 2);
 });
+
+test.serial("check -f on manifests prints the load summary on stderr; --strict refuses a NetworkPolicy; an empty file exits 2", async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), "podwire-check-strict-"));
+  try {
+    const app = `apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec: {containers: [{name: web, image: nginx, ports: [{containerPort: 8080}]}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web}
+spec: {selector: {app: web}, ports: [{port: 80, targetPort: 8080}]}
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: deny-all}
+spec: {podSelector: {}, policyTypes: [Ingress]}
+`;
+    const file = join(dir, "app.yaml");
+    writeFileSync(file, app);
+    const ok = await podwire("check", "-f", file);
+    t.is(ok.code, 0, ok.stderr + ok.stdout);
+    t.regex(ok.stderr, /^podwire: .*app\.yaml: read 1 Service, 1 Deployment → 2 Pods; added: CoreDNS \(2 Pods in kube-system, as kubeadm deploys it\); ignored: 1 NetworkPolicy \(not emulated: traffic it would block passes\)\n$/);
+    t.regex(ok.stdout, /check: \d+ ok, 0 expected failures, 0 unexpected failures \(mode iptables\)/);
+    const strict = await podwire("check", "-f", file, "--strict");
+    t.is(strict.code, 2);
+    t.regex(strict.stderr, /podwire: error: .*app\.yaml:\d+:1, document 3: --strict: .*1 NetworkPolicy/);
+    t.false(strict.stderr.includes("    at "), "no stack trace");
+    const empty = join(dir, "empty.yaml");
+    writeFileSync(empty, "# nothing\n");
+    const e = await podwire("check", "-f", empty);
+    t.is(e.code, 2);
+    t.regex(e.stderr, /holds no Kubernetes objects/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
