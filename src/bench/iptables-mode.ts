@@ -8,7 +8,8 @@
 import { Rng, formatCidr, hostNowMs } from "../base/index.js";
 import { startPodApps } from "../cluster/apps.js";
 import { Cluster, type NodeRuntime } from "../cluster/build.js";
-import { ClusterServices, loadRestore } from "../cluster/services.js";
+import { ClusterServices } from "../cluster/services.js";
+import { loadRestore } from "../cluster/proxy-modes/index.js";
 import { type IptablesSyncResult, type KubeDocument, type KubeModel, jumpRulesText, syncIptablesRules } from "../kube/index.js";
 import { Traversal } from "../netfilter/engine.js";
 import { CT_STATE_NEW } from "../netfilter/model.js";

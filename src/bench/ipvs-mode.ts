@@ -45,7 +45,7 @@ export class IpvsModeBench implements ProxyModeBench {
   }
 
   objects(): ObjectCounts {
-    const last = this.services!.lastIpvsSync(this.workload!.clientPod.node)!;
+    const last = this.services!.ipvs!.lastSync(this.workload!.clientPod.node)!;
     const lines = (text: string, table: string) => {
       const section = text.split(/^\*/m).find((t) => t.startsWith(table)) ?? "";
       return section.split("\n").filter((l) => l.startsWith("-A ")).length;

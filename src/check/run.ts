@@ -4,6 +4,7 @@
  * give the same report), and judges each against what Kubernetes says should happen:
  * ok, an expected failure, or an unexpected one with where and why the packet died.
  */
+import type { ProxyMode } from "../cluster/spec.js";
 import { formatIpv4, parseIpv4 } from "../base/index.js";
 import { bootCluster, type RunningCluster } from "../cluster/boot.js";
 import { type DnsTransport, type ExchangeResult, runExchange } from "../cluster/exchange.js";
@@ -41,7 +42,7 @@ export interface CheckCell {
 export interface CheckReport {
   cluster: string;
   source: string;
-  mode: "iptables" | "ipvs";
+  mode: ProxyMode;
   seed: number;
   nodes: string[];
   probes: ProbePod[];
@@ -77,7 +78,6 @@ export function runCheck(spec: ClusterSpec): CheckReport {
 }
 
 function runCell(running: RunningCluster, cell: PlannedCell, latitude: ModeLatitude): CheckCell {
-  const cluster = running.cluster;
   const out: CheckCell = {
     kind: cell.kind,
     row: cell.row,

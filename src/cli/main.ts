@@ -16,9 +16,7 @@ import { DEFAULT_DNS_QUERY, type ExchangeProto, runExchange } from "../cluster/e
 import { formatTopology, formatTrace } from "../cluster/report.js";
 import { servicePath, servicePorts } from "../cluster/service-path.js";
 import type { KubeProxyFlags } from "../cluster/services.js";
-import { formatIpvsadmConnections, formatIpvsadmList, formatIpvsadmSave } from "../ipvs/index.js";
-import { ipvsJumpRulesText, jumpRulesText } from "../kube/index.js";
-import { saveIpsets } from "../netfilter/ipset/index.js";
+import { formatIpvsadmConnections, formatIpvsadmList } from "../ipvs/index.js";
 import { printRuleset } from "../netfilter/save-print.js";
 import { DNS_PORT, dnsNameProblem } from "../wire/index.js";
 import type { ClusterSpec, ProxyMode } from "../cluster/spec.js";
@@ -222,21 +220,7 @@ export function buildProgram(): Command {
         process.stdout.write(printRuleset(node.netfilter.ruleset));
         return;
       }
-      if (services.mode === "ipvs") {
-        const sync = services.ipvsSync(node);
-        process.stdout.write(`# kube-proxy (IPVS mode) on ${node.spec.name}\n`);
-        process.stdout.write(`# --- ipvsadm-save -n (load with ipvsadm-restore)\n`);
-        process.stdout.write(formatIpvsadmSave(services.ipvsTable(node.spec.name)!.services()));
-        process.stdout.write(`# --- ipset save (load with ipset restore); kube-ipvs0 holds ${sync.dummyAddresses.join(", ")}\n`);
-        process.stdout.write(saveIpsets(services.ipsets(node.spec.name)!));
-        process.stdout.write(`# --- iptables rules (load with iptables-restore --noflush, after the ipsets exist)\n`);
-        process.stdout.write(ipvsJumpRulesText());
-        process.stdout.write(sync.iptablesText);
-        return;
-      }
-      process.stdout.write(`# kube-proxy (iptables mode) on ${node.spec.name}: load with iptables-restore --noflush\n`);
-      process.stdout.write(jumpRulesText());
-      process.stdout.write(services.restoreText(node));
+      process.stdout.write(services.proxy.describe(node, services.model));
     });
 
   program
