@@ -24,7 +24,7 @@ export interface Expectation {
   reason: string;
   kind: FailureKind;
   /** Why the failure follows, for mode latitude: which rule of the list above applies. */
-  rule: "no-endpoints" | "internal-local" | "external-local" | "source-ranges" | "headless-empty" | "dns";
+  rule: "no-endpoints" | "no-endpoints-firewalled" | "internal-local" | "internal-local-external" | "external-local" | "source-ranges" | "headless-empty" | "dns";
 }
 
 export interface PortEndpoint {
@@ -70,7 +70,10 @@ const NO_ENDPOINTS: Expectation = { reason: "no endpoints → REJECT", kind: "re
 export function internalExpectation(svc: Service, endpoints: readonly PortEndpoint[], node: string): Expectation | null {
   if (usable(endpoints).length === 0) return NO_ENDPOINTS;
   if (svc.internalTrafficPolicy === "Local" && usable(endpoints.filter((e) => e.nodeName === node)).length === 0) {
-    return { reason: `internalTrafficPolicy: Local, no local endpoint on ${node} → DROP`, kind: "drop", rule: "internal-local" };
+    // A Service also reachable from outside has cluster endpoints too (UsesClusterEndpoints:
+    // "we need Cluster endpoints to implement short circuiting"), which IPVS mode falls back to.
+    const external = svc.type === "NodePort" || svc.type === "LoadBalancer" || svc.externalIPs.length > 0;
+    return { reason: `internalTrafficPolicy: Local, no local endpoint on ${node} → DROP`, kind: "drop", rule: external ? "internal-local-external" : "internal-local" };
   }
   return null;
 }
@@ -80,14 +83,17 @@ export function internalExpectation(svc: Service, endpoints: readonly PortEndpoi
  * LoadBalancer IP routed through it. `lbSource` is the client's address for LoadBalancer IPs.
  */
 export function externalExpectation(svc: Service, endpoints: readonly PortEndpoint[], node: string, lbSource: number | null): Expectation | null {
-  if (usable(endpoints).length === 0) return NO_ENDPOINTS;
-  if (lbSource !== null && svc.loadBalancerSourceRanges.length > 0) {
-    const allowed = svc.loadBalancerSourceRanges.some((text) => {
+  const allowed =
+    lbSource === null ||
+    svc.loadBalancerSourceRanges.length === 0 ||
+    svc.loadBalancerSourceRanges.some((text) => {
       const cidr = parseCidr(text, false);
       return cidr !== null && cidrContains(cidr, lbSource);
     });
-    if (!allowed) return { reason: "source outside loadBalancerSourceRanges → DROP", kind: "drop", rule: "source-ranges" };
+  if (usable(endpoints).length === 0) {
+    return allowed ? NO_ENDPOINTS : { reason: "no endpoints → REJECT (the client is also outside loadBalancerSourceRanges)", kind: "reject", rule: "no-endpoints-firewalled" };
   }
+  if (!allowed) return { reason: "source outside loadBalancerSourceRanges → DROP", kind: "drop", rule: "source-ranges" };
   if (svc.externalTrafficPolicy === "Local" && usable(endpoints.filter((e) => e.nodeName === node)).length === 0) {
     return { reason: `externalTrafficPolicy: Local, no local endpoint on ${node} → DROP`, kind: "drop", rule: "external-local" };
   }
@@ -110,7 +116,13 @@ export function asDnsLookup(e: Expectation): Expectation {
  * - IPVS has no DROP for a missing local endpoint: the virtual server has no real server,
  *   and ip_vs_leave answers ICMP port unreachable (internalTrafficPolicy: Local);
  * - IPVS falls back to cluster endpoints for externalTrafficPolicy: Local on a node
- *   without local ones (podwire's documented difference), so the exchange may succeed.
+ *   without local ones (podwire's documented difference), so the exchange may succeed;
+ * - IPVS serves an internalTrafficPolicy: Local Service that is also reachable from outside
+ *   from its cluster endpoints on a node without local ones (the same fallback: such a
+ *   Service has cluster endpoints, UsesClusterEndpoints);
+ * - IPVS puts a LoadBalancer IP in its firewall ipsets whether or not it has endpoints, so
+ *   a client outside loadBalancerSourceRanges is dropped before the missing endpoints
+ *   could be refused (iptables mode writes the firewall chain only with endpoints).
  */
 export interface ModeLatitude {
   /** Failure kinds also accepted, by rule. */
@@ -122,8 +134,10 @@ export interface ModeLatitude {
 export const MODE_LATITUDE: Record<string, ModeLatitude> = {
   iptables: { alsoAccept: {}, maySucceed: {} },
   ipvs: {
-    alsoAccept: { "internal-local": ["reject"] },
+    alsoAccept: { "internal-local": ["reject"], "internal-local-external": ["reject"], "no-endpoints-firewalled": ["drop"] },
     maySucceed: {
+      "internal-local-external":
+        "internalTrafficPolicy: Local, no local endpoint on the node, but the Service is also reachable from outside: IPVS mode fell back to its cluster endpoints",
       "external-local":
         "externalTrafficPolicy: Local, no local endpoint on the node: IPVS mode fell back to cluster endpoints where iptables mode drops (podwire's documented iptables/IPVS difference)",
     },

@@ -390,7 +390,13 @@ export class NamespaceNetfilter implements NetfilterHooks, BridgeNetfilterHooks 
     ctx.physOut = physOut;
     ctx.bridged = physIn !== "" || physOut !== "";
     const vc = pkt.ipvs as IpvsConn | null;
-    if (vc !== null) ctx.setIpvs("MASQ", vc.vaddr, vc.vport, conn === null ? "none" : pkt.ctDir === 0 ? "ORIGINAL" : "REPLY");
+    if (vc !== null) {
+      // xt_ipvs finds the connection with conn_out_get on the inverted header: only a packet
+      // going from the client to the real server (after DNAT) has one; a reply keeps
+      // ipvs_property but matches no --vaddr/--vport.
+      const toRealServer = ctx.src === vc.caddr && ctx.sport === vc.cport && ctx.dst === vc.daddr && ctx.dport === vc.dport;
+      ctx.setIpvs(toRealServer ? "MASQ" : "none", vc.vaddr, vc.vport, conn === null ? "none" : pkt.ctDir === 0 ? "ORIGINAL" : "REPLY");
+    }
     const tracing = this.ns.sim.tracer !== null;
     const out = this.engine.run(table, hook, ctx, this.out.reset(tracing));
     pkt.mark = ctx.mark;
