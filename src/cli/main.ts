@@ -5,7 +5,7 @@
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { Command, CommanderError, Option } from "commander";
-import { PodwireError, formatIpv4 } from "../base/index.js";
+import { PodwireError, formatIpv4, parseCidr } from "../base/index.js";
 import { bootCluster } from "../cluster/boot.js";
 import { Cluster } from "../cluster/build.js";
 import { CaptureSession } from "../cluster/capture.js";
@@ -29,6 +29,25 @@ const EXIT_BAD_INPUT = 2;
 const EXIT_INTERNAL = 1;
 
 const modeOption = () => new Option("--mode <mode>", "kube-proxy mode (default: the Cluster document's proxyMode)").choices(["iptables", "ipvs", "nftables"]);
+
+/** A whole number option within [min, max]; anything else is a one-line error naming the option. */
+function parseIntArg(text: string, option: string, min: number, max: number): number {
+  if (!/^[0-9]+$/.test(text) || Number(text) < min || Number(text) > max) {
+    throw new PodwireError("E_ARG", `${option} ${JSON.stringify(text)} is not a whole number from ${min} to ${max}`, { field: option }, `pass e.g. ${option} ${min}`);
+  }
+  return Number(text);
+}
+
+/** Comma-separated IPv4 CIDRs, or the word primary. */
+function parseCidrList(text: string, option: string): string[] {
+  const items = text.split(",");
+  for (const item of items) {
+    if (item !== "primary" && parseCidr(item) === null) {
+      throw new PodwireError("E_ARG", `${option}: ${JSON.stringify(item)} is neither an IPv4 CIDR nor primary`, { field: option }, `pass e.g. ${option} 192.168.56.0/24`);
+    }
+  }
+  return items;
+}
 
 function out(lines: string[]): void {
   process.stdout.write(lines.join("\n") + "\n");
@@ -203,14 +222,25 @@ export function buildProgram(): Command {
     .option("--no-random-fully", "as if iptables had no --random-fully")
     .option("--nfacct", "add kube-proxy's nfacct matches (kernels with nfacct)")
     .option("--no-localhost-nodeports", "kube-proxy's --iptables-localhost-nodeports=false")
+    .option("--masquerade-bit <n>", "kube-proxy's --iptables-masquerade-bit (0-31, default 14)")
+    .option("--nodeport-addresses <cidrs>", "kube-proxy's --nodeport-addresses: comma-separated CIDRs, or primary")
+    .addOption(new Option("--detect-local-mode <mode>", "kube-proxy's --detect-local-mode").choices(["ClusterCIDR", "NodeCIDR"]))
+    .option("--conntrack-tcp-be-liberal", "kube-proxy's conntrack.tcpBeLiberal (no INVALID drop rule; the node's nf_conntrack_tcp_be_liberal=1)")
     .option("--save-format", "print the node's whole ruleset as iptables-save prints it (flannel's rules and kube-proxy's, canonical form)")
-    .action((opts: { file?: string; strict?: boolean; node: string; mode?: "iptables" | "ipvs" | "nftables"; clusterCidr?: string; masqueradeAll?: boolean; randomFully: boolean; nfacct?: boolean; localhostNodeports: boolean; saveFormat?: boolean }) => {
+    .action((opts: { file?: string; strict?: boolean; node: string; mode?: "iptables" | "ipvs" | "nftables"; clusterCidr?: string; masqueradeAll?: boolean; randomFully: boolean; nfacct?: boolean; localhostNodeports: boolean; masqueradeBit?: string; nodeportAddresses?: string; detectLocalMode?: "ClusterCIDR" | "NodeCIDR"; conntrackTcpBeLiberal?: boolean; saveFormat?: boolean }) => {
       const spec = loadSpec(opts.file, { strict: opts.strict });
       if (opts.mode) spec.proxyMode = opts.mode;
-      const flags: KubeProxyFlags = { randomFully: opts.randomFully, localhostNodePorts: opts.localhostNodeports };
+      // Flags override the Cluster document's kubeProxy block only where they are given.
+      const flags: KubeProxyFlags = {};
+      if (!opts.randomFully) flags.randomFully = false;
+      if (!opts.localhostNodeports) flags.localhostNodePorts = false;
       if (opts.clusterCidr !== undefined) flags.clusterCIDR = opts.clusterCidr;
-      if (opts.masqueradeAll) flags.masqueradeAll = true;
+      if (opts.masqueradeAll) flags.masqueradeAll = flags.nftablesMasqueradeAll = true;
       if (opts.nfacct) flags.nfacct = true;
+      if (opts.masqueradeBit !== undefined) flags.masqueradeBit = flags.nftablesMasqueradeBit = parseIntArg(opts.masqueradeBit, "--masquerade-bit", 0, 31);
+      if (opts.nodeportAddresses !== undefined) flags.nodePortAddresses = parseCidrList(opts.nodeportAddresses, "--nodeport-addresses");
+      if (opts.detectLocalMode !== undefined) flags.detectLocalMode = opts.detectLocalMode;
+      if (opts.conntrackTcpBeLiberal) flags.conntrackTCPLiberal = true;
       const { cluster, services } = bootCluster(spec, flags);
       const node = cluster.node(opts.node);
       if (!node) {

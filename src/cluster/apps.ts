@@ -7,6 +7,7 @@ import type { PacketBuffer } from "../netdev/index.js";
 import type { NetworkNamespace, TcpApp, TcpConnection, UdpHandler } from "../netns/index.js";
 import { DNS_CLASS_IN, DNS_RCODE_NXDOMAIN, DNS_TYPE_A, DnsRepr, type DnsRecord, DnsTcpReader, frameDnsTcp, prependIpv4 } from "../wire/index.js";
 import type { Cluster, PodRuntime } from "./build.js";
+import type { ClusterSpec, NodeSpec } from "./spec.js";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -208,14 +209,20 @@ function sendStream(c: TcpConnection, bytes: Uint8Array): void {
 export function startPodApps(cluster: Cluster): Map<string, DnsServer> {
   const dns = new Map<string, DnsServer>();
   for (const pod of cluster.pods.values()) startApps(pod, dns);
+  const apiserver = apiserverNode(cluster.spec);
   for (const node of cluster.nodes.values()) {
-    if (node.spec.controlPlane) node.ns.tcp.listen(APISERVER_PORT, httpServer(`node/${node.spec.name}`, "kube-apiserver"));
+    if (node.spec.controlPlane || node.spec === apiserver) node.ns.tcp.listen(APISERVER_PORT, httpServer(`node/${node.spec.name}`, "kube-apiserver"));
   }
   return dns;
 }
 
 /** kube-apiserver's secure port on control-plane nodes. */
 export const APISERVER_PORT = 6443;
+
+/** The node the `kubernetes` Service points at: the first control-plane node, else (no node says so) the first node. */
+export function apiserverNode(spec: ClusterSpec): NodeSpec | undefined {
+  return spec.nodes.find((n) => n.controlPlane) ?? spec.nodes[0];
+}
 
 function startApps(pod: PodRuntime, dns: Map<string, DnsServer>): void {
   const isDns = pod.spec.labels["k8s-app"] === "kube-dns";

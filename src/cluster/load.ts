@@ -17,9 +17,10 @@ import {
   type Ipv4Cidr,
 } from "../base/index.js";
 import { type KubeObject, type NodeDraft, type PodDraft, fitsNode, readCidr, readEnum, readIntInRange, readIp, readNode, readObjects, readPod } from "./read-objects.js";
-import type { Field } from "./yaml-field.js";
+import { type Field, clip } from "./yaml-field.js";
 import { describeOutside, inferSettings, outsideHostAddress } from "./infer.js";
 import { SummaryBuilder, enforceStrict } from "./load-summary.js";
+import { readKubeProxy } from "./read-kube-proxy.js";
 import { applyApiDefaults } from "../kube/index.js";
 import { BUILTIN_COREDNS_SOURCE, BUILTIN_COREDNS_YAML, WORKLOAD_KINDS, expandWorkloads, isCoreDnsPod, isWorkloadKind } from "./workloads.js";
 import { DEFAULT_CLUSTER_SOURCE, DEFAULT_CLUSTER_YAML } from "./default-cluster.js";
@@ -36,6 +37,7 @@ import {
 import type {
   ClusterSpec,
   ExternalHostSpec,
+  KubeProxyConfig,
   NodeSpec,
   OverlayMode,
   PodSpec,
@@ -117,6 +119,8 @@ export function parseClusterYaml(text: string, file: string, opts: LoadOptions =
     nodes,
     pods,
     externalHosts: config.externalHosts.map(({ name, ip }) => ({ name, ip })),
+    ...(Object.keys(config.kubeProxy).length > 0 ? { kubeProxy: config.kubeProxy } : {}),
+    ...(config.serviceNodePortRange !== undefined ? { serviceNodePortRange: config.serviceNodePortRange } : {}),
     otherDocuments: others.map(toRawDocument),
     summary: built,
     inferred,
@@ -279,6 +283,8 @@ const CLUSTER_SPEC_FIELDS = [
   "proxyMode",
   "seed",
   "externalHosts",
+  "kubeProxy",
+  "serviceNodePortRange",
 ] as const;
 type ClusterSetting = (typeof CLUSTER_SPEC_FIELDS)[number];
 
@@ -298,6 +304,8 @@ interface ClusterConfig {
   proxyMode: ProxyMode;
   seed: number;
   externalHosts: ExternalHostDraft[];
+  kubeProxy: KubeProxyConfig;
+  serviceNodePortRange: string | undefined;
 }
 
 const DEFAULT_NAME = "podwire";
@@ -319,10 +327,23 @@ function readClusterConfig(obj: KubeObject | undefined): ClusterConfig {
     proxyMode: readEnum(setting("proxyMode"), PROXY_MODES) ?? "iptables",
     seed: readIntInRange(setting("seed"), 0, 2 ** 32 - 1) ?? 1,
     externalHosts: setting("externalHosts").items().map(readExternalHost),
+    kubeProxy: readKubeProxy(setting("kubeProxy")),
+    serviceNodePortRange: readNodePortRange(setting("serviceNodePortRange")),
   };
   checkNetworksDisjoint(config, setting);
   checkNodeMaskSize(config, setting);
   return config;
+}
+
+/** `serviceNodePortRange: FIRST-LAST` (the API server's --service-node-port-range). */
+function readNodePortRange(field: Field): string | undefined {
+  const text = field.optString();
+  if (text === undefined) return undefined;
+  const m = /^(\d{1,5})-(\d{1,5})$/.exec(text);
+  if (!m || Number(m[1]) < 1 || Number(m[2]) > 65535 || Number(m[1]) > Number(m[2])) {
+    field.fail("E_NODE_PORT_RANGE", `${field.path} ${JSON.stringify(clip(text))} is not FIRST-LAST within 1-65535`, "write it as the API server takes it, e.g. 30000-32767");
+  }
+  return text;
 }
 
 function defaultConfig(): ClusterConfig {
@@ -337,6 +358,8 @@ function defaultConfig(): ClusterConfig {
     proxyMode: "iptables",
     seed: 1,
     externalHosts: [],
+    kubeProxy: {},
+    serviceNodePortRange: undefined,
   };
 }
 

@@ -20,9 +20,9 @@ import {
   staleConntrackFilters,
 } from "../kube/index.js";
 import { IpvsMode, type KubeProxyMode, createProxyMode } from "./proxy-modes/index.js";
-import type { ProxyMode } from "./spec.js";
+import type { KubeProxyConfig, ProxyMode } from "./spec.js";
 import type { Cluster, NodeRuntime } from "./build.js";
-import { APISERVER_PORT, type DnsServer } from "./apps.js";
+import { APISERVER_PORT, type DnsServer, apiserverNode } from "./apps.js";
 
 /** What one node's kube-proxy did on a re-sync. */
 export interface SyncOutcome {
@@ -37,17 +37,8 @@ export interface SyncOutcome {
   applyMs: number;
 }
 
-/** kube-proxy flags podwire mirrors (see `podwire rules --help`). */
-export interface KubeProxyFlags {
-  /** `--cluster-cidr` (the local-traffic detector); null for none. Default: the cluster's. */
-  clusterCIDR?: string | null;
-  masqueradeAll?: boolean;
-  masqueradeBit?: number;
-  nodePortAddresses?: string[];
-  localhostNodePorts?: boolean;
-  randomFully?: boolean;
-  nfacct?: boolean;
-}
+/** kube-proxy flags podwire mirrors (see `podwire rules --help`): the Cluster document's `kubeProxy:` names. */
+export type KubeProxyFlags = KubeProxyConfig;
 
 /** The cluster-DNS zone CoreDNS serves. */
 export const CLUSTER_DOMAIN = "cluster.local";
@@ -77,7 +68,7 @@ export class ClusterServices {
 
   private withBuiltins(docs: readonly KubeDocument[]): KubeDocument[] {
     const spec = this.cluster.spec;
-    const apiserver = spec.nodes.find((n) => n.controlPlane) ?? spec.nodes[0];
+    const apiserver = apiserverNode(spec);
     if (!apiserver) return [...docs];
     return [...docs, ...builtinServiceDocuments(docs, { serviceCIDR: formatCidr(spec.serviceCIDR), apiserverAddress: apiserver.internalIP, apiserverPort: APISERVER_PORT })];
   }
@@ -86,13 +77,17 @@ export class ClusterServices {
     const spec = this.cluster.spec;
     const pods: KubePod[] = spec.pods.map((p) => ({ namespace: p.namespace, name: p.name, nodeName: p.nodeName, podIP: p.podIP, labels: p.labels, containers: p.containers }));
     const nodes = spec.nodes.map((n) => ({ name: n.name, internalIP: n.internalIP, podCIDR: n.podCIDR }));
-    return buildKubeModel(docs, pods, { serviceCIDR: formatCidr(spec.serviceCIDR) }, nodes);
+    const opts = spec.serviceNodePortRange === undefined ? { serviceCIDR: formatCidr(spec.serviceCIDR) } : { serviceCIDR: formatCidr(spec.serviceCIDR), nodePortRange: spec.serviceNodePortRange };
+    return buildKubeModel(docs, pods, opts, nodes);
   }
 
   /** kube-proxy's options on one node. */
   options(node: NodeRuntime): IptablesProxierOptions {
-    const f = this.flags;
-    const clusterCIDR = f.clusterCIDR === undefined ? formatCidr(this.cluster.spec.clusterCIDR) : f.clusterCIDR;
+    // The Cluster document's kubeProxy block, overridden by command-line flags.
+    const f: KubeProxyConfig = { ...this.cluster.spec.kubeProxy, ...this.flags };
+    const nft = this.mode === "nftables";
+    const clusterCIDR =
+      f.detectLocalMode === "NodeCIDR" ? formatCidr(node.spec.podCIDR) : f.clusterCIDR === undefined ? formatCidr(this.cluster.spec.clusterCIDR) : f.clusterCIDR;
     const o: IptablesProxierOptions = {
       hostname: node.spec.name,
       nodeIP: formatIpv4(node.spec.internalIP),
@@ -100,12 +95,15 @@ export class ClusterServices {
       clusterCIDR,
       localAddresses: [formatIpv4(node.spec.internalIP), formatIpv4(node.gateway), "127.0.0.1"],
     };
-    if (f.masqueradeAll !== undefined) o.masqueradeAll = f.masqueradeAll;
-    if (f.masqueradeBit !== undefined) o.masqueradeBit = f.masqueradeBit;
+    const masqueradeAll = nft ? f.nftablesMasqueradeAll : f.masqueradeAll;
+    const masqueradeBit = nft ? f.nftablesMasqueradeBit : f.masqueradeBit;
+    if (masqueradeAll !== undefined) o.masqueradeAll = masqueradeAll;
+    if (masqueradeBit !== undefined) o.masqueradeBit = masqueradeBit;
     if (f.nodePortAddresses !== undefined) o.nodePortAddresses = f.nodePortAddresses;
     if (f.localhostNodePorts !== undefined) o.localhostNodePorts = f.localhostNodePorts;
     if (f.randomFully !== undefined) o.randomFully = f.randomFully;
     if (f.nfacct !== undefined) o.nfacct = f.nfacct;
+    if (f.conntrackTCPLiberal !== undefined) o.conntrackTCPLiberal = f.conntrackTCPLiberal;
     return o;
   }
 
@@ -136,6 +134,10 @@ export class ClusterServices {
   /** First sync on every node (kube-proxy's first full sync in the cluster's mode). */
   syncAll(): void {
     this.routeExternalAddresses();
+    // conntrack.tcpBeLiberal: kube-proxy sets net.netfilter.nf_conntrack_tcp_be_liberal=1.
+    if ({ ...this.cluster.spec.kubeProxy, ...this.flags }.conntrackTCPLiberal) {
+      for (const node of this.cluster.nodes.values()) node.netfilter.conntrack.tcpBeLiberal = true;
+    }
     for (const node of this.cluster.nodes.values()) this.setupTimes.set(node.spec.name, this.proxy.setup(node, this.model));
   }
 

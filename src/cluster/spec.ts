@@ -9,6 +9,35 @@ import type { LoadSummary } from "./load-summary.js";
 export type OverlayMode = "vxlan" | "host-gw";
 export type ProxyMode = "iptables" | "ipvs" | "nftables";
 
+/**
+ * kube-proxy's configuration on every node: the Cluster document's `kubeProxy:` block
+ * (KubeProxyConfiguration's names) merged with command-line flags (see `podwire rules --help`).
+ */
+export interface KubeProxyConfig {
+  /** `clusterCIDR` (`--cluster-cidr`), the local-traffic detector; null for none. Default: the cluster's. */
+  clusterCIDR?: string | null;
+  /** `detectLocalMode`: ClusterCIDR (default) or NodeCIDR (the node's podCIDR). */
+  detectLocalMode?: "ClusterCIDR" | "NodeCIDR";
+  /** `iptables.masqueradeAll` (or the top-level `masqueradeAll`): iptables and IPVS modes. */
+  masqueradeAll?: boolean;
+  /** `iptables.masqueradeBit`, default 14: iptables and IPVS modes. */
+  masqueradeBit?: number;
+  /** `nftables.masqueradeAll` (or the top-level `masqueradeAll`). */
+  nftablesMasqueradeAll?: boolean;
+  /** `nftables.masqueradeBit`, default 14. */
+  nftablesMasqueradeBit?: number;
+  /** `nodePortAddresses`: CIDRs, or `primary`. */
+  nodePortAddresses?: string[];
+  /** `iptables.localhostNodePorts`, default true. */
+  localhostNodePorts?: boolean;
+  /** `conntrack.tcpBeLiberal`: kube-proxy sets nf_conntrack_tcp_be_liberal and writes no INVALID drop rule. */
+  conntrackTCPLiberal?: boolean;
+  /** The iptables binary supports `--random-fully` (command line only; default true). */
+  randomFully?: boolean;
+  /** nfacct counters exist (command line only). */
+  nfacct?: boolean;
+}
+
 export interface ClusterSpec {
   /** `metadata.name` of the Cluster document. */
   name: string;
@@ -29,6 +58,10 @@ export interface ClusterSpec {
   proxyMode: ProxyMode;
   /** Seed for every random choice in a run. */
   seed: number;
+  /** kube-proxy's configuration from the Cluster document (`kubeProxy:`). */
+  kubeProxy?: KubeProxyConfig;
+  /** The API server's `--service-node-port-range`, default `30000-32767`. */
+  serviceNodePortRange?: string;
   nodes: NodeSpec[];
   pods: PodSpec[];
   /** Hosts on the node network outside the cluster ("the outside world"). */

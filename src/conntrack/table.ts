@@ -63,6 +63,8 @@ export interface ConntrackOptions {
   timeouts?: Partial<Timeouts>;
   /** nf_conntrack_tcp_loose (default true): pick up TCP connections mid-stream from any segment but a RST. */
   tcpLoose?: boolean;
+  /** nf_conntrack_tcp_be_liberal (default false): out-of-window segments are not INVALID. */
+  tcpBeLiberal?: boolean;
   /** nf_conntrack_acct (default false): print per-direction counters in `list()`. Counting always happens. */
   acct?: boolean;
   /** Hash buckets (rounded up to a power of two); default max rounded up, at most 2^20. */
@@ -88,6 +90,7 @@ export class ConntrackTable {
   readonly stats: ConntrackStats = { found: 0, new: 0, invalid: 0, drop: 0, early_drop: 0, insert_failed: 0, searched: 0 };
   readonly max: number;
   readonly tcpLoose: boolean;
+  tcpBeLiberal: boolean;
   readonly acct: boolean;
   private readonly clock: Clock;
   private readonly rng: Rng;
@@ -108,6 +111,7 @@ export class ConntrackTable {
     this.rng = opts.rng;
     this.max = opts.max ?? 262144;
     this.tcpLoose = opts.tcpLoose ?? true;
+    this.tcpBeLiberal = opts.tcpBeLiberal ?? false;
     this.acct = opts.acct ?? false;
     this.t = timeoutsNs(opts.timeouts);
     let n = 1;
@@ -207,7 +211,7 @@ export class ConntrackTable {
       const now = this.clock.now();
       let refreshed = true;
       if (proto === IPPROTO_TCP) {
-        const r = tcpPacket(conn, dir, buf, l4off, l4len, now, this.t.tcp, this.tcpLoose);
+        const r = tcpPacket(conn, dir, buf, l4off, l4len, now, this.t.tcp, this.tcpLoose, this.tcpBeLiberal);
         if (r === TCP_RES_INVALID) return this.invalid();
         if (r === TCP_RES_REPEAT) {
           this.kill(conn);

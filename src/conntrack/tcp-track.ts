@@ -5,8 +5,8 @@
  *
  * Left out: checksum verification (the kernel skips it too for locally generated or
  * offloaded packets), NAT sequence adjustment (no helpers here, so the offset is always 0),
- * SYN proxy, and the sysctls other than nf_conntrack_tcp_loose (be_liberal,
- * no_window_check and ignore_invalid_rst keep their default 0).
+ * SYN proxy, and the sysctls other than nf_conntrack_tcp_loose and nf_conntrack_tcp_be_liberal
+ * (no_window_check and ignore_invalid_rst keep their default 0).
  */
 import type { Conn, Dir } from "./conn.js";
 import { IPS_ASSURED, IPS_SEEN_REPLY } from "./conn.js";
@@ -210,9 +210,12 @@ const WIN_IGNORE = 0;
 const WIN_INVALID = 1;
 const WIN_ACCEPT = 2;
 
-/** nf_tcp_log_invalid: a liberal sender turns any verdict into accept. */
-function verdictFor(sender: TcpSeen, res: number): number {
-  return sender.flags & TCP_FLAG_BE_LIBERAL ? WIN_ACCEPT : res;
+/**
+ * nf_tcp_log_invalid: a liberal sender (picked up mid-stream) or the
+ * nf_conntrack_tcp_be_liberal sysctl turns any verdict into accept.
+ */
+function verdictFor(sender: TcpSeen, res: number, liberal: boolean): number {
+  return liberal || sender.flags & TCP_FLAG_BE_LIBERAL ? WIN_ACCEPT : res;
 }
 
 /** tcp_in_window. */
@@ -227,6 +230,7 @@ function inWindow(
   ack: number,
   winRaw: number,
   end: number,
+  liberal: boolean,
 ): number {
   const sender = tcp.seen[dir];
   const receiver = tcp.seen[dir ^ 1]!;
@@ -277,14 +281,14 @@ function inWindow(
       // A sender overshooting the receive window a little: remember the data, ignore the packet.
       sender.tdEnd = end;
       sender.flags |= TCP_FLAG_DATA_UNACKNOWLEDGED;
-      return verdictFor(sender, WIN_IGNORE);
+      return verdictFor(sender, WIN_IGNORE, liberal);
     }
-    return verdictFor(sender, WIN_INVALID); // SEQ is over the upper bound
+    return verdictFor(sender, WIN_INVALID, liberal); // SEQ is over the upper bound
   }
-  if (!before(sack, (receiver.tdEnd + 1) >>> 0)) return verdictFor(sender, WIN_INVALID); // ACK over upper bound
+  if (!before(sack, (receiver.tdEnd + 1) >>> 0)) return verdictFor(sender, WIN_INVALID, liberal); // ACK over upper bound
   const inRecvWin = receiver.tdMaxWin === 0 || after(end, (sender.tdEnd - receiver.tdMaxWin - 1) >>> 0);
-  if (!inRecvWin) return verdictFor(sender, WIN_IGNORE); // already ACKed data retransmitted
-  if (!after(sack, (receiver.tdEnd - maxAckWin - 1) >>> 0)) return verdictFor(sender, WIN_IGNORE); // ACK under lower bound
+  if (!inRecvWin) return verdictFor(sender, WIN_IGNORE, liberal); // already ACKed data retransmitted
+  if (!after(sack, (receiver.tdEnd - maxAckWin - 1) >>> 0)) return verdictFor(sender, WIN_IGNORE, liberal); // ACK under lower bound
 
   if (!(flags & SYN)) win = (win << sender.tdScale) >>> 0;
 
@@ -357,6 +361,8 @@ export function tcpPacket(
   now: number,
   timeouts: Float64Array,
   loose: boolean,
+  /** nf_conntrack_tcp_be_liberal. */
+  liberal = false,
 ): number {
   if (tcpMalformed(buf, l4off, l4len)) return TCP_RES_INVALID;
   let tcp = conn.tcp;
@@ -465,7 +471,7 @@ export function tcpPacket(
   }
 
   if (!skipWindow) {
-    const res = inWindow(tcp, dir, index, buf, l4off, flags, seqNo, ackNo, winRaw, end);
+    const res = inWindow(tcp, dir, index, buf, l4off, flags, seqNo, ackNo, winRaw, end, liberal);
     if (res === WIN_IGNORE) return TCP_RES_IGNORE;
     if (res === WIN_INVALID) {
       handleInvalid(conn, tcp, dir, index, now, timeouts);

@@ -55,7 +55,9 @@ export function readService(doc: KubeDocument): ServiceDraft {
   if (type === "ExternalName") return draft; // kube-proxy skips these; nothing else matters
 
   readClusterIP(spec, draft);
-  service.ports = readPorts(spec.child("ports"), type, draft);
+  // spec.allocateLoadBalancerNodePorts: false — a LoadBalancer without NodePorts (the API server defaults it to true).
+  const lbNodePorts = spec.child("allocateLoadBalancerNodePorts").optionalBool() ?? true;
+  service.ports = readPorts(spec.child("ports"), type, draft, lbNodePorts);
   service.selector = readSelector(spec.child("selector"));
   service.externalIPs = spec.child("externalIPs").items().map((f) => readIp(f, "E_SERVICE_IP"));
   service.loadBalancerSourceRanges = spec.child("loadBalancerSourceRanges").items().map(readSourceRange);
@@ -112,7 +114,7 @@ export function isValidPortName(name: string): boolean {
   return name.length <= 15 && PORT_NAME_RE.test(name) && /[a-z]/.test(name) && !name.includes("--");
 }
 
-function readPorts(list: DocField, type: ServiceType, draft: ServiceDraft): ServicePort[] {
+function readPorts(list: DocField, type: ServiceType, draft: ServiceDraft, lbNodePorts: boolean): ServicePort[] {
   const items = list.items();
   if (items.length === 0 && !draft.service.headless) {
     list.fail("E_SERVICE_PORTS", `Service ${draft.service.namespace}/${draft.service.name} has no ports`, "add spec.ports (only headless Services may have none)");
@@ -143,7 +145,7 @@ function readPorts(list: DocField, type: ServiceType, draft: ServiceDraft): Serv
     if (nodePort !== 0 && type !== "NodePort" && type !== "LoadBalancer") {
       npField.fail("E_NODE_PORT", `${npField.path} is set on a ${type} Service`, "node ports exist only for type NodePort or LoadBalancer");
     }
-    if (nodePort === 0 && (type === "NodePort" || type === "LoadBalancer")) draft.needsNodePort.push(i);
+    if (nodePort === 0 && (type === "NodePort" || (type === "LoadBalancer" && lbNodePorts))) draft.needsNodePort.push(i);
     return { name, protocol: protocol as Protocol, port, targetPort, nodePort };
   });
 }
