@@ -72,3 +72,4 @@ export {
   type GracefulTerminationResult,
 } from "./ipvs-diff.js";
 export * from "./defaults.js";
+export * from "./nftables-proxier.js";

@@ -1,0 +1,94 @@
+/**
+ * kube-proxy's nftables-mode object names (pkg/proxy/nftables/proxier.go hashAndTruncate,
+ * servicePortChainNameBase, servicePortEndpointChainNameBase): the base is
+ * `ns/name/proto/portName` (an unnamed port leaves the last component empty), or
+ * `ns/name/proto/portName__IP/port` for an endpoint (IPv6 colons become dots), prefixed with
+ * the first 8 characters of base32(sha256(base)) and a hyphen, and cut to
+ * chainNameBaseLengthMax characters (the last three replaced by "...").
+ *
+ * chainNameBaseLengthMax is knftables.NameLengthMax (256) minus the longest prefix length
+ * (16): 240, as the upstream comments in the followed version state.
+ */
+import { createHash } from "node:crypto";
+import { base32 } from "./chain-names.js";
+import type { ServicePortInfo } from "./service-ports.js";
+
+export const NFT_NAME_LENGTH_MAX = 256;
+export const NFT_CHAIN_NAME_PREFIX_LENGTH_MAX = 16;
+export const NFT_CHAIN_NAME_BASE_LENGTH_MAX = NFT_NAME_LENGTH_MAX - NFT_CHAIN_NAME_PREFIX_LENGTH_MAX;
+
+export const NFT_SERVICE_CHAIN_PREFIX = "service-";
+export const NFT_LOCAL_CHAIN_PREFIX = "local-";
+export const NFT_EXTERNAL_CHAIN_PREFIX = "external-";
+export const NFT_ENDPOINT_CHAIN_PREFIX = "endpoint-";
+export const NFT_AFFINITY_SET_PREFIX = "affinity-";
+export const NFT_FIREWALL_CHAIN_PREFIX = "firewall-";
+
+const cache = new Map<string, string>();
+
+/** `HASH8-name`, truncated to 240 characters with "...". */
+export function hashAndTruncate(name: string): string {
+  let out = cache.get(name);
+  if (out === undefined) {
+    out = `${base32(createHash("sha256").update(name, "utf8").digest()).slice(0, 8)}-${name}`;
+    if (out.length > NFT_CHAIN_NAME_BASE_LENGTH_MAX) out = out.slice(0, NFT_CHAIN_NAME_BASE_LENGTH_MAX - 3) + "...";
+    if (cache.size >= 1 << 20) cache.clear();
+    cache.set(name, out);
+  }
+  return out;
+}
+
+/** The Service port name of a `ServicePortInfo` ("" for an unnamed port). */
+export function portNameOf(p: Pick<ServicePortInfo, "spn" | "serviceKey">): string {
+  return p.spn.length > p.serviceKey.length ? p.spn.slice(p.serviceKey.length + 1) : "";
+}
+
+/** `HASH-ns/name/proto/portName`; `serviceKey` is `ns/name`, `proto` lowercase. */
+export function servicePortChainNameBase(serviceKey: string, proto: string, portName: string): string {
+  return hashAndTruncate(`${serviceKey}/${proto}/${portName}`);
+}
+
+/** `HASH-ns/name/proto/portName__IP/port`. */
+export function servicePortEndpointChainNameBase(serviceKey: string, proto: string, portName: string, ip: string, port: number): string {
+  return hashAndTruncate(`${serviceKey}/${proto}/${portName}__${ip.replaceAll(":", ".")}/${port}`);
+}
+
+export interface NftServicePortChains {
+  /** `service-…`: endpoints for Cluster policy. */
+  cluster: string;
+  /** `local-…`: endpoints for Local policy. */
+  local: string;
+  /** `external-…`: NodePort, external IP and load balancer traffic. */
+  external: string;
+  /** `firewall-…`: loadBalancerSourceRanges. */
+  firewall: string;
+}
+
+export function nftServicePortChains(p: Pick<ServicePortInfo, "spn" | "serviceKey" | "proto">): NftServicePortChains {
+  const base = servicePortChainNameBase(p.serviceKey, p.proto, portNameOf(p));
+  return {
+    cluster: NFT_SERVICE_CHAIN_PREFIX + base,
+    local: NFT_LOCAL_CHAIN_PREFIX + base,
+    external: NFT_EXTERNAL_CHAIN_PREFIX + base,
+    firewall: NFT_FIREWALL_CHAIN_PREFIX + base,
+  };
+}
+
+export interface NftEndpointNames {
+  chain: string;
+  affinitySet: string;
+}
+
+export function nftEndpointNames(p: Pick<ServicePortInfo, "spn" | "serviceKey" | "proto">, ip: string, port: number): NftEndpointNames {
+  const base = servicePortEndpointChainNameBase(p.serviceKey, p.proto, portNameOf(p), ip, port);
+  return { chain: NFT_ENDPOINT_CHAIN_PREFIX + base, affinitySet: NFT_AFFINITY_SET_PREFIX + base };
+}
+
+/** Service and endpoint chains always contain a "/"; kube-proxy's fixed chains never do. */
+export function isNftServiceChainName(name: string): boolean {
+  return name.includes("/");
+}
+
+export function isNftAffinitySetName(name: string): boolean {
+  return name.startsWith(NFT_AFFINITY_SET_PREFIX);
+}
