@@ -1,24 +1,6 @@
 /** The cluster file the check tests share: one Service (or Pod) per case the check must judge. */
-export const CHECK_CLUSTER = `apiVersion: podwire.dev/v1alpha1
-kind: Cluster
-metadata: {name: check}
-spec:
-  externalHosts:
-  - {name: outside, ip: 192.168.56.100}
----
-apiVersion: v1
-kind: Node
-metadata: {name: control-plane, labels: {node-role.kubernetes.io/control-plane: ""}}
-spec: {taints: [{key: node-role.kubernetes.io/control-plane, effect: NoSchedule}]}
----
-apiVersion: v1
-kind: Node
-metadata: {name: worker-1}
----
-apiVersion: v1
-kind: Node
-metadata: {name: worker-2}
----
+import { threeNodes } from "../fixtures/three-nodes.js";
+export const CHECK_CLUSTER = `${threeNodes("check")}---
 apiVersion: v1
 kind: Pod
 metadata: {name: a, namespace: default, labels: {app: a, tier: web}}

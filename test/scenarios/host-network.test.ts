@@ -12,26 +12,9 @@ import { type ExchangeProto, runExchange } from "../../src/cluster/exchange.js";
 import { defaultCluster, parseClusterYaml } from "../../src/cluster/load.js";
 import type { ProxyMode } from "../../src/cluster/spec.js";
 import { PacketBuffer, Simulator, createVethPair } from "../../src/netdev/index.js";
+import { threeNodes } from "../fixtures/three-nodes.js";
 
-const CLUSTER = `apiVersion: podwire.dev/v1alpha1
-kind: Cluster
-metadata: {name: hostnet}
-spec:
-  externalHosts: [{name: outside, ip: 192.168.56.100}]
----
-apiVersion: v1
-kind: Node
-metadata: {name: control-plane, labels: {node-role.kubernetes.io/control-plane: ""}}
-spec: {taints: [{key: node-role.kubernetes.io/control-plane, effect: NoSchedule}]}
----
-apiVersion: v1
-kind: Node
-metadata: {name: worker-1}
----
-apiVersion: v1
-kind: Node
-metadata: {name: worker-2}
----
+const CLUSTER = `${threeNodes("hostnet")}---
 apiVersion: v1
 kind: Pod
 metadata: {name: client, labels: {app: client}}

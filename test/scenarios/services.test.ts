@@ -8,28 +8,9 @@ import { bootCluster } from "../../src/cluster/boot.js";
 import { type ExchangeProto, runExchange } from "../../src/cluster/exchange.js";
 import { parseClusterYaml } from "../../src/cluster/load.js";
 import { servicePath } from "../../src/cluster/service-path.js";
+import { threeNodes } from "../fixtures/three-nodes.js";
 
-const NODES = `apiVersion: podwire.dev/v1alpha1
-kind: Cluster
-metadata: {name: services}
-spec:
-  externalHosts:
-  - {name: outside, ip: 192.168.56.100}
-  - {name: blocked, ip: 192.168.56.101}
----
-apiVersion: v1
-kind: Node
-metadata: {name: control-plane, labels: {node-role.kubernetes.io/control-plane: ""}}
-spec: {taints: [{key: node-role.kubernetes.io/control-plane, effect: NoSchedule}]}
----
-apiVersion: v1
-kind: Node
-metadata: {name: worker-1}
----
-apiVersion: v1
-kind: Node
-metadata: {name: worker-2}
----
+const NODES = `${threeNodes("services", { outside: "192.168.56.100", blocked: "192.168.56.101" })}---
 apiVersion: v1
 kind: Pod
 metadata: {name: client, namespace: default, labels: {app: client}}
