@@ -230,7 +230,10 @@ export class NamespaceNetfilter implements NetfilterHooks, BridgeNetfilterHooks 
       case "forwarded": {
         const conn = r.conn!;
         this.adoptIpvsConn(pkt, conn, r.newConn);
-        // ip_vs_nat_xmit: the packet leaves towards the real server through LOCAL_OUT.
+        // ip_vs_nat_send_or_cont: a real server at one of this node's addresses gets the
+        // packet by going on up LOCAL_IN (NF_ACCEPT: no OUTPUT, no POSTROUTING, so no
+        // masquerade); any other leaves towards the real server through LOCAL_OUT.
+        if (this.ns.isLocalAddress(conn.daddr)) return NF_ACCEPT;
         this.ns.ipvsTransmit(pkt);
         return NF_STOLEN;
       }
