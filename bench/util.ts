@@ -1,7 +1,8 @@
 /** Shared helpers for the benchmark scripts: medians, machine facts, JSON results. */
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
 import { join } from "node:path";
+import { writeFileAtomic } from "../src/base/index.js";
 
 export function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -19,6 +20,6 @@ export function writeResult(name: string, data: unknown): string {
   const dir = new URL("./results/", import.meta.url).pathname;
   mkdirSync(dir, { recursive: true });
   const path = join(dir, `${name}.json`);
-  writeFileSync(path, JSON.stringify(data, null, 2) + "\n");
+  writeFileAtomic(path, JSON.stringify(data, null, 2) + "\n");
   return path;
 }

@@ -4,3 +4,4 @@ export * from "./rng.js";
 export * from "./ipv4-int.js";
 export * from "./line-buffer.js";
 export * from "./event-queue.js";
+export * from "./output-file.js";

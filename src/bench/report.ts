@@ -3,7 +3,7 @@
  * modelled first-packet cost, podwire throughput, kernel vs model) and report.html, which
  * puts them beside the published scaling numbers. Written with `writeReport(dir, results)`.
  */
-import { mkdirSync, writeFileSync } from "node:fs";
+import { prepareOutputDir, writeFileAtomic } from "../base/index.js";
 import { join } from "node:path";
 import type { BenchResults, BenchRun } from "./results.js";
 import { formatTable, toCsv } from "./results.js";
@@ -169,10 +169,11 @@ ${results.notes.map((n) => `<li>${escapeXml(n)}</li>`).join("\n")}
 
 /** Writes results.json, results.csv, chart-*.svg and report.html into `dir`. */
 export function writeReport(dir: string, results: BenchResults): WrittenReport {
-  mkdirSync(dir, { recursive: true });
+  prepareOutputDir(dir, "--out");
   const files: string[] = [];
+  // Each file through a temporary file and a rename: a failed run leaves the old report.
   const put = (name: string, text: string): void => {
-    writeFileSync(join(dir, name), text);
+    writeFileAtomic(join(dir, name), text);
     files.push(join(dir, name));
   };
   put("results.json", JSON.stringify(results, null, 2) + "\n");

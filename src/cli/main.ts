@@ -2,10 +2,9 @@
  * The `podwire` command line: argument parsing and printing only. Exit status 0 on
  * success, 2 on bad input (one clear message, no stack), 1 on an internal error.
  */
-import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { Command, CommanderError, Option } from "commander";
-import { PodwireError, formatIpv4, parseCidr } from "../base/index.js";
+import { PodwireError, checkOutputFile, formatIpv4, parseCidr, prepareOutputDir } from "../base/index.js";
 import { bootCluster } from "../cluster/boot.js";
 import { Cluster } from "../cluster/build.js";
 import { CaptureSession } from "../cluster/capture.js";
@@ -77,7 +76,7 @@ export function buildProgram(): Command {
       const spec = loadSpec(undefined, { seed: opts.seed, mode: opts.mode });
       let capturePath: string | null = null;
       if (opts.capture) {
-        mkdirSync(opts.out, { recursive: true });
+        prepareOutputDir(opts.out, "--out");
         capturePath = join(opts.out, "demo.pcapng");
       }
       const run = runDemo(spec, { capturePath, comments: opts.comments ?? false });
@@ -147,15 +146,18 @@ export function buildProgram(): Command {
       const query = opts.query ?? DEFAULT_DNS_QUERY;
       const nameProblem = dnsTransport === null ? null : dnsNameProblem(query);
       if (nameProblem !== null) throw new PodwireError("E_ARG", `--query ${JSON.stringify(query)} is not a DNS name: ${nameProblem}`, { field: "--query" }, `e.g. --query ${DEFAULT_DNS_QUERY}`);
-      const capture = opts.pcap ? CaptureSession.toFile(opts.pcap, cluster.devices) : null;
+      if (opts.pcap !== undefined) checkOutputFile(opts.pcap, "--pcap");
+      const capture = opts.pcap !== undefined ? CaptureSession.toFile(opts.pcap, cluster.devices) : null;
       let result;
       try {
         const title = `${dnsTransport ? `dns/${dnsTransport}` : opts.proto} ${src.label} → ${dst.label}`;
         const exchange = { title, from: src.ns, fromLabel: src.label, dst: dst.ip, dstPort: port };
         result = runExchange(cluster, dnsTransport ? { ...exchange, proto: "dns", dnsName: query, dnsTransport } : { ...exchange, proto: opts.proto as ExchangeProto });
-      } finally {
-        capture?.close();
+      } catch (err) {
+        capture?.abort(); // an earlier capture at the path stays as it was
+        throw err;
       }
+      capture?.close();
       const srcIp = src.ns.selectSource(src.ns.routeOutput(dst.ip) ?? src.ns.loRouteFor());
       const path = servicePath(cluster, result, srcIp, dst.ip, port, opts.proto);
       if (opts.json) {

@@ -17,6 +17,7 @@ export class CaptureSession implements CaptureTap {
   private readonly ids = new Map<NetDevice, number>();
   private readonly writer: PcapngWriter;
   private readonly devices: NetDevice[];
+  private readonly sink: ByteSink;
   frames = 0;
   bytes = 0;
   /** A comment for the next frame written (e.g. the start of a scenario). */
@@ -27,6 +28,7 @@ export class CaptureSession implements CaptureTap {
     devices: readonly NetDevice[],
     private readonly options: CaptureOptions = {},
   ) {
+    this.sink = sink;
     this.writer = new PcapngWriter(sink, { userappl: "podwire" });
     this.devices = [...devices];
     for (const dev of this.devices) {
@@ -62,12 +64,23 @@ export class CaptureSession implements CaptureTap {
     this.bytes += data.length;
   }
 
-  /** Removes the taps and finishes the file. */
+  /** Removes the taps and finishes the file (renamed into place). */
   close(): void {
+    this.untap();
+    this.writer.close();
+  }
+
+  /** Removes the taps and throws the capture away: an existing file at the path stays as it was. */
+  abort(): void {
+    this.untap();
+    if (this.sink.abort) this.sink.abort();
+    else this.writer.close();
+  }
+
+  private untap(): void {
     for (const dev of this.devices) {
       const i = dev.taps.indexOf(this);
       if (i >= 0) dev.taps.splice(i, 1);
     }
-    this.writer.close();
   }
 }

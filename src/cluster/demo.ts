@@ -93,6 +93,7 @@ export function runDemo(spec: ClusterSpec, options: DemoOptions): DemoRun {
   const cluster = running.cluster;
   const capture = options.capturePath ? CaptureSession.toFile(options.capturePath, cluster.devices, { comments: options.comments ?? false }) : null;
   const results: ExchangeResult[] = [];
+  let finished = false;
   try {
     for (const [i, step] of scenarios(running).entries()) {
       const s = step(results);
@@ -102,8 +103,11 @@ export function runDemo(spec: ClusterSpec, options: DemoOptions): DemoRun {
       cluster.sim.run(cluster.sim.now() + 1_000_000);
       cluster.sim.clock.advanceBy(1_000_000);
     }
+    finished = true;
   } finally {
-    capture?.close();
+    // A run that threw leaves an earlier capture at the path as it was.
+    if (finished) capture?.close();
+    else capture?.abort();
   }
   return {
     cluster,

@@ -2,12 +2,15 @@
  * Byte sinks: where capture writers put their bytes. Writers reuse their scratch buffers,
  * so a sink must copy (or fully consume) a chunk before `write` returns.
  */
-import { closeSync, openSync, writeSync } from "node:fs";
+import { PendingFile } from "../base/index.js";
 
 export interface ByteSink {
   /** Takes the bytes of `chunk`; the caller may overwrite `chunk` as soon as this returns. */
   write(chunk: Uint8Array): void;
+  /** Finishes the output (a file sink renames its temporary file into place). */
   close(): void;
+  /** Throws the output away (a file sink leaves an existing file at its path untouched). */
+  abort?(): void;
 }
 
 /** Collects everything in one growing buffer; for tests and small captures. */
@@ -57,9 +60,13 @@ export class CountingSink implements ByteSink {
 
 export const FILE_SINK_BUFFER_BYTES = 256 * 1024;
 
-/** Streams to a file through one reusable buffer, so a capture is never held whole. */
+/**
+ * Streams to a file through one reusable buffer, so a capture is never held whole. The
+ * bytes go to a temporary file beside `path`, renamed over it on `close()`: a run that
+ * fails (and calls `abort()`) or is killed leaves an existing file as it was.
+ */
 export class FileSink implements ByteSink {
-  private fd: number;
+  private readonly file: PendingFile;
   private readonly buf: Uint8Array;
   private pos = 0;
   private closed = false;
@@ -70,7 +77,7 @@ export class FileSink implements ByteSink {
     bufferBytes = FILE_SINK_BUFFER_BYTES,
   ) {
     this.buf = new Uint8Array(bufferBytes);
-    this.fd = openSync(path, "w");
+    this.file = new PendingFile(path);
   }
 
   write(chunk: Uint8Array): void {
@@ -101,7 +108,13 @@ export class FileSink implements ByteSink {
     if (this.closed) return;
     this.flush();
     this.closed = true;
-    closeSync(this.fd);
+    this.file.commit();
+  }
+
+  abort(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.file.abort();
   }
 
   private flush(): void {
@@ -109,9 +122,7 @@ export class FileSink implements ByteSink {
     this.pos = 0;
   }
 
-  // writeSync may write less than asked (pipes, signals), so loop until done.
   private writeAll(bytes: Uint8Array): void {
-    let off = 0;
-    while (off < bytes.length) off += writeSync(this.fd, bytes, off, bytes.length - off);
+    this.file.write(bytes);
   }
 }
