@@ -211,7 +211,10 @@ export function startPodApps(cluster: Cluster): Map<string, DnsServer> {
   for (const pod of cluster.pods.values()) startApps(pod, dns);
   const apiserver = apiserverNode(cluster.spec);
   for (const node of cluster.nodes.values()) {
-    if (node.spec.controlPlane || node.spec === apiserver) node.ns.tcp.listen(APISERVER_PORT, httpServer(`node/${node.spec.name}`, "kube-apiserver"));
+    // A hostNetwork Pod that declares 6443 (a static kube-apiserver Pod) is the API server itself.
+    if ((node.spec.controlPlane || node.spec === apiserver) && !node.ns.tcp.isListening(APISERVER_PORT)) {
+      node.ns.tcp.listen(APISERVER_PORT, httpServer(`node/${node.spec.name}`, "kube-apiserver"));
+    }
   }
   return dns;
 }

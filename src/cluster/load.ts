@@ -21,6 +21,7 @@ import { type Field, clip } from "./yaml-field.js";
 import { describeOutside, inferSettings, outsideHostAddress } from "./infer.js";
 import { SummaryBuilder, enforceStrict } from "./load-summary.js";
 import { readKubeProxy } from "./read-kube-proxy.js";
+import { checkPortClashes } from "./port-clash.js";
 import { applyApiDefaults } from "../kube/index.js";
 import { BUILTIN_COREDNS_SOURCE, BUILTIN_COREDNS_YAML, WORKLOAD_KINDS, expandWorkloads, isCoreDnsPod, isWorkloadKind } from "./workloads.js";
 import { DEFAULT_CLUSTER_SOURCE, DEFAULT_CLUSTER_YAML } from "./default-cluster.js";
@@ -101,7 +102,7 @@ export function parseClusterYaml(text: string, file: string, opts: LoadOptions =
     else summary.ignore(`${pod.phase} Pod`, "no address, no endpoint", false, pod.root.location());
   }
   const nodes = resolveNodes(config, nodeDrafts);
-  const pods = resolvePods(nodes, nodeDrafts, running);
+  const pods = resolvePods(nodes, nodeDrafts, running, config.overlay);
   noteIgnoredFamilies(nodeDrafts, others, summary);
   const built = summary.build();
   if (opts.strict) enforceStrict(built);
@@ -581,9 +582,10 @@ function nextPodCIDR(pool: SequentialPool, config: ClusterConfig, node: NodeDraf
   return nthSubnet(config.clusterCIDR, config.nodeCIDRMaskSize, index);
 }
 
-function resolvePods(nodes: NodeSpec[], nodeDrafts: NodeDraft[], drafts: PodDraft[]): PodSpec[] {
+function resolvePods(nodes: NodeSpec[], nodeDrafts: NodeDraft[], drafts: PodDraft[], overlay: OverlayMode): PodSpec[] {
   checkUniquePods(drafts);
   const placement = placePods(nodes, nodeDrafts, drafts);
+  checkPortClashes(drafts, placement, overlay);
   const ips = assignPodIPs(drafts, placement);
   return drafts.map((draft, i) => ({
     namespace: draft.namespace,

@@ -301,6 +301,11 @@ export class TcpStack {
 
   constructor(readonly ns: NetworkNamespace) {}
 
+  /** Whether a listener holds `port`. */
+  isListening(port: number): boolean {
+    return this.listeners.has(port);
+  }
+
   listen(port: number, accept: (conn: TcpConnection) => TcpApp): void {
     if (this.listeners.has(port)) throw new Error(`${this.ns.name}: TCP port ${port} is in use`);
     this.listeners.set(port, accept);

@@ -260,3 +260,21 @@ test("a headless Service with a selector gets derived EndpointSlices, so its nam
   t.true(r.ok, r.outcome);
   t.deepEqual([...r.resolved].sort(), dbIPs);
 });
+
+test("ports that cannot all be bound are input errors naming both places, not crashes", (t) => {
+  const hostPod = (name: string, port: number, protocol = "TCP") =>
+    `apiVersion: v1\nkind: Pod\nmetadata: {name: ${name}}\nspec:\n  nodeName: worker-1\n  hostNetwork: true\n  containers: [{name: c, ports: [{containerPort: ${port}, protocol: ${protocol}}]}]`;
+  const two = t.throws(() => parseClusterYaml(yaml(hostPod("a", 9100), hostPod("b", 9100)), "p.yaml"), { instanceOf: PodwireError });
+  t.is(two!.code, "E_PORT_CLASH");
+  t.regex(two!.message, /^p\.yaml:15:\d+, document 2, field spec\.containers\[0\]\.ports\[0\]\.containerPort: port 9100\/TCP in node worker-1's host network is already used by hostNetwork Pod default\/a \(p\.yaml:7\)/);
+  // The same number over another protocol is another socket.
+  t.notThrows(() => parseClusterYaml(yaml(hostPod("a", 9100), hostPod("b", 9100, "UDP")), "p.yaml"));
+  const vxlan = t.throws(() => parseClusterYaml(hostPod("a", 8472, "UDP"), "p.yaml"), { instanceOf: PodwireError });
+  t.regex(vxlan!.message, /UDP 8472, where node worker-1's VXLAN device \(flannel\.1\) receives/);
+  const containers = `apiVersion: v1\nkind: Pod\nmetadata: {name: twice}\nspec:\n  containers:\n  - {name: a, ports: [{containerPort: 80}]}\n  - {name: b, ports: [{containerPort: 80}]}`;
+  const same = t.throws(() => parseClusterYaml(containers, "p.yaml"), { instanceOf: PodwireError });
+  t.regex(same!.message, /port 80\/TCP in Pod default\/twice is already used by another container of the same Pod/);
+  // A static kube-apiserver Pod on the host network that declares 6443 is the API server.
+  const apiserver = `apiVersion: v1\nkind: Node\nmetadata: {name: cp, labels: {node-role.kubernetes.io/control-plane: ""}}\n---\napiVersion: v1\nkind: Pod\nmetadata: {name: kube-apiserver-cp, namespace: kube-system}\nspec:\n  nodeName: cp\n  hostNetwork: true\n  containers: [{name: kube-apiserver, ports: [{containerPort: 6443}]}]`;
+  t.notThrows(() => bootCluster(parseClusterYaml(apiserver, "a.yaml")));
+});
