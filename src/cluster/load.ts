@@ -211,6 +211,10 @@ const SERVICE_KINDS = ["Service", "EndpointSlice"];
 function sortObjects(objects: KubeObject[], summary: SummaryBuilder): SortedObjects {
   const sorted: SortedObjects = { clusterDoc: undefined, nodeDocs: [], podDocs: [], workloadDocs: [], others: [] };
   for (const obj of objects) {
+    if (obj.apiVersion.includes("podwire") && !(obj.kind === "Cluster" && obj.apiVersion.startsWith(CLUSTER_API_GROUP))) {
+      // A misspelt podwire document must not fall back to the defaults in silence.
+      misspeltClusterDocument(obj);
+    }
     if (obj.kind === "Cluster" && obj.apiVersion.startsWith(CLUSTER_API_GROUP)) {
       requireApiVersion(obj, CLUSTER_API_VERSION);
       if (sorted.clusterDoc) duplicateCluster(obj, sorted.clusterDoc);
@@ -244,6 +248,14 @@ function requireApiVersion(obj: KubeObject, expected: string): void {
       `${obj.kind} with apiVersion ${obj.apiVersion} is not supported`,
       `use apiVersion: ${expected}`,
     );
+}
+
+function misspeltClusterDocument(obj: KubeObject): never {
+  const field = obj.apiVersion.startsWith(CLUSTER_API_GROUP) ? "kind" : "apiVersion";
+  const found = field === "kind" ? `kind ${JSON.stringify(obj.kind)}` : `apiVersion ${JSON.stringify(obj.apiVersion)}`;
+  return obj.root
+    .child(field)
+    .fail("E_PODWIRE_DOCUMENT", `a podwire document with ${found} is not one podwire knows`, `the podwire document is apiVersion: ${CLUSTER_API_VERSION}, kind: Cluster`);
 }
 
 function duplicateCluster(obj: KubeObject, first: KubeObject): never {

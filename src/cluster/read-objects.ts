@@ -3,7 +3,7 @@
  * objects, and Nodes and Pods (or Pod templates) into drafts, field by field with type checks.
  */
 import { LineCounter, parseAllDocuments, type YAMLError } from "yaml";
-import { PodwireError, formatCidr, type InputLocation, type Ipv4Cidr } from "../base/index.js";
+import { type NameKind, PodwireError, formatCidr, type InputLocation, type Ipv4Cidr, nameProblem, quoteName } from "../base/index.js";
 import { parseCidrText, parseIpText } from "./ipam.js";
 import type { ContainerPortSpec, ContainerSpec } from "./spec.js";
 import { type DocContext, Field, clip, describeNode } from "./yaml-field.js";
@@ -142,6 +142,17 @@ export function readEnum<T extends string>(field: Field, valid: readonly T[]): T
 // ---------------------------------------------------------------------------------------------
 // Pass 2b: Nodes and Pods, field by field
 
+/** A name field, checked as the API server checks it. */
+export function readName(field: Field, kind: NameKind, what: string): string {
+  const name = field.requiredString();
+  const problem = nameProblem(name, kind);
+  if (problem !== null) {
+    const rule = kind === "subdomain" ? "a DNS-1123 subdomain" : kind === "dns1035" ? "a DNS-1035 label" : "a DNS-1123 label";
+    field.fail("E_NAME", `${what} name ${quoteName(name)} is not ${rule}: ${problem}`, "use a name such as web-1 (the API server would refuse this one)");
+  }
+  return name;
+}
+
 export interface Taint {
   key: string;
   value: string;
@@ -178,7 +189,7 @@ export function readNode(obj: KubeObject): NodeDraft {
   const unschedulable = spec.child("unschedulable").optBool() ?? false;
   const addresses = obj.root.child("status").child("addresses");
   return {
-    name: nameAt.requiredString(),
+    name: readName(nameAt, "subdomain", "Node"),
     nameAt,
     root: obj.root,
     labels: readLabels(metadata.child("labels")),
@@ -296,8 +307,8 @@ export function readPodTemplate(template: Field, name: string, namespace: string
 function readPodParts(metadata: Field, spec: Field, root: Field, nameAt: Field): PodDraft {
   const nodeAt = spec.child("nodeName");
   return {
-    namespace: metadata.child("namespace").optString() || "default",
-    name: nameAt.requiredString(),
+    namespace: metadata.child("namespace").absent ? "default" : readName(metadata.child("namespace"), "label", "namespace"),
+    name: readName(nameAt, "subdomain", "Pod"),
     nameAt,
     root,
     nodeName: nodeAt.optString() || undefined,
@@ -315,7 +326,7 @@ function readPodParts(metadata: Field, spec: Field, root: Field, nameAt: Field):
 
 export function readContainer(field: Field): ContainerSpec {
   const container: ContainerSpec = {
-    name: field.child("name").requiredString(),
+    name: readName(field.child("name"), "label", "container"),
     ports: field.child("ports").items().map(readPort),
   };
   const image = field.child("image").optString();

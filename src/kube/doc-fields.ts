@@ -2,7 +2,7 @@
  * Typed reads from a document body (plain JSON-like data) that fail with a located
  * `PodwireError`: the document's file, line and index plus the dotted path of the field.
  */
-import { PodwireError, type InputLocation } from "../base/index.js";
+import { type NameKind, PodwireError, type InputLocation, nameProblem, quoteName } from "../base/index.js";
 
 export class DocField {
   constructor(
@@ -47,6 +47,18 @@ export class DocField {
     if (this.absent) return [];
     if (typeof this.value !== "object" || Array.isArray(this.value)) this.typeError("a mapping");
     return Object.keys(this.value as object).map((k) => [k, this.child(k)]);
+  }
+
+  /** A name field (or `fallback` when absent), checked as the API server checks names. */
+  name(kind: NameKind, what: string, fallback?: string): string {
+    const name = this.string(fallback);
+    if (this.absent) return name;
+    const problem = nameProblem(name, kind);
+    if (problem !== null) {
+      const rule = kind === "subdomain" ? "a DNS-1123 subdomain" : kind === "dns1035" ? "a DNS-1035 label" : "a DNS-1123 label";
+      this.fail("E_NAME", `${what} name ${quoteName(name)} is not ${rule}: ${problem}`, "use a name such as web-1 (the API server would refuse this one)");
+    }
+    return name;
   }
 
   string(fallback?: string): string {

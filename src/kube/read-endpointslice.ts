@@ -10,8 +10,8 @@ import { PROTOCOLS, SERVICE_NAME_LABEL, type EndpointSlice, type KubeDocument, t
 export function readEndpointSlice(doc: KubeDocument): EndpointSlice {
   const root = DocField.root(doc.body, doc.location);
   const meta = root.child("metadata");
-  const name = meta.child("name").string();
-  const namespace = meta.child("namespace").string("default");
+  const name = meta.child("name").name("subdomain", "EndpointSlice");
+  const namespace = meta.child("namespace").name("label", "namespace", "default");
   const labels = meta.child("labels");
   const serviceName = labels.child(SERVICE_NAME_LABEL).optionalString();
   const typeField = root.child("addressType");

@@ -28,8 +28,8 @@ export interface ServiceDraft {
 export function readService(doc: KubeDocument): ServiceDraft {
   const root = DocField.root(doc.body, doc.location);
   const meta = root.child("metadata");
-  const name = meta.child("name").string();
-  const namespace = meta.child("namespace").string("default");
+  const name = meta.child("name").name("dns1035", "Service");
+  const namespace = meta.child("namespace").name("label", "namespace", "default");
   const spec = root.child("spec");
   const type = readEnum(spec.child("type"), SERVICE_TYPES, "ClusterIP", "E_SERVICE_TYPE");
   const service: Service = {

@@ -278,3 +278,31 @@ test("ports that cannot all be bound are input errors naming both places, not cr
   const apiserver = `apiVersion: v1\nkind: Node\nmetadata: {name: cp, labels: {node-role.kubernetes.io/control-plane: ""}}\n---\napiVersion: v1\nkind: Pod\nmetadata: {name: kube-apiserver-cp, namespace: kube-system}\nspec:\n  nodeName: cp\n  hostNetwork: true\n  containers: [{name: kube-apiserver, ports: [{containerPort: 6443}]}]`;
   t.notThrows(() => bootCluster(parseClusterYaml(apiserver, "a.yaml")));
 });
+
+test("names the API server would refuse are refused, with the field; control characters never reach the message raw", (t) => {
+  const bad: [string, RegExp][] = [
+    ["apiVersion: v1\nkind: Node\nmetadata: {name: Worker_1}", /field metadata\.name: Node name "Worker_1" is not a DNS-1123 subdomain/],
+    ["apiVersion: v1\nkind: Pod\nmetadata: {name: \"a/b\"}\nspec: {containers: [{name: c}]}", /Pod name "a\/b" is not a DNS-1123 subdomain/],
+    ["apiVersion: v1\nkind: Pod\nmetadata: {name: \"evil\\e[31m\"}\nspec: {containers: [{name: c}]}", /Pod name "evil\\u001b\[31m" is not/],
+    ["apiVersion: v1\nkind: Pod\nmetadata: {name: p, namespace: \"My NS\"}\nspec: {containers: [{name: c}]}", /namespace name "My NS" is not a DNS-1123 label/],
+    ["apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec: {containers: [{name: \"\\n\"}]}", /container name "\\n" is not a DNS-1123 label/],
+    ["apiVersion: v1\nkind: Service\nmetadata: {name: 1web}\nspec: {ports: [{port: 80}]}", /Service name "1web" is not a DNS-1035 label/],
+  ];
+  for (const [text, re] of bad) {
+    const err = t.throws(() => bootCluster(parseClusterYaml(text, "n.yaml")), { instanceOf: PodwireError }, text);
+    t.is(err!.code, "E_NAME");
+    t.regex(err!.message, re);
+    t.false(err!.message.includes("\u001b"), "no raw escape character");
+  }
+});
+
+test("a misspelt podwire document is an error naming it, not a silent fall-back to the defaults", (t) => {
+  const kind = t.throws(() => parseClusterYaml("apiVersion: podwire.dev/v1alpha1\nkind: Clustr\nmetadata: {name: x}\n", "m.yaml"), { instanceOf: PodwireError });
+  t.is(kind!.code, "E_PODWIRE_DOCUMENT");
+  t.regex(kind!.message, /^m\.yaml:2:7, document 1, field kind: a podwire document with kind "Clustr"/);
+  const group = t.throws(() => parseClusterYaml("apiVersion: podwire.io/v1alpha1\nkind: Cluster\nmetadata: {name: x}\n", "m.yaml"), { instanceOf: PodwireError });
+  t.regex(group!.message, /field apiVersion: a podwire document with apiVersion "podwire\.io\/v1alpha1"/);
+  // Another project's Cluster kind (Cluster API) is not ours: counted as ignored.
+  const capi = parseClusterYaml("apiVersion: cluster.x-k8s.io/v1beta1\nkind: Cluster\nmetadata: {name: c}\n---\napiVersion: v1\nkind: Node\nmetadata: {name: n}\n", "m.yaml");
+  t.regex(capi.summary!.text, /ignored: 1 Cluster$/);
+});
