@@ -19,6 +19,24 @@ export function parseIpv4(text: string): number {
   return ip;
 }
 
+/**
+ * Like `parseIpv4`, but with leading zeros read as decimal, as k8s.io/utils/net's
+ * ParseIPSloppy does (what the API server may have stored before Go 1.17 made them an
+ * error; kube-proxy accepts them and writes the address normalised).
+ */
+export function parseIpv4Sloppy(text: string): number {
+  const parts = text.split(".");
+  if (parts.length !== 4) return -1;
+  let ip = 0;
+  for (const p of parts) {
+    if (!/^[0-9]{1,3}$/.test(p)) return -1;
+    const v = Number(p);
+    if (v > 255) return -1;
+    ip = ip * 256 + v;
+  }
+  return ip;
+}
+
 /** Parses dotted-quad text, throwing a plain Error for invalid text (for trusted constants). */
 export function ipv4(text: string): number {
   const ip = parseIpv4(text);
@@ -42,13 +60,16 @@ export interface Ipv4Cidr {
   readonly mask: number;
 }
 
-/** Parses `a.b.c.d/n`; returns null when malformed or when host bits are set and `strict`. */
-export function parseCidr(text: string, strict = true): Ipv4Cidr | null {
+/**
+ * Parses `a.b.c.d/n`; returns null when malformed or when host bits are set and `strict`.
+ * `sloppy`: leading zeros allowed in the address and the length (ParseCIDRSloppy).
+ */
+export function parseCidr(text: string, strict = true, sloppy = false): Ipv4Cidr | null {
   const slash = text.indexOf("/");
   if (slash < 0) return null;
-  const ip = parseIpv4(text.slice(0, slash));
+  const ip = sloppy ? parseIpv4Sloppy(text.slice(0, slash)) : parseIpv4(text.slice(0, slash));
   const lenText = text.slice(slash + 1);
-  if (ip < 0 || !/^(0|[1-9][0-9]?)$/.test(lenText)) return null;
+  if (ip < 0 || !(sloppy ? /^[0-9]{1,3}$/ : /^(0|[1-9][0-9]?)$/).test(lenText)) return null;
   const prefixLen = Number(lenText);
   if (prefixLen > 32) return null;
   const mask = prefixMask(prefixLen);

@@ -3,7 +3,7 @@
  * (null), because kube-proxy gives absent Ready and Serving a meaning (true); a port without
  * a name or number is kept and ignored later, as kube-proxy ignores it.
  */
-import { parseIpv4 } from "../base/index.js";
+import { formatIpv4, parseIpv4Sloppy } from "../base/index.js";
 import { DocField } from "./doc-fields.js";
 import { PROTOCOLS, SERVICE_NAME_LABEL, type EndpointSlice, type KubeDocument, type Protocol, type SliceEndpoint, type SlicePort } from "./objects.js";
 
@@ -42,8 +42,11 @@ function readEndpoint(f: DocField, addressType: string): SliceEndpoint {
   if (addrFields.length === 0) f.child("addresses").fail("E_ENDPOINTSLICE_FIELD", `${f.path} has no addresses`, "give the endpoint its Pod IP");
   const addresses = addrFields.map((a) => {
     const text = a.string();
-    if (addressType === "IPv4" && parseIpv4(text) < 0) a.fail("E_ENDPOINT_IP", `${a.path} ${JSON.stringify(text)} is not an IPv4 address`, "write a dotted quad");
-    return text;
+    if (addressType !== "IPv4") return text;
+    // Leading zeros are read as decimal (ParseIPSloppy) and the address normalised, as kube-proxy does.
+    const ip = parseIpv4Sloppy(text);
+    if (ip < 0) a.fail("E_ENDPOINT_IP", `${a.path} ${JSON.stringify(text)} is not an IPv4 address`, "write a dotted quad");
+    return formatIpv4(ip);
   });
   const c = f.child("conditions");
   const hintsField = f.child("hints");

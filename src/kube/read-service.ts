@@ -4,7 +4,7 @@
  * ClusterIP, protocol TCP, targetPort = port, affinity timeout 10800 s). Cluster IPs and node
  * ports that are absent are left for allocate.ts; the draft records which ones.
  */
-import { formatCidr, parseCidr, parseIpv4 } from "../base/index.js";
+import { formatCidr, formatIpv4, parseCidr, parseIpv4Sloppy } from "../base/index.js";
 import { DocField } from "./doc-fields.js";
 import { PROTOCOLS, type KubeDocument, type Protocol, type Service, type ServicePort, type ServiceType, type TrafficPolicy } from "./objects.js";
 import { readSelector } from "./labels.js";
@@ -77,13 +77,15 @@ function readEnum<T extends string>(f: DocField, valid: readonly T[], fallback: 
   return v as T;
 }
 
+/** An IPv4 address, leading zeros read as decimal (ParseIPSloppy) and written normalised, as kube-proxy does. */
 function readIp(f: DocField, code: string): string {
   const text = f.string();
-  if (parseIpv4(text) < 0) {
+  const ip = parseIpv4Sloppy(text);
+  if (ip < 0) {
     const v6 = text.includes(":");
     f.fail(code, `${f.path} ${JSON.stringify(text)} is not an IPv4 address`, v6 ? "podwire models IPv4 only" : "write a dotted quad such as 10.96.0.20");
   }
-  return text;
+  return formatIpv4(ip);
 }
 
 function readClusterIP(spec: DocField, draft: ServiceDraft): void {
@@ -175,7 +177,7 @@ function readTargetPort(f: DocField, port: number): number | string {
 /** kube-proxy trims spaces (a classic: `" 203.0.113.0/25"`) and uses the network address. */
 function readSourceRange(f: DocField): string {
   const text = f.string().trim();
-  const cidr = parseCidr(text, false);
+  const cidr = parseCidr(text, false, true);
   if (!cidr) f.fail("E_SOURCE_RANGE", `${f.path} ${JSON.stringify(f.value)} is not an IPv4 CIDR`, "write it as 203.0.113.0/25");
   return formatCidr(cidr);
 }

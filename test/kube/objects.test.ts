@@ -270,3 +270,28 @@ test("errors: node port range and service CIDR options", (t) => {
   t.throws(() => buildKubeModel([], [], { serviceCIDR: "10.96.0.1/12" }), { instanceOf: PodwireError });
   t.throws(() => buildKubeModel([], [], { serviceCIDR: "10.96.0.0/12", nodePortRange: "40000-30000" }), { instanceOf: PodwireError });
 });
+
+const doc = (kind: string, apiVersion: string, body: Record<string, unknown>): KubeDocument => ({ kind, apiVersion, body: { apiVersion, kind, ...body }, location: { file: "lz.yaml" } });
+
+test("leading-zero IPv4 addresses in Services and EndpointSlices are read as decimal and normalised, as kube-proxy's ParseIPSloppy does", (t) => {
+  const svc = doc("Service", "v1", {
+    metadata: { name: "lz", namespace: "default" },
+    spec: { clusterIP: "172.30.0.041", externalIPs: ["10.180.00.001"], loadBalancerSourceRanges: ["203.0.113.000/025"], type: "LoadBalancer", ports: [{ port: 80, nodePort: 30080 }] },
+    status: { loadBalancer: { ingress: [{ ip: "192.168.056.200" }] } },
+  });
+  const slice = doc("EndpointSlice", "discovery.k8s.io/v1", {
+    metadata: { name: "lz-1", namespace: "default", labels: { "kubernetes.io/service-name": "lz" } },
+    addressType: "IPv4",
+    ports: [{ port: 80, protocol: "TCP", name: "" }],
+    endpoints: [{ addresses: ["10.244.001.010"] }],
+  });
+  const model = buildKubeModel([svc, slice], [], { serviceCIDR: "172.30.0.0/16" });
+  const s = model.services.find((x) => x.name === "lz")!;
+  t.is(s.clusterIP, "172.30.0.41");
+  t.deepEqual(s.externalIPs, ["10.180.0.1"]);
+  t.deepEqual(s.loadBalancerSourceRanges, ["203.0.113.0/25"]);
+  t.deepEqual(s.loadBalancerIPs, ["192.168.56.200"]);
+  t.deepEqual(model.endpointSlices[0]!.endpoints[0]!.addresses, ["10.244.1.10"]);
+  // Still not an address: refused.
+  t.throws(() => buildKubeModel([doc("Service", "v1", { metadata: { name: "bad" }, spec: { clusterIP: "172.30.0.0411", ports: [{ port: 80 }] } })], [], { serviceCIDR: "172.30.0.0/16" }), { message: /is not an IPv4 address/ });
+});
