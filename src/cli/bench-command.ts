@@ -14,7 +14,7 @@ import { type BenchOptions, runBench } from "../bench/runner.js";
 export const DEFAULT_SERVICES = "100,1000,5000,10000,50000";
 export const QUICK_SERVICES = "100,1000,5000";
 
-interface BenchFlags {
+export interface BenchFlags {
   services?: string;
   endpoints: string;
   modes: string;
@@ -28,18 +28,20 @@ interface BenchFlags {
   kernelMax: string;
 }
 
+/** A whole number, digits only: `1,0` is not 10, and `1_000` not a thousand (say what you mean). */
 function wholeNumber(text: string, flag: string, min: number, max: number): number {
-  if (!/^[0-9][0-9_,]*$/.test(text) || Number(text.replace(/[_,]/g, "")) < min || Number(text.replace(/[_,]/g, "")) > max) {
+  if (!/^[0-9]+$/.test(text) || Number(text) < min || Number(text) > max) {
     throw new PodwireError("E_ARG", `${flag} ${JSON.stringify(text)} is not a whole number from ${min} to ${max}`, { field: flag }, `pass e.g. ${flag} ${min === 0 ? 1 : min}`);
   }
-  return Number(text.replace(/[_,]/g, ""));
+  return Number(text);
 }
 
 function numberList(text: string, flag: string, min: number, max: number): number[] {
-  const items = text.split(",").map((s) => s.trim()).filter((s) => s !== "");
-  if (items.length === 0) throw new PodwireError("E_ARG", `${flag} is empty`, { field: flag }, `pass e.g. ${flag} 100,1000`);
+  const items = text.split(",").map((s) => s.trim());
+  if (items.every((s) => s === "")) throw new PodwireError("E_ARG", `${flag} is empty`, { field: flag }, `pass e.g. ${flag} 100,1000`);
   return items.map((s) => {
-    const m = /^([0-9]+(?:\.[0-9]+)?)(k?)$/i.exec(s);
+    // Whole numbers, optionally in thousands (`10k`); `1.5k` and empty items are refused.
+    const m = /^([0-9]+)(k?)$/i.exec(s);
     const n = m ? Number(m[1]) * (m[2] ? 1000 : 1) : NaN;
     if (!Number.isInteger(n) || n < min || n > max) throw new PodwireError("E_ARG", `${flag}: ${JSON.stringify(s)} is not a whole number from ${min} to ${max}`, { field: flag }, `pass e.g. ${flag} 100,1000,10k`);
     return n;

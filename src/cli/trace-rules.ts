@@ -62,9 +62,9 @@ export function runTraceRules(args: TraceRulesArgs): OfflineTraceResult {
     inIface: args.in ?? "",
     outIface: args.out ?? "",
     local,
-    mark: args.mark ? parseNumber(args.mark, "--mark") : 0,
+    mark: args.mark !== undefined ? parseNumber(args.mark, "--mark") : 0,
     ctstate: ctstate as OfflineTraceOptions["ctstate"],
-    seed: args.seed ? parseNumber(args.seed, "--seed") : 1,
+    seed: args.seed !== undefined ? parseNumber(args.seed, "--seed") : 1,
     ipsets,
   };
   return traceRules(ruleset, opts, (chain, rule) => printRule(chain, rule));

@@ -81,7 +81,9 @@ export function parsePacketSpec(text: string, field = "--packet"): PacketSpec {
   if (!m) throw new PodwireError("E_PACKET", `cannot read ${JSON.stringify(text)} as a packet`, { field }, hint);
   const proto = m[1]!.toLowerCase() as PacketSpec["proto"];
   const end = (s: string, which: string): [number, number] => {
-    const [ipText, portText] = proto === "icmp" ? [s, undefined] : s.split(":");
+    const parts = proto === "icmp" ? [s] : s.split(":");
+    if (parts.length > 2) throw new PodwireError("E_PACKET", `${which} ${JSON.stringify(s)} has more than one ":PORT"`, { field }, hint);
+    const [ipText, portText] = parts;
     const ip = parseIpv4(ipText ?? "");
     if (ip < 0) throw new PodwireError("E_PACKET", `${which} address ${JSON.stringify(ipText)} is not an IPv4 address`, { field }, hint);
     if (proto === "icmp") return [ip, 0];
