@@ -205,10 +205,11 @@ export function buildProgram(): Command {
     .option("--mark <n>", "initial packet mark (decimal or 0x hex)")
     .option("--ctstate <state>", "conntrack state: NEW, ESTABLISHED, RELATED, INVALID, UNTRACKED", "NEW")
     .option("--ipsets <file>", "ipset save text for -m set rules")
+    .option("--noflush", "load like iptables-restore --noflush: a later *table section adds to the table (as kube-proxy loads `podwire rules` output)")
     .option("--json", "print the result as JSON")
     .option("--seed <n>", "seed for the statistic draws of the traced path")
     .action((opts: TraceRulesArgs & { json?: boolean }) => {
-      const result = runTraceRules(opts);
+      const result = runTraceRules(opts, (w) => process.stderr.write(`podwire: warning: ${w}\n`));
       if (opts.json) process.stdout.write(JSON.stringify(traceRulesJson(result), null, 2) + "\n");
       else out(formatTraceRules(opts, result));
     });

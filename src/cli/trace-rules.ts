@@ -3,9 +3,9 @@ import { readFileSync } from "node:fs";
 import { PodwireError, parseIpv4 } from "../base/index.js";
 import { applyRestore } from "../netfilter/apply-restore.js";
 import { IpsetRegistry, applyIpsetRestore, parseIpsetRestore } from "../netfilter/ipset/index.js";
-import { newRuleset } from "../netfilter/model.js";
+import { type Ruleset, newRuleset } from "../netfilter/model.js";
 import { type OfflineTraceOptions, type OfflineTraceResult, parsePacketSpec, traceRules } from "../netfilter/offline-trace.js";
-import { parseRestore } from "../netfilter/restore-parse.js";
+import { type RestoreDocument, type RestoreTable, parseRestore } from "../netfilter/restore-parse.js";
 import { printRule } from "../netfilter/save-print.js";
 
 export interface TraceRulesArgs {
@@ -19,6 +19,8 @@ export interface TraceRulesArgs {
   ctstate: string;
   seed?: string;
   ipsets?: string;
+  /** iptables-restore --noflush: a later `*table` section adds to the table instead of replacing it. */
+  noflush?: boolean;
 }
 
 const CT_STATES = ["NEW", "ESTABLISHED", "RELATED", "INVALID", "UNTRACKED"] as const;
@@ -38,9 +40,51 @@ function parseNumber(text: string, option: string): number {
   return v >>> 0;
 }
 
-export function runTraceRules(args: TraceRulesArgs): OfflineTraceResult {
+/**
+ * What could make a trace silently wrong: a later `*table` section that flushes an earlier
+ * one's rules (iptables-restore does that without --noflush; `podwire rules` output is meant
+ * for --noflush), and interface matches when --in/--out were not given.
+ */
+export function traceRulesWarnings(args: TraceRulesArgs, doc: RestoreDocument, ruleset: Ruleset): string[] {
+  const warnings: string[] = [];
+  if (!args.noflush) {
+    const seen = new Map<string, RestoreTable>();
+    for (const t of doc.tables) {
+      const earlier = seen.get(t.name);
+      const added = earlier ? earlier.commands.length : 0;
+      if (earlier && added > 0) {
+        warnings.push(`${args.rules}:${t.line}: *${t.name} starts the table again, dropping the ${added} rule${added === 1 ? "" : "s"} the *${t.name} at line ${earlier.line} added (iptables-restore does the same); pass --noflush to load it as iptables-restore --noflush does (as kube-proxy loads podwire rules output)`);
+      }
+      seen.set(t.name, t);
+    }
+  }
+  const ifaceLines = (want: "in" | "out"): number[] => {
+    const lines: number[] = [];
+    for (const table of ruleset.tables.values()) {
+      for (const chain of table.chains.values()) {
+        for (const r of chain.rules) {
+          const m = want === "in" ? r.inIface : r.outIface;
+          if (m !== undefined && r.source) lines.push(r.source.line);
+        }
+      }
+    }
+    return lines;
+  };
+  for (const [want, option] of [["in", "--in"], ["out", "--out"]] as const) {
+    if ((want === "in" ? args.in : args.out) !== undefined) continue;
+    const lines = ifaceLines(want);
+    if (lines.length > 0) {
+      warnings.push(`${args.rules}: ${lines.length} rule${lines.length === 1 ? "" : "s"} match${lines.length === 1 ? "es" : ""} the ${want === "in" ? "input (-i)" : "output (-o)"} interface (line${lines.length === 1 ? "" : "s"} ${lines.slice(0, 5).join(", ")}${lines.length > 5 ? ", …" : ""}) and ${option} was not given: the trace takes no interface`);
+    }
+  }
+  return warnings;
+}
+
+export function runTraceRules(args: TraceRulesArgs, warn: (message: string) => void = () => {}): OfflineTraceResult {
   const text = readText(args.rules, "--rules");
-  const ruleset = applyRestore(newRuleset(), parseRestore(text, args.rules), { file: args.rules });
+  const doc = parseRestore(text, args.rules);
+  const ruleset = applyRestore(newRuleset(), doc, { file: args.rules, noflush: args.noflush ?? false });
+  for (const w of traceRulesWarnings(args, doc, ruleset)) warn(w);
   let ipsets: IpsetRegistry | null = null;
   if (args.ipsets) {
     ipsets = new IpsetRegistry();
