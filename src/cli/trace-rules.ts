@@ -138,6 +138,9 @@ export function formatTraceRules(args: TraceRulesArgs, r: OfflineTraceResult): s
     lines.push("where this packet could go (statistic splits):");
     for (const c of r.candidates) lines.push(`  ${c.destination.padEnd(22)} ${(c.probability * 100).toFixed(2).padStart(6)} %`);
   }
+  if (!r.candidatesComplete) {
+    lines.push(`  (partial: the statistic rules split into more paths than are walked; the ones walked cover ${(r.candidatesCovered * 100).toFixed(4)} % of the probability)`);
+  }
   return lines;
 }
 
@@ -152,6 +155,8 @@ export function traceRulesJson(r: OfflineTraceResult): unknown {
     path: r.path,
     rulesEvaluated: r.rulesEvaluated,
     candidates: r.candidates,
+    candidatesComplete: r.candidatesComplete,
+    candidatesCovered: r.candidatesCovered,
     rules: r.rules.map((h) => ({ table: h.table, chain: h.chain, position: h.position, rule: h.rule, line: h.line })),
   };
 }

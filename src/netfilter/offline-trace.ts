@@ -67,6 +67,10 @@ export interface OfflineTraceResult {
   rules: TracedRule[];
   /** Every destination reachable through statistic splits (one entry when there is no split). */
   candidates: { destination: string; probability: number }[];
+  /** False when there were more statistic paths than are walked (MAX_PATHS): `candidates` is partial. */
+  candidatesComplete: boolean;
+  /** The probability the walked paths add up to (1 when complete). */
+  candidatesCovered: number;
   rulesEvaluated: number;
 }
 
@@ -231,14 +235,18 @@ export function traceRules(ruleset: Ruleset, opts: OfflineTraceOptions, printRul
     return `${formatIpv4(w.dst)}:${w.dport}`;
   };
 
-  // Candidates: every sequence of statistic outcomes, depth first, each with its probability.
+  // Candidates: every sequence of statistic outcomes, depth first ("match" before "no
+  // match"), each with its probability. The next sequence follows from the last one alone
+  // (flip its last "match" to "no match" and cut there), so memory stays O(rules) however
+  // many paths there are; the number of paths walked is capped.
   const totals = new Map<string, number>();
-  const pending: boolean[][] = [[]];
+  let prefix: boolean[] | null = [];
   let paths = 0;
+  let covered = 0;
   // One copy of the ruleset for all the exploring walks, so the trace's counters stay true.
   const engine = engineFor(structuredClone(ruleset));
-  while (pending.length > 0 && paths < MAX_PATHS) {
-    const prefix = pending.pop()!;
+  while (prefix !== null && paths < MAX_PATHS) {
+    const forced: boolean[] = prefix;
     const choices: boolean[] = [];
     let prob = 1;
     // Every path is a first packet from a fresh state: no `recent` entries or nth counts
@@ -247,7 +255,7 @@ export function traceRules(ruleset: Ruleset, opts: OfflineTraceOptions, printRul
     engine.env.nthCounters.clear();
     engine.env.chooser = (p: number): boolean => {
       const k = choices.length;
-      const pick = k < prefix.length ? prefix[k]! : true;
+      const pick = k < forced.length ? forced[k]! : true;
       choices.push(pick);
       const pTrue = Math.min(1, Math.max(0, p));
       prob *= pick ? pTrue : 1 - pTrue;
@@ -255,9 +263,12 @@ export function traceRules(ruleset: Ruleset, opts: OfflineTraceOptions, printRul
     };
     const w = walk(engine, opts, isLocal);
     paths++;
-    for (let k = choices.length - 1; k >= prefix.length; k--) pending.push([...choices.slice(0, k), false]);
+    covered += prob;
     if (prob > 0) totals.set(describe(w), (totals.get(describe(w)) ?? 0) + prob);
+    const last = choices.lastIndexOf(true);
+    prefix = last < 0 ? null : [...choices.slice(0, last), false];
   }
+  const complete = prefix === null;
   const candidates = [...totals].map(([destination, probability]) => ({ destination, probability: Number(probability.toFixed(10)) }));
   candidates.sort((a, b) => b.probability - a.probability || (a.destination < b.destination ? -1 : 1));
 
@@ -277,6 +288,8 @@ export function traceRules(ruleset: Ruleset, opts: OfflineTraceOptions, printRul
       line: h.rule?.source?.line ?? null,
     })),
     candidates,
+    candidatesComplete: complete,
+    candidatesCovered: Number(Math.min(1, covered).toFixed(10)),
     rulesEvaluated: main.rulesEvaluated,
   };
 }
