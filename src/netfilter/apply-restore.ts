@@ -10,6 +10,7 @@
  * Everything is validated on copies first; the ruleset changes only if the whole document
  * applies cleanly (iptables-restore is atomic per table; podwire is atomic per document).
  */
+import { MAX_JUMP_DEPTH, checkLinks } from "./validate-links.js";
 import { isBuiltinChain, newTable, TABLE_NAMES, type Chain, type Counters, type Rule, type Ruleset, type Table, type TableName } from "./model.js";
 import { RULES_ERROR, rulesError, type RulesErrorCode } from "./extensions/errors.js";
 import { isTargetName, supportedTargetNames } from "./extensions/registry.js";
@@ -44,7 +45,11 @@ export function applyRestore(rs: Ruleset, doc: RestoreDocument, opts: ApplyOptio
     const base = staged.get(section.name) ?? rs.tables.get(section.name);
     const table = opts.noflush && base ? cloneTable(base) : newTable(section.name);
     applySection(table, section, opts.counters ?? true, fail);
-    checkLoops(table, fail);
+    const problem = checkLinks(table);
+    if (problem !== null) {
+      fail(problem.kind === "depth" ? RULES_ERROR.LOOP : RULES_ERROR.BAD_HOOK, `rule in chain ${problem.chain}: ${problem.detail}`, problem.line, undefined,
+        problem.kind === "depth" ? `keep chains within ${MAX_JUMP_DEPTH} levels below a built-in chain, and no loops` : "move the rule to a chain that only allowed hooks reach");
+    }
     staged.set(section.name, ordered(table));
   }
   if (staged.size === 0) return rs;
@@ -215,22 +220,3 @@ function deleteChains(table: Table, cmd: Extract<RestoreCommand, { op: "deleteCh
   for (const c of targets) table.chains.delete(c.name);
 }
 
-/** The kernel refuses a ruleset whose jumps loop (ELOOP); report the rule that closes a loop. */
-function checkLoops(table: Table, fail: Fail): void {
-  const state = new Map<string, 1 | 2>(); // 1 = on the current path, 2 = done
-  const visit = (name: string, path: string[]): void => {
-    state.set(name, 1);
-    for (const r of table.chains.get(name)?.rules ?? []) {
-      if (r.target.kind !== "jump" && r.target.kind !== "goto") continue;
-      const next = r.target.chain;
-      const s = state.get(next);
-      if (s === 1) {
-        fail(RULES_ERROR.LOOP, `jump from "${name}" to "${next}" makes a loop (${[...path, name, next].slice(path.indexOf(next) >= 0 ? path.indexOf(next) : 0).join(" -> ")})`,
-          r.source?.line ?? 0, undefined, "the kernel refuses rulesets whose chains jump in a circle");
-      }
-      if (s === undefined) visit(next, [...path, name]);
-    }
-    state.set(name, 2);
-  };
-  for (const name of table.chains.keys()) if (!state.has(name)) visit(name, []);
-}

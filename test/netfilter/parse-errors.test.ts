@@ -76,7 +76,8 @@ const CASES: [string, string, string, number, number, string][] = [
   ["chain named like a target", F(":DNAT - [0:0]"), RULES_ERROR.CHAIN_EXISTS, 2, 2, "DNAT"],
   ["chain name too long", F(":KUBE-SEP-ABCDEFGHIJKLMNOPQRSTU - [0:0]"), RULES_ERROR.CHAIN_EXISTS, 2, 2, "KUBE-SEP-"],
   ["jump to a built-in chain", F("-A INPUT -j OUTPUT"), RULES_ERROR.BAD_VALUE, 2, 13, "OUTPUT"],
-  ["jumps that loop", F(":A - [0:0]\n:B - [0:0]\n-A A -j B\n-A B -j A\n-A INPUT -j A"), RULES_ERROR.LOOP, 5, 0, ""],
+  // The kernel refuses the rule that makes the loop reachable (checked with iptables-nft 1.8.9).
+  ["jumps that loop", F(":A - [0:0]\n:B - [0:0]\n-A A -j B\n-A B -j A\n-A INPUT -j A"), RULES_ERROR.LOOP, 6, 0, ""],
   ["-t inside restore input", F("-t nat -A INPUT -j ACCEPT"), RULES_ERROR.SYNTAX, 2, 1, "-t"],
   ["line that is not a command", F("INPUT -j ACCEPT"), RULES_ERROR.SYNTAX, 2, 1, "INPUT"],
   ["rule outside a table", "-A INPUT -j ACCEPT\n", RULES_ERROR.SYNTAX, 1, 1, "-A"],

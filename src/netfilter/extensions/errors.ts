@@ -29,8 +29,10 @@ export const RULES_ERROR = {
   NO_SUCH_RULE: "E_RULES_NO_SUCH_RULE",
   /** A policy on a user chain, or a policy other than ACCEPT/DROP. */
   BAD_POLICY: "E_RULES_BAD_POLICY",
-  /** Jumps that form a loop, which the kernel refuses (ELOOP). */
+  /** Jumps nested deeper than the kernel's jump stack, or a loop a built-in chain reaches ("Too many links"). */
   LOOP: "E_RULES_LOOP",
+  /** A target in a table or hook it does not support ("Invalid argument"). */
+  BAD_HOOK: "E_RULES_BAD_HOOK",
 } as const;
 
 export type RulesErrorCode = (typeof RULES_ERROR)[keyof typeof RULES_ERROR];
