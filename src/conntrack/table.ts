@@ -95,8 +95,12 @@ export class ConntrackTable {
   private readonly clock: Clock;
   private readonly rng: Rng;
   private readonly t: TimeoutsNs;
-  private readonly buckets: (HashNode | null)[];
-  private readonly mask: number;
+  private buckets: (HashNode | null)[];
+  /** The bucket count the table grows to (nf_conntrack_buckets); it starts small, see `link`. */
+  private readonly targetBuckets: number;
+  /** Tuples linked into the buckets (two per conn). */
+  private linked = 0;
+  private mask: number;
   private readonly seed: number;
   /** Confirmed conns in insertion order. */
   private readonly all = new Set<Conn>();
@@ -117,8 +121,13 @@ export class ConntrackTable {
     let n = 1;
     const want = Math.min(opts.buckets ?? this.max, 1 << 20);
     while (n < want) n <<= 1;
-    this.buckets = new Array<HashNode | null>(n).fill(null);
-    this.mask = n - 1;
+    // A namespace that tracks few flows should not pay for 2^18 buckets up front (a
+    // thousand-node cluster would allocate gigabytes): start small and double, by load, up to
+    // the kernel's size, which the table has whenever it is full enough for early_drop.
+    this.targetBuckets = n;
+    const start = Math.min(n, 256);
+    this.buckets = new Array<HashNode | null>(start).fill(null);
+    this.mask = start - 1;
     this.seed = this.rng.nextU32();
     const secret = this.rng.nextU32();
     this.natEnv = {
@@ -397,9 +406,27 @@ export class ConntrackTable {
     node.dst = t.dst;
     node.ports = (t.sport << 16) | t.dport;
     node.proto = t.proto;
+    if (++this.linked > this.buckets.length && this.buckets.length < this.targetBuckets) this.grow();
     const b = hash & this.mask;
     node.next = this.buckets[b] ?? null;
     this.buckets[b] = node;
+  }
+
+  /** Doubles the buckets and relinks every tuple (amortised O(1) per insert). */
+  private grow(): void {
+    const old = this.buckets;
+    const size = old.length * 2;
+    this.buckets = new Array<HashNode | null>(size).fill(null);
+    this.mask = size - 1;
+    for (let head of old) {
+      while (head !== null && head !== undefined) {
+        const next: HashNode | null = head.next;
+        const b = head.hash & this.mask;
+        head.next = this.buckets[b] ?? null;
+        this.buckets[b] = head;
+        head = next;
+      }
+    }
   }
 
   private unlink(node: HashNode): void {
@@ -414,6 +441,7 @@ export class ConntrackTable {
     if (prev === null) this.buckets[b] = node.next;
     else prev.next = node.next;
     node.next = null;
+    this.linked--;
   }
 
   /** Removes a conn from the table (nf_ct_delete / nf_ct_kill). Unconfirmed conns are just marked dying. */
