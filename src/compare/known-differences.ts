@@ -3,7 +3,7 @@
  * difference compare-modes finds is "documented" when an entry here explains it exactly
  * (the Kubernetes situation of the flow, and the shape of both outcomes), else
  * "undocumented". Each entry says how `mode` differs from the baseline mode (iptables,
- * kube-proxy's reference mode); a new mode (nftables) adds its own entries.
+ * kube-proxy's reference mode); nftables mode has its own entries.
  *
  * The entries are the differences podwire documents and emulates (README "IPVS mode",
  * check's MODE_LATITUDE, test/scenarios/ipvs-equivalence.test.ts), each after kube-proxy's
@@ -79,6 +79,16 @@ export const KNOWN_DIFFERENCES: readonly KnownDifference[] = [
     reason:
       "a LoadBalancer IP with no endpoints, client outside loadBalancerSourceRanges: iptables mode writes the KUBE-FW- chain only with endpoints, so it REJECTs; " +
       "IPVS mode puts the IP into KUBE-LOAD-BALANCER-FW whatever its endpoints, so KUBE-SOURCE-RANGES-FIREWALL drops it first",
+  },
+  {
+    id: "nftables-lb-firewall-without-endpoints",
+    mode: "nftables",
+    rules: ["no-endpoints-firewalled"],
+    matches: (base, other) => base.verdict === "refused" && other.verdict === "dropped" && noEndpoints(base) && noEndpoints(other),
+    reason:
+      "a LoadBalancer IP with no endpoints, client outside loadBalancerSourceRanges: iptables mode writes the KUBE-FW- chain only with endpoints, so it REJECTs; " +
+      "nftables mode adds the IP to the firewall-ips map whatever its endpoints (kube-proxy pkg/proxy/nftables/proxier.go: usesFWChain does not look at " +
+      "hasEndpoints), and firewall-check runs in filter-prerouting-pre-dnat (dstnat-10), before service-endpoints-check could reject, so it drops",
   },
 ];
 

@@ -7,7 +7,8 @@
  *   OUTPUT       raw, conntrack, mangle, nat dst, filter
  *   POSTROUTING  mangle, nat src (100), conntrack confirm (last)
  *
- * The nat table is consulted only for the first packet of a connection (and for each
+ * (hook-stages.ts has the order, nft base chains included.) The nat table and nft's nat
+ * chains are consulted only for the first packet of a connection (and for each
  * manip type once); every later packet of the flow, in both directions, is rewritten from
  * the connection's NAT binding. Bridged IPv4 frames go through the same hooks when the
  * bridge has `bridge-nf-call-iptables` on (br_netfilter), with physdev set.
@@ -35,6 +36,28 @@ import {
 } from "../netfilter/model.js";
 import { type HookName, PacketContext } from "../netfilter/packet-context.js";
 import { NF_ACCEPT, NF_DROP, NF_STOLEN, type NetfilterHooks, type NfVerdict } from "./hooks.js";
+import type { NatRange } from "../conntrack/index.js";
+import { type CompiledChain, type CompiledNft, NFT_CT_INVALID, NFT_CT_UNTRACKED, NftEvaluator, NftPacket, NftResult, type NftRuleset, compileRuleset, printRule } from "../nftables/index.js";
+import {
+  NFT_HOOK,
+  STAGE_CONFIRM,
+  STAGE_IPT,
+  STAGE_IPVS_LOCAL_IN,
+  STAGE_IPVS_LOCAL_OUT,
+  STAGE_IPVS_LOCAL_REPLY,
+  STAGE_IPVS_REPLY,
+  STAGE_NAT,
+  STAGE_NFT,
+  STAGE_TRACK,
+  type Stage,
+  buildStages,
+} from "./hook-stages.js";
+
+const NO_CHAINS: readonly CompiledChain[] = [];
+/** bindNat's answers. */
+const BIND_NONE = 0;
+const BIND_DONE = 1;
+const BIND_DROP = 2;
 import type { NetworkNamespace } from "./netns.js";
 
 /** How REJECT answers, by --reject-with (ipt_REJECT → nf_send_unreach / nf_send_reset). */
@@ -74,6 +97,15 @@ export class NamespaceNetfilter implements NetfilterHooks, BridgeNetfilterHooks 
   ipvs: IpvsTable | null = null;
   /** IPVS lookups made (the modelled IPVS cost: one hash lookup per packet it examines). */
   ipvsLookups = 0;
+  /** nft rules and kernel expressions evaluated so far (the modelled nftables cost). */
+  nftRulesEvaluated = 0;
+  nftExprsEvaluated = 0;
+  private nftRuleset: NftRuleset | null = null;
+  private nft: CompiledNft | null = null;
+  private stages: Record<BuiltinChain, Stage[]> = buildStages(null);
+  private readonly nftPacket = new NftPacket();
+  private readonly nftResult = new NftResult();
+  private readonly nftEval: NftEvaluator;
 
   constructor(
     readonly ns: NetworkNamespace,
@@ -86,6 +118,8 @@ export class NamespaceNetfilter implements NetfilterHooks, BridgeNetfilterHooks 
     this.conntrack = new ConntrackTable({ clock, rng: ns.sim.rng.fork(), ...(opts.conntrackMax !== undefined ? { max: opts.conntrackMax } : {}) });
     this.describeRule = opts.describeRule ?? null;
     this.conntrackActive = needsConntrack(ruleset);
+    // fib … type answers with RTN_* route types; addrType gives XT_ADDRTYPE bits (1 << RTN_*).
+    this.nftEval = new NftEvaluator({ rtnType: (ip) => 31 - Math.clz32(this.addrType(ip)), rng: this.env.rng, clock });
   }
 
   /**
@@ -140,79 +174,86 @@ export class NamespaceNetfilter implements NetfilterHooks, BridgeNetfilterHooks 
   prerouting(_ns: NetworkNamespace, pkt: PacketBuffer, inDev: NetDevice): NfVerdict {
     // ip_sabotage_in: a frame the bridge already ran through PREROUTING is not run again.
     if (pkt.brNfDone) return NF_ACCEPT;
-    return this.preroutingAt(pkt, pkt.head, inDev.name, "", false);
+    return this.runHook(this.stages.PREROUTING, "PREROUTING", pkt, pkt.head, inDev.name, "", "", "", null);
   }
 
   input(_ns: NetworkNamespace, pkt: PacketBuffer, inDev: NetDevice): NfVerdict {
-    const off = pkt.head;
-    let v = this.table("mangle", "INPUT", pkt, off, inDev.name, "");
-    if (v === NF_ACCEPT) v = this.table("filter", "INPUT", pkt, off, inDev.name, "");
-    if (v === NF_ACCEPT && this.ipvs !== null) v = this.ipvsLocalIn(pkt, off);
-    if (v === NF_ACCEPT) v = this.natHook(pkt, off, "INPUT", "src", inDev.name, "", null);
-    if (v === NF_ACCEPT) v = this.confirm(pkt);
-    return v;
+    return this.runHook(this.stages.INPUT, "INPUT", pkt, pkt.head, inDev.name, "", "", "", null);
   }
 
   forward(_ns: NetworkNamespace, pkt: PacketBuffer, inDev: NetDevice, outDev: NetDevice): NfVerdict {
-    let v = this.table("mangle", "FORWARD", pkt, pkt.head, inDev.name, outDev.name);
-    if (v === NF_ACCEPT) v = this.table("filter", "FORWARD", pkt, pkt.head, inDev.name, outDev.name);
-    // ip_vs_reply4 at FORWARD (priority 100): a real server's reply on its way to a remote client.
-    if (v === NF_ACCEPT && this.ipvs !== null) v = this.ipvsReply(pkt, pkt.head);
-    return v;
+    return this.runHook(this.stages.FORWARD, "FORWARD", pkt, pkt.head, inDev.name, outDev.name, "", "", null);
   }
 
   output(_ns: NetworkNamespace, pkt: PacketBuffer, outDev: NetDevice): NfVerdict {
-    const off = pkt.head;
-    let v = this.table("raw", "OUTPUT", pkt, off, "", outDev.name);
-    if (v === NF_ACCEPT) v = this.track(pkt, off);
-    if (v === NF_ACCEPT) v = this.table("mangle", "OUTPUT", pkt, off, "", outDev.name);
-    if (v === NF_ACCEPT) v = this.natHook(pkt, off, "OUTPUT", "dst", "", outDev.name, null);
-    // ip_vs_local_reply4 (NAT_DST + 1): a local real server's reply to a client of a
-    // virtual service; then ip_vs_local_request4 (NAT_DST + 2): this node as a client.
-    if (v === NF_ACCEPT && this.ipvs !== null && pkt.ipvs === null) v = this.ipvsReply(pkt, off);
-    if (v === NF_ACCEPT && this.ipvs !== null && pkt.ipvs === null) v = this.ipvsLocalOut(pkt, off);
-    if (v === NF_ACCEPT) v = this.table("filter", "OUTPUT", pkt, off, "", outDev.name);
-    return v;
+    return this.runHook(this.stages.OUTPUT, "OUTPUT", pkt, pkt.head, "", outDev.name, "", "", null);
   }
 
   postrouting(_ns: NetworkNamespace, pkt: PacketBuffer, outDev: NetDevice): NfVerdict {
-    return this.postroutingAt(pkt, pkt.head, "", outDev, null);
+    return this.runHook(this.stages.POSTROUTING, "POSTROUTING", pkt, pkt.head, "", outDev.name, "", "", outDev);
   }
 
-  // br_netfilter: bridged frames, `pkt.head` at Ethernet.
+  // br_netfilter: bridged frames, `pkt.head` at Ethernet; the same hooks, with physdev set.
   bridgePreRouting(bridge: Bridge, inPort: NetDevice, pkt: PacketBuffer): boolean {
     pkt.brNfDone = true;
-    return this.preroutingAt(pkt, pkt.head + 14, bridge.name, inPort.name, true) === NF_ACCEPT;
+    return this.runHook(this.stages.PREROUTING, "PREROUTING", pkt, pkt.head + 14, bridge.name, "", inPort.name, "", null) === NF_ACCEPT;
   }
 
   bridgeForward(bridge: Bridge, inPort: NetDevice, outPort: NetDevice, pkt: PacketBuffer): boolean {
     const off = pkt.head + 14;
-    let v = this.table("mangle", "FORWARD", pkt, off, bridge.name, bridge.name, inPort.name, outPort.name);
-    if (v === NF_ACCEPT) v = this.table("filter", "FORWARD", pkt, off, bridge.name, bridge.name, inPort.name, outPort.name);
     // IPVS's FORWARD hook sees bridged frames too (br_nf_forward_ip runs the IPv4 FORWARD
-    // hooks): a same-node real server's reply is un-NATed here. This is why IPVS mode
-    // needs bridge-nf-call-iptables.
-    if (v === NF_ACCEPT && this.ipvs !== null) v = this.ipvsReply(pkt, off);
-    if (v === NF_ACCEPT) v = this.postroutingAt(pkt, off, inPort.name, bridge, outPort.name);
-    return v === NF_ACCEPT;
+    // hooks): a same-node real server's reply is un-NATed there. This is why IPVS mode
+    // needs bridge-nf-call-iptables. br_nf_post_routing then runs POSTROUTING.
+    const v = this.runHook(this.stages.FORWARD, "FORWARD", pkt, off, bridge.name, bridge.name, inPort.name, outPort.name, null);
+    if (v !== NF_ACCEPT) return false;
+    return this.runHook(this.stages.POSTROUTING, "POSTROUTING", pkt, off, "", bridge.name, inPort.name, outPort.name, bridge) === NF_ACCEPT;
   }
 
-  // ---------------------------------------------------------------- hook bodies
+  // ---------------------------------------------------------------- the hook walk
 
-  private preroutingAt(pkt: PacketBuffer, off: number, inName: string, physIn: string, bridged: boolean): NfVerdict {
-    const phys = bridged ? physIn : "";
-    let v = this.table("raw", "PREROUTING", pkt, off, inName, "", phys);
-    if (v === NF_ACCEPT) v = this.track(pkt, off);
-    if (v === NF_ACCEPT) v = this.table("mangle", "PREROUTING", pkt, off, inName, "", phys);
-    if (v === NF_ACCEPT) v = this.natHook(pkt, off, "PREROUTING", "dst", inName, "", phys || null);
-    return v;
-  }
-
-  private postroutingAt(pkt: PacketBuffer, off: number, physIn: string, outDev: NetDevice, physOut: string | null): NfVerdict {
-    let v = this.table("mangle", "POSTROUTING", pkt, off, "", outDev.name, physIn, physOut ?? "");
-    if (v === NF_ACCEPT) v = this.natHook(pkt, off, "POSTROUTING", "src", "", outDev.name, physIn || null, outDev);
-    if (v === NF_ACCEPT) v = this.confirm(pkt);
-    return v;
+  /**
+   * nf_hook_slow: the hook's entries in priority order (see hook-stages.ts): iptables
+   * tables, conntrack, the NAT core, IPVS and nft base chains. The first verdict other
+   * than ACCEPT ends the walk.
+   */
+  private runHook(stages: readonly Stage[], hook: BuiltinChain, pkt: PacketBuffer, off: number, inName: string, outName: string, physIn: string, physOut: string, outDev: NetDevice | null): NfVerdict {
+    for (let i = 0; i < stages.length; i++) {
+      const s = stages[i]!;
+      let v: NfVerdict = NF_ACCEPT;
+      switch (s.kind) {
+        case STAGE_IPT:
+          v = this.table(s.table!, hook, pkt, off, inName, outName, physIn, physOut);
+          break;
+        case STAGE_TRACK:
+          v = this.track(pkt, off);
+          break;
+        case STAGE_NAT:
+          v = this.natHook(pkt, off, hook, s.manip!, inName, outName, physIn || null, outDev);
+          break;
+        case STAGE_NFT:
+          v = this.nftChain(s.chain!, pkt, off, inName, outName);
+          break;
+        case STAGE_CONFIRM:
+          v = this.confirm(pkt);
+          break;
+        case STAGE_IPVS_LOCAL_IN:
+          if (this.ipvs !== null) v = this.ipvsLocalIn(pkt, off);
+          break;
+        case STAGE_IPVS_REPLY:
+          if (this.ipvs !== null) v = this.ipvsReply(pkt, off);
+          break;
+        case STAGE_IPVS_LOCAL_REPLY:
+          // ip_vs_local_reply4 (NAT_DST + 1): a local real server's reply to a client of a virtual service.
+          if (this.ipvs !== null && pkt.ipvs === null) v = this.ipvsReply(pkt, off);
+          break;
+        case STAGE_IPVS_LOCAL_OUT:
+          // ip_vs_local_request4 (NAT_DST + 2): this node as a client.
+          if (this.ipvs !== null && pkt.ipvs === null) v = this.ipvsLocalOut(pkt, off);
+          break;
+      }
+      if (v !== NF_ACCEPT) return v;
+    }
+    return NF_ACCEPT;
   }
 
   // ---------------------------------------------------------------- IPVS
@@ -323,8 +364,10 @@ export class NamespaceNetfilter implements NetfilterHooks, BridgeNetfilterHooks 
   }
 
   /**
-   * nf_nat_inet_fn: for a new connection, run the nat table once per manip type and bind
-   * (a null binding when no rule NATs); then rewrite this packet from the binding.
+   * nf_nat_inet_fn: for a new connection, run the hook's nat chains — iptables' nat table
+   * and the nft nat chains, in priority order (iptables first at equal priority) — until
+   * one binds, per manip type once; no binding from any of them is a null binding. Then
+   * rewrite this packet from the binding.
    */
   private natHook(pkt: PacketBuffer, off: number, hook: BuiltinChain, manip: "src" | "dst", inName: string, outName: string, physIn: string | null, outDev: NetDevice | null = null): NfVerdict {
     const conn = pkt.ct as Conn | null;
@@ -332,21 +375,39 @@ export class NamespaceNetfilter implements NetfilterHooks, BridgeNetfilterHooks 
     // RELATED packets (ICMP errors) belong to a flow whose bindings already exist.
     const isNew = (pkt.ctState & CT_STATE_NEW) !== 0;
     if (isNew && !this.conntrack.isNatDone(conn, manip)) {
-      const out = this.runTable("nat", hook, pkt, off, inName, outName, physIn ?? "", "");
-      if (out.verdict === "DROP") return NF_DROP;
-      const nat = out.nat;
-      if (nat !== null && nat.kind === "DNAT" && manip === "dst") {
-        this.conntrack.setupNat(conn, "dst", nat.range, { random: nat.random, persistent: nat.persistent });
-      } else if (nat !== null && nat.kind === "SNAT" && manip === "src") {
-        this.conntrack.setupNat(conn, "src", nat.range, { random: nat.random, randomFully: nat.randomFully, persistent: nat.persistent });
-      } else if (nat !== null && nat.kind === "MASQUERADE" && manip === "src" && outDev !== null) {
-        const addr = this.masqueradeAddress(outDev, this.ctx.dst);
-        if (addr === 0) return NF_DROP; // nf_nat_masquerade_ipv4: no address on the device
-        const ports = nat.toPorts;
-        this.conntrack.setupNat(conn, "src", { minIp: addr, maxIp: addr, minPort: ports?.min ?? 0, maxPort: ports?.max ?? 0 }, { random: nat.random, randomFully: nat.randomFully });
-      } else {
-        this.conntrack.setupNat(conn, manip, null, {});
+      const nftChains = this.nft === null ? NO_CHAINS : this.nft.nat[NFT_HOOK[hook]];
+      const iptPriority = manip === "dst" ? -100 : 100;
+      let bound = BIND_NONE;
+      let iptDone = false;
+      for (let i = 0; i <= nftChains.length && bound === BIND_NONE; i++) {
+        const chain = i < nftChains.length ? nftChains[i]! : null;
+        if (!iptDone && (chain === null || chain.priority > iptPriority)) {
+          iptDone = true;
+          const out = this.runTable("nat", hook, pkt, off, inName, outName, physIn ?? "", "");
+          if (out.verdict === "DROP") return NF_DROP;
+          const nat = out.nat;
+          if (nat !== null) {
+            bound =
+              nat.kind === "MASQUERADE"
+                ? this.bindNat(conn, manip, "MASQUERADE", nat.toPorts === null ? null : { minIp: 0, maxIp: 0, minPort: nat.toPorts.min, maxPort: nat.toPorts.max }, nat.random, nat.randomFully, false, outDev, pkt, off)
+                : this.bindNat(conn, manip, nat.kind, nat.range, nat.random, nat.kind === "SNAT" ? nat.randomFully : false, nat.persistent, outDev, pkt, off);
+            if (bound === BIND_DROP) return NF_DROP;
+          }
+          if (bound !== BIND_NONE) break;
+        }
+        if (chain === null) break;
+        const r = this.evalNft(chain, pkt, off, inName, outName);
+        if (r.verdict === "drop") {
+          if (r.reject !== null) this.rejectCode(pkt, off, r.reject.tcpReset, r.reject.code);
+          return NF_DROP;
+        }
+        if (r.nat !== null) {
+          const n = r.nat;
+          bound = this.bindNat(conn, manip, n.kind, n.range, n.random, n.randomFully, n.persistent, outDev, pkt, off);
+          if (bound === BIND_DROP) return NF_DROP;
+        }
       }
+      if (bound === BIND_NONE) this.conntrack.setupNat(conn, manip, null, {});
       pkt.ctState = (pkt.ctState & ~(CT_STATE_SNAT | CT_STATE_DNAT)) | natBits(conn.status);
       if (this.ns.sim.tracer && (conn.status & (manip === "dst" ? IPS_DST_NAT : IPS_SRC_NAT)) !== 0) {
         this.trace(pkt, "nat", `${manip === "dst" ? "DNAT" : "SNAT"} binding: reply tuple ${formatTuple(conn.reply)}`);
@@ -356,6 +417,30 @@ export class NamespaceNetfilter implements NetfilterHooks, BridgeNetfilterHooks 
     if ((conn.status & (IPS_SRC_NAT | IPS_DST_NAT)) === 0) return NF_ACCEPT;
     // false: an ICMP redirect about a NATed flow, or a header too short to rewrite.
     return this.conntrack.manipPacket(conn, pkt.ctDir as 0 | 1, manip, pkt.buf, off, pkt.tail - off) ? NF_ACCEPT : NF_DROP;
+  }
+
+  /**
+   * The one binding path of iptables' DNAT/SNAT/MASQUERADE targets and nft's dnat/snat/
+   * masquerade statements (nf_nat_setup_info; nf_nat_masquerade_ipv4 picks the address).
+   * A request of the other manip type binds nothing (BIND_NONE).
+   */
+  private bindNat(conn: Conn, manip: "src" | "dst", kind: "DNAT" | "SNAT" | "MASQUERADE", range: NatRange | null, random: boolean, randomFully: boolean, persistent: boolean, outDev: NetDevice | null, pkt: PacketBuffer, off: number): number {
+    if (kind === "DNAT") {
+      if (manip !== "dst") return BIND_NONE;
+      this.conntrack.setupNat(conn, "dst", range, { random, persistent });
+      return BIND_DONE;
+    }
+    if (manip !== "src") return BIND_NONE;
+    if (kind === "SNAT") {
+      this.conntrack.setupNat(conn, "src", range!, { random, randomFully, persistent });
+      return BIND_DONE;
+    }
+    if (outDev === null) return BIND_NONE;
+    const dst = ((pkt.buf[off + 16]! << 24) | (pkt.buf[off + 17]! << 16) | (pkt.buf[off + 18]! << 8) | pkt.buf[off + 19]!) >>> 0;
+    const addr = this.masqueradeAddress(outDev, dst);
+    if (addr === 0) return BIND_DROP; // nf_nat_masquerade_ipv4: no address on the device
+    this.conntrack.setupNat(conn, "src", { minIp: addr, maxIp: addr, minPort: range?.minPort ?? 0, maxPort: range?.maxPort ?? 0 }, { random, randomFully });
+    return BIND_DONE;
   }
 
   /** The address MASQUERADE uses: the out device's address on the next hop's subnet, else its first. */
@@ -423,14 +508,99 @@ export class NamespaceNetfilter implements NetfilterHooks, BridgeNetfilterHooks 
     this.ns.sim.trace(this.ns.name, device, "netfilter", `${table} ${hook} ${path}${rule} ⇒ ${verdict}`, undefined);
   }
 
+  // ---------------------------------------------------------------- nftables
+
+  /** Installs (or re-installs after a transaction) the namespace's nft ruleset; null removes it. */
+  setNftRuleset(ruleset: NftRuleset | null): void {
+    this.nftRuleset = ruleset;
+    this.nft = ruleset === null ? null : compileRuleset(ruleset, this.nft, this.ns.sim.clock.now());
+    this.stages = buildStages(this.nft);
+    if (this.nft !== null && this.nft.needsConntrack) this.conntrackActive = true;
+  }
+
+  /** The nft ruleset the namespace runs (null: none). */
+  get nftables(): NftRuleset | null {
+    return this.nftRuleset;
+  }
+
+  /** A filter/route base chain at its own priority: its verdict is the hook's. */
+  private nftChain(chain: CompiledChain, pkt: PacketBuffer, off: number, inName: string, outName: string): NfVerdict {
+    const r = this.evalNft(chain, pkt, off, inName, outName);
+    if (r.verdict === "accept") return NF_ACCEPT;
+    if (r.reject !== null) this.rejectCode(pkt, off, r.reject.tcpReset, r.reject.code);
+    return NF_DROP;
+  }
+
+  /** Runs one nft base chain on the packet and applies what it changed (mark, ct mark, notrack). */
+  private evalNft(chain: CompiledChain, pkt: PacketBuffer, off: number, inName: string, outName: string): NftResult {
+    const p = this.nftPacket;
+    const buf = pkt.buf;
+    p.buf = buf;
+    p.ipOff = off;
+    p.len = pkt.tail - off;
+    p.src = ((buf[off + 12]! << 24) | (buf[off + 13]! << 16) | (buf[off + 14]! << 8) | buf[off + 15]!) >>> 0;
+    p.dst = ((buf[off + 16]! << 24) | (buf[off + 17]! << 16) | (buf[off + 18]! << 8) | buf[off + 19]!) >>> 0;
+    p.proto = buf[off + 9]!;
+    p.thOff = (((buf[off + 6]! & 0x1f) << 8) | buf[off + 7]!) !== 0 ? -1 : off + (buf[off]! & 0x0f) * 4;
+    p.iifname = inName;
+    p.oifname = outName;
+    p.mark = pkt.mark;
+    const st = pkt.ctState;
+    // XT_CONNTRACK_STATE bits → nft's (untracked is bit 8 here, bit 6 in nft).
+    p.ctState = st === 0 ? NFT_CT_INVALID : (st & 0xf) | ((st & CT_STATE_UNTRACKED) !== 0 ? NFT_CT_UNTRACKED : 0);
+    const conn = pkt.ct as Conn | null;
+    p.hasCt = conn !== null;
+    if (conn !== null) {
+      p.ctStatus = conn.status;
+      p.ctMark = conn.mark;
+      p.ctOrigSrc = conn.original.src;
+      p.ctOrigDst = conn.original.dst;
+      p.ctReplySrc = conn.reply.src;
+      p.ctReplyDst = conn.reply.dst;
+    } else p.ctStatus = 0;
+    const tracing = this.ns.sim.tracer !== null;
+    const r = this.nftEval.run(chain, p, this.nftResult.reset(tracing));
+    const markChanged = pkt.mark !== p.mark;
+    pkt.mark = p.mark;
+    if (r.ctMarkSet && conn !== null) conn.mark = p.ctMark;
+    if (r.notrack && pkt.ct === null) pkt.ctState = CT_STATE_UNTRACKED;
+    this.nftRulesEvaluated += r.rules;
+    this.nftExprsEvaluated += r.exprs;
+    if (tracing && r.hits !== null) this.traceNft(chain, r, inName || outName, markChanged);
+    return r;
+  }
+
+  /**
+   * One trace line per nft base-chain traversal that did something, like traceHits: the
+   * path of rules whose statements all ran (`services#1 → service-…#2 → endpoint-…#2`), the
+   * last of them as `nft list` prints it, and the verdict.
+   */
+  private traceNft(base: CompiledChain, r: NftResult, device: string, markChanged: boolean): void {
+    const hits = r.hits!;
+    // Fell through to an accept policy without changing anything (jumps that returned, a
+    // `ct state new jump …` whose checks passed): nothing worth a line.
+    if (hits.length === 0 || (r.verdict === "accept" && r.nat === null && !markChanged && !r.ctMarkSet && hits[hits.length - 1]!.ruleIndex < 0)) return;
+    const path = hits.map((h) => (h.ruleIndex < 0 ? `${h.chain.name} policy` : `${h.chain.name}#${h.ruleIndex + 1}`)).join(" → ");
+    const last = [...hits].reverse().find((h) => h.ruleIndex >= 0);
+    const rule = last ? `: ${printRule(last.chain.table.family, last.chain.rules[last.ruleIndex]!.src).trim()}` : "";
+    const verdict = r.nat !== null ? r.nat.kind : r.reject !== null ? "REJECT" : r.verdict.toUpperCase();
+    const t = base.table;
+    this.ns.sim.trace(this.ns.name, device, "netfilter", `nft ${t.family} ${t.name} ${base.name} (${base.hook} ${base.priority}) ${path}${rule} ⇒ ${verdict}`, undefined);
+  }
+
   /** REJECT: an ICMP error or a TCP RST back to the sender (ipt_REJECT). */
   private reject(pkt: PacketBuffer, off: number, how: RejectWith): void {
+    this.rejectCode(pkt, off, how === "tcp-reset", how === "tcp-reset" ? 3 : REJECT_CODES[how]);
+  }
+
+  /** nf_send_reset / nf_send_unreach (shared by ipt_REJECT and nft_reject). */
+  private rejectCode(pkt: PacketBuffer, off: number, tcpReset: boolean, code: number): void {
     const head = pkt.head;
     pkt.head = off;
-    if (how === "tcp-reset") {
+    if (tcpReset) {
       if (pkt.buf[off + 9] === 6) this.ns.tcp.sendResetFor(pkt);
     } else {
-      this.ns.sendIcmpError(pkt, 3, REJECT_CODES[how], 0);
+      this.ns.sendIcmpError(pkt, 3, code, 0);
     }
     pkt.head = head;
   }

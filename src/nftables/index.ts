@@ -5,3 +5,6 @@ export { printRuleset, printRule, printStmt, printExpr } from "./print.js";
 export { tokenize, type Token } from "./tokenize.js";
 export { formatPriority } from "./priority.js";
 export type { DataTypeName } from "./datatypes.js";
+export { NftPacket, type NftEnv, NFT_CT_INVALID, NFT_CT_ESTABLISHED, NFT_CT_RELATED, NFT_CT_NEW, NFT_CT_UNTRACKED } from "./packet.js";
+export { compileRuleset, NftResult, type CompiledChain, type CompiledNft, type NftNat, type NftReject, type NftHit } from "./compile.js";
+export { NftEvaluator } from "./eval.js";

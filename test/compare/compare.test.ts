@@ -92,7 +92,8 @@ status: {loadBalancer: {ingress: [{ip: 192.168.56.210}]}}
 `;
 
 test("traffic policies and source ranges: the documented iptables/IPVS differences show up, each with its reason", (t) => {
-  const r = runCompare(parseClusterYaml(DIFFERENCES_CLUSTER, "differences.yaml"));
+  // The iptables/IPVS differences (nftables' own are checked in the next test).
+  const r = runCompare(parseClusterYaml(DIFFERENCES_CLUSTER, "differences.yaml"), { modes: ["iptables", "ipvs"] });
   const find = (pred: (d: FlowComparison) => boolean) => r.comparisons.filter(pred);
   const one = (from: string, column: string, kind?: string) => {
     const found = find((c) => c.flow.from === from && c.flow.column === column && (kind === undefined || c.flow.kind === kind));
@@ -160,6 +161,12 @@ test("traffic policies and source ranges: the documented iptables/IPVS differenc
   t.regex(text, new RegExp(`^ {2}flows run: ${r.summary.flows} in each mode`, "m"));
   t.regex(text, /^ {2}ext\/outside → svc\/default\/local-b nodePort on node\/worker-1 \(192\.168\.56\.11\) 30081\/TCP\n {4}iptables {2}dropped {2}\{\} +-\n {4}ipvs {6}ok {7}\{b 10\.244\.2\.10:8080\} {2}source node worker-1\n {4}documented: ipvs: externalTrafficPolicy: Local/m);
   t.regex(text, /\ncompare-modes: \d+ flows, \d+ differ \(11 documented, \d+ undocumented\)$/);
+});
+
+test("nftables mode: every difference from iptables mode on the differences cluster is documented (the LoadBalancer firewall without endpoints drops)", (t) => {
+  const r = runCompare(parseClusterYaml(DIFFERENCES_CLUSTER, "differences.yaml"), { modes: ["iptables", "nftables"] });
+  t.deepEqual(undocumented(r).map(describe), []);
+  t.true(r.differences.some((d) => d.known.includes("nftables-lb-firewall-without-endpoints")));
 });
 
 test("verdict classes: ok, refused (ICMP unreachable, TCP RST), dropped (silence), other", (t) => {

@@ -3,11 +3,13 @@ import { PodwireError } from "../../base/index.js";
 import type { ProxyMode } from "../spec.js";
 import { IptablesMode } from "./iptables.js";
 import { IpvsMode } from "./ipvs.js";
+import { NftablesMode } from "./nftables.js";
 import type { KubeProxyMode, ModeContext } from "./mode.js";
 
 const MODES: Partial<Record<ProxyMode, (ctx: ModeContext) => KubeProxyMode>> = {
   iptables: (ctx) => new IptablesMode(ctx),
   ipvs: (ctx) => new IpvsMode(ctx),
+  nftables: (ctx) => new NftablesMode(ctx),
 };
 
 /** The modes that run in the cluster today. */

@@ -7,10 +7,12 @@ import type { ProxyMode } from "../../cluster/spec.js";
 import type { ModeAdapter } from "./adapter.js";
 import { iptablesAdapter } from "./iptables.js";
 import { ipvsAdapter } from "./ipvs.js";
+import { nftablesAdapter } from "./nftables.js";
 
 const ADAPTERS: Partial<Record<ProxyMode, ModeAdapter>> = {
   iptables: iptablesAdapter,
   ipvs: ipvsAdapter,
+  nftables: nftablesAdapter,
 };
 
 export function adapterFor(mode: ProxyMode): ModeAdapter | null {
