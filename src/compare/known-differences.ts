@@ -54,6 +54,17 @@ export const KNOWN_DIFFERENCES: readonly KnownDifference[] = [
       "IPVS mode's virtual server falls back to the cluster endpoints (kube-proxy pkg/proxy/ipvs/proxier.go syncEndpoint, PR #97081)",
   },
   {
+    id: "ipvs-external-local-fallback-asymmetric",
+    mode: "ipvs",
+    rules: ["external-local"],
+    matches: (base, other, flow) =>
+      base.verdict === "dropped" && noEndpoints(base) && flow.clusterEndpoints.length > 0 && sameSet(other.endpoints, flow.clusterEndpoints) && other.verdict === "dropped",
+    reason:
+      "externalTrafficPolicy: Local and no local endpoint on the node: iptables mode drops; IPVS mode falls back to the cluster endpoints, but " +
+      "Local keeps the client's source (no masquerade), so the remote endpoint answers the client straight from its own node and the client " +
+      "drops that reply (an asymmetric return path; proxier.go syncEndpoint's fallback with the KUBE-*-LOCAL sets' no-masquerade)",
+  },
+  {
     id: "ipvs-internal-local-external-fallback",
     mode: "ipvs",
     rules: ["internal-local-external"],
