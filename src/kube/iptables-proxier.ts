@@ -15,7 +15,7 @@ import { endpointChain, isServiceChainName } from "./chain-names.js";
 import { buildEndpointsMap, type EndpointInfo } from "./endpoints-map.js";
 import type { ProxyState } from "./objects.js";
 import { resolveOptions, type IptablesProxierOptions, type ResolvedOptions } from "./proxier-options.js";
-import { allServicePorts, type ServicePortInfo } from "./service-ports.js";
+import { allServicePorts, policyChains, type ServicePortInfo } from "./service-ports.js";
 import { categorizeEndpoints } from "./topology.js";
 
 export const KUBE_SERVICES = "KUBE-SERVICES";
@@ -189,18 +189,11 @@ function writeServicePort(b: Buffers, o: ResolvedOptions, svc: ServicePortInfo, 
   const usesClusterChain = cluster.length > 0 && (!svc.internalPolicyLocal || externallyAccessible);
   const usesLocalChain = local.length > 0 && (svc.internalPolicyLocal || (svc.externalPolicyLocal && externallyAccessible));
 
-  let internalChain = chains.cluster;
-  let hasInternal = hasAnyEndpoints;
-  if (svc.internalPolicyLocal) {
-    internalChain = chains.local;
-    if (local.length === 0) hasInternal = false;
-  }
-  let externalPolicyChain = chains.cluster;
-  let hasExternal = hasAnyEndpoints;
-  if (svc.externalPolicyLocal) {
-    externalPolicyChain = chains.local;
-    if (local.length === 0) hasExternal = false;
-  }
+  const policy = policyChains(svc, chains.cluster, chains.local, hasAnyEndpoints, local.length);
+  const internalChain = policy.internal;
+  const hasInternal = policy.hasInternal;
+  const externalPolicyChain = policy.externalPolicy;
+  const hasExternal = policy.hasExternal;
   const usesExtChain = hasAnyEndpoints && externallyAccessible;
   const usesFwChain = hasAnyEndpoints && svc.loadBalancerVIPs.length > 0 && svc.sourceRanges.length > 0;
   const lbChain = usesFwChain ? chains.firewall : chains.external;

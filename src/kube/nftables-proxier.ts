@@ -41,7 +41,7 @@ import {
 } from "./nftables-names.js";
 import type { ProxyState } from "./objects.js";
 import { resolveOptions, type IptablesProxierOptions, type ResolvedOptions } from "./proxier-options.js";
-import { allServicePorts, portExternallyAccessible, usesClusterEndpoints, usesLocalEndpoints, type ServicePortInfo } from "./service-ports.js";
+import { allServicePorts, policyChains, portExternallyAccessible, usesClusterEndpoints, usesLocalEndpoints, type ServicePortInfo } from "./service-ports.js";
 import { categorizeEndpoints } from "./topology.js";
 
 export * from "./nftables-names.js";
@@ -577,18 +577,11 @@ function writeServicePort(tx: Tx, o: NftResolved, st: Storages, svc: ServicePort
   const usesLocalPolicyChain = local.length > 0 && usesLocalEndpoints(svc);
   if (usesLocalPolicyChain) ensureChain(tx, chains.local, ctx.activeChains, skip);
 
-  let internalTrafficChain = chains.cluster;
-  let hasInternalEndpoints = hasEndpoints;
-  if (svc.internalPolicyLocal) {
-    internalTrafficChain = chains.local;
-    if (local.length === 0) hasInternalEndpoints = false;
-  }
-  let externalPolicyChain = chains.cluster;
-  let hasExternalEndpoints = hasEndpoints;
-  if (svc.externalPolicyLocal) {
-    externalPolicyChain = chains.local;
-    if (local.length === 0) hasExternalEndpoints = false;
-  }
+  const policy = policyChains(svc, chains.cluster, chains.local, hasEndpoints, local.length);
+  const internalTrafficChain = policy.internal;
+  const hasInternalEndpoints = policy.hasInternal;
+  const externalPolicyChain = policy.externalPolicy;
+  const hasExternalEndpoints = policy.hasExternal;
   const externalTrafficChain = chains.external;
   const usesExternalTrafficChain = hasEndpoints && portExternallyAccessible(svc);
   if (usesExternalTrafficChain) ensureChain(tx, externalTrafficChain, ctx.activeChains, skip);

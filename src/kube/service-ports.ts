@@ -89,3 +89,17 @@ export function allServicePorts(services: readonly Service[]): ServicePortInfo[]
   const ports = services.flatMap(servicePortInfos);
   return ports.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
 }
+
+/**
+ * Where a Service port's internal and external traffic go (both proxiers' syncProxyRules):
+ * the Local-policy chain when that policy is Local — with no endpoints if there is no local
+ * one — else the Cluster-policy chain.
+ */
+export function policyChains<T>(p: ServicePortInfo, cluster: T, local: T, hasEndpoints: boolean, localCount: number): { internal: T; hasInternal: boolean; externalPolicy: T; hasExternal: boolean } {
+  return {
+    internal: p.internalPolicyLocal ? local : cluster,
+    hasInternal: p.internalPolicyLocal ? hasEndpoints && localCount > 0 : hasEndpoints,
+    externalPolicy: p.externalPolicyLocal ? local : cluster,
+    hasExternal: p.externalPolicyLocal ? hasEndpoints && localCount > 0 : hasEndpoints,
+  };
+}

@@ -3,26 +3,8 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import test from "ava";
-import { main } from "../../src/cli/main.js";
+import { podwire } from "../helpers/run-cli.js";
 import { CHECK_CLUSTER } from "./fixture.js";
-
-/** Runs `podwire ARGS` in this process, capturing stdout and stderr. */
-async function podwire(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = "";
-  let stderr = "";
-  const out = process.stdout.write.bind(process.stdout);
-  const err = process.stderr.write.bind(process.stderr);
-  process.stdout.write = ((chunk: string | Uint8Array) => ((stdout += String(chunk)), true)) as typeof process.stdout.write;
-  process.stderr.write = ((chunk: string | Uint8Array) => ((stderr += String(chunk)), true)) as typeof process.stderr.write;
-  try {
-    const code = await main(["node", "podwire", ...args]);
-    return { code, stdout, stderr };
-  } finally {
-    process.stdout.write = out;
-    process.stderr.write = err;
-    process.exitCode = undefined;
-  }
-}
 
 test.serial("check --json on the embedded cluster exits 0 with every cell ok", async (t) => {
   const r = await podwire("check", "--json");
