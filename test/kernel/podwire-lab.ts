@@ -21,6 +21,7 @@ import { type Ruleset, newRuleset } from "../../src/netfilter/model.js";
 import { parseRestore } from "../../src/netfilter/restore-parse.js";
 import { NamespaceNetfilter } from "../../src/netns/netfilter-glue.js";
 import { type IcmpErrorReport, NetworkNamespace } from "../../src/netns/index.js";
+import { cloneRuleset, type NftRuleset } from "../../src/nftables/index.js";
 import type { TcpConnection } from "../../src/netns/tcp.js";
 import { type Batch, ENDPOINTS, type Outcome, type Probe, SERVER_PORTS } from "./common.js";
 
@@ -93,8 +94,11 @@ export function podwireTopology(seed: number) {
   return { sim, c, r, s };
 }
 
-/** Runs the probes through podwire's C–R–S topology with `rules` (restore text, or a ruleset to clone) in R. */
-export function podwireRun(rules: string | Ruleset, batches: Batch[], timeoutSec: number, opts: { engine: EngineKind; seed?: number; icmpRatemask?: number }): PodwireRun {
+/**
+ * Runs the probes through podwire's C–R–S topology with `rules` (restore text, or a ruleset to
+ * clone) in R, and with `opts.nft` (cloned), when given, as R's nft ruleset beside them.
+ */
+export function podwireRun(rules: string | Ruleset, batches: Batch[], timeoutSec: number, opts: { engine: EngineKind; seed?: number; icmpRatemask?: number; nft?: NftRuleset }): PodwireRun {
   const { sim, c, r, s } = podwireTopology(opts.seed ?? 1);
   // The kernel lab sets the same sysctl in its router and server namespaces.
   r.icmpRatemask = opts.icmpRatemask ?? 0;
@@ -102,6 +106,7 @@ export function podwireRun(rules: string | Ruleset, batches: Batch[], timeoutSec
   const rs = typeof rules === "string" ? applyRestore(newRuleset(), parseRestore(rules, "kernel-case.rules")) : structuredClone(rules);
   const nf = new NamespaceNetfilter(r, rs, { engine: opts.engine });
   r.nf = nf;
+  if (opts.nft) nf.setNftRuleset(cloneRuleset(opts.nft));
 
   const pending: Pending[] = [];
   c.icmpErrorListeners.push((_ns, rep: IcmpErrorReport) => {
