@@ -195,19 +195,20 @@ export function buildProgram(): Command {
 
   program
     .command("trace-rules")
-    .description("follow one packet through an iptables-save dump, offline and without root: every rule that matched, the verdict, NAT, mark, masquerade, and where statistic rules could send it")
-    .requiredOption("--rules <file>", "iptables-save (or iptables-restore) text, e.g. from `iptables-save > rules.txt` on a node")
+    .description("follow one packet through a node's rules, offline and without root: an iptables-save dump, nft text (nft list ruleset, or an nft -f transaction), or both; every rule that matched, the verdict, NAT, mark, masquerade, and where statistic/numgen rules could send it")
+    .requiredOption("--rules <file>", "iptables-save text (`iptables-save > rules.txt`) or nft text (`nft list ruleset > rules.nft`), detected from the content; give it twice for a node's iptables and nft rules together", (v: string, prev: string[] | undefined) => [...(prev ?? []), v])
+    .addOption(new Option("--format <format>", "the format of the --rules files (default: detected from each file)").choices(["iptables", "nft"]))
     .requiredOption("--packet <spec>", 'the packet, e.g. "tcp 10.244.1.5:40000 > 10.96.0.1:443" or "icmp 10.0.0.1 > 10.0.0.2"')
     .addOption(new Option("--hook <hook>", "where the packet enters: prerouting (arrives on an interface) or output (sent by the node)").choices(["prerouting", "output"]).default("prerouting"))
-    .option("--in <iface>", "input interface (for -i matches)")
-    .option("--out <iface>", "output interface (for -o matches)")
-    .option("--local <ips>", "the node's own addresses, comma-separated (loopback is always local); decides INPUT vs FORWARD and addrtype LOCAL")
+    .option("--in <iface>", "input interface (for -i and meta iifname matches)")
+    .option("--out <iface>", "output interface (for -o and meta oifname matches)")
+    .option("--local <ips>", "the node's own addresses, comma-separated (loopback is always local); decides INPUT vs FORWARD, addrtype LOCAL and fib daddr type local")
     .option("--mark <n>", "initial packet mark (decimal or 0x hex)")
     .option("--ctstate <state>", "conntrack state: NEW, ESTABLISHED, RELATED, INVALID, UNTRACKED", "NEW")
     .option("--ipsets <file>", "ipset save text for -m set rules")
-    .option("--noflush", "load like iptables-restore --noflush: a later *table section adds to the table (as kube-proxy loads `podwire rules` output)")
+    .option("--noflush", "load iptables text like iptables-restore --noflush: a later *table section adds to the table (as kube-proxy loads `podwire rules` output)")
     .option("--json", "print the result as JSON")
-    .option("--seed <n>", "seed for the statistic draws of the traced path")
+    .option("--seed <n>", "seed for the statistic/numgen draws of the traced path")
     .action((opts: TraceRulesArgs & { json?: boolean }) => {
       const result = runTraceRules(opts, (w) => process.stderr.write(`podwire: warning: ${w}\n`));
       if (opts.json) process.stdout.write(JSON.stringify(traceRulesJson(result), null, 2) + "\n");

@@ -1,4 +1,8 @@
-/** `podwire trace-rules`: follow one packet through an iptables-save dump, offline. */
+/**
+ * `podwire trace-rules`: follow one packet through a node's rules, offline: an iptables-save
+ * dump, nft text (`nft list ruleset` output or an `nft -f` transaction such as knftables
+ * writes), or one of each (`--rules` twice: a node's iptables-save and its nft list ruleset).
+ */
 import { readFileSync } from "node:fs";
 import { PodwireError, parseIpv4 } from "../base/index.js";
 import { applyRestore } from "../netfilter/apply-restore.js";
@@ -7,9 +11,17 @@ import { type Ruleset, newRuleset } from "../netfilter/model.js";
 import { type OfflineTraceOptions, type OfflineTraceResult, parsePacketSpec, traceRules } from "../netfilter/offline-trace.js";
 import { type RestoreDocument, type RestoreTable, parseRestore } from "../netfilter/restore-parse.js";
 import { printRule } from "../netfilter/save-print.js";
+import type { NftLocation } from "../nftables/errors.js";
+import { type Expr, type NftRule, type NftRuleset, type Stmt, applyNftScript, newRuleset as newNftRuleset } from "../nftables/index.js";
+import { traceHooks } from "../nftables/offline-trace.js";
+
+export type RulesFormat = "iptables" | "nft";
 
 export interface TraceRulesArgs {
-  rules: string;
+  /** One file, or several (e.g. a node's iptables-save and its nft list ruleset). */
+  rules: string | string[];
+  /** Forces the format of every --rules file; default: detected from each file's content. */
+  format?: RulesFormat;
   packet: string;
   hook: "prerouting" | "output";
   in?: string;
@@ -24,6 +36,57 @@ export interface TraceRulesArgs {
 }
 
 const CT_STATES = ["NEW", "ESTABLISHED", "RELATED", "INVALID", "UNTRACKED"] as const;
+
+/** One rule the packet met: where it is and how it reads. */
+export interface TraceRulesHit {
+  table: string;
+  chain: string;
+  position: number;
+  rule: string;
+  line: number | null;
+  /** The file of the rule, when more than one --rules file was given. */
+  file?: string | null;
+}
+
+export interface TraceRulesSource {
+  file: string;
+  format: RulesFormat;
+  /** False when --format said so. */
+  detected: boolean;
+}
+
+export interface TraceRulesResult extends Omit<OfflineTraceResult, "rules"> {
+  rules: TraceRulesHit[];
+  /** `iptables`, `nft`, or `iptables+nft` (both kinds of file). */
+  format: "iptables" | "nft" | "iptables+nft";
+  sources: TraceRulesSource[];
+}
+
+const IPTABLES_LINE = /^(\*[A-Za-z]|:[^\s]+\s|-[AINPRDFXZ]\s|COMMIT\b)/;
+const NFT_LINE = /^(table|add|create|insert|replace|flush|delete|destroy|define|include)\b/;
+
+/**
+ * Which kind of rules text this is, from its first line that is neither blank nor a
+ * comment: iptables-save (`*nat`, `:CHAIN …`, `-A …`, `COMMIT`) or nft (`table ip t {`,
+ * `add table …`, `flush ruleset`, …). Empty text counts as iptables (an empty ruleset);
+ * null when the first line is neither.
+ */
+export function detectRulesFormat(text: string): RulesFormat | null {
+  for (const raw of text.split("\n")) {
+    const line = raw.trim();
+    if (line === "" || line.startsWith("#")) continue;
+    if (IPTABLES_LINE.test(line)) return "iptables";
+    if (NFT_LINE.test(line)) return "nft";
+    return null;
+  }
+  return "iptables";
+}
+
+function ruleFiles(args: TraceRulesArgs): string[] {
+  const files = Array.isArray(args.rules) ? args.rules : [args.rules];
+  if (files.length === 0) throw new PodwireError("E_ARG", "no --rules file", { field: "--rules" }, "pass e.g. --rules rules.txt");
+  return files;
+}
 
 function readText(path: string, option: string): string {
   try {
@@ -45,7 +108,7 @@ function parseNumber(text: string, option: string): number {
  * one's rules (iptables-restore does that without --noflush; `podwire rules` output is meant
  * for --noflush), and interface matches when --in/--out were not given.
  */
-export function traceRulesWarnings(args: TraceRulesArgs, doc: RestoreDocument, ruleset: Ruleset): string[] {
+export function traceRulesWarnings(args: TraceRulesArgs, doc: RestoreDocument, ruleset: Ruleset, file: string = ruleFiles(args)[0]!): string[] {
   const warnings: string[] = [];
   if (!args.noflush) {
     const seen = new Map<string, RestoreTable>();
@@ -53,7 +116,7 @@ export function traceRulesWarnings(args: TraceRulesArgs, doc: RestoreDocument, r
       const earlier = seen.get(t.name);
       const added = earlier ? earlier.commands.length : 0;
       if (earlier && added > 0) {
-        warnings.push(`${args.rules}:${t.line}: *${t.name} starts the table again, dropping the ${added} rule${added === 1 ? "" : "s"} the *${t.name} at line ${earlier.line} added (iptables-restore does the same); pass --noflush to load it as iptables-restore --noflush does (as kube-proxy loads podwire rules output)`);
+        warnings.push(`${file}:${t.line}: *${t.name} starts the table again, dropping the ${added} rule${added === 1 ? "" : "s"} the *${t.name} at line ${earlier.line} added (iptables-restore does the same); pass --noflush to load it as iptables-restore --noflush does (as kube-proxy loads podwire rules output)`);
       }
       seen.set(t.name, t);
     }
@@ -74,19 +137,109 @@ export function traceRulesWarnings(args: TraceRulesArgs, doc: RestoreDocument, r
     if ((want === "in" ? args.in : args.out) !== undefined) continue;
     const lines = ifaceLines(want);
     if (lines.length > 0) {
-      warnings.push(`${args.rules}: ${lines.length} rule${lines.length === 1 ? "" : "s"} match${lines.length === 1 ? "es" : ""} the ${want === "in" ? "input (-i)" : "output (-o)"} interface (line${lines.length === 1 ? "" : "s"} ${lines.slice(0, 5).join(", ")}${lines.length > 5 ? ", …" : ""}) and ${option} was not given: the trace takes no interface`);
+      warnings.push(`${file}: ${lines.length} rule${lines.length === 1 ? "" : "s"} match${lines.length === 1 ? "es" : ""} the ${want === "in" ? "input (-i)" : "output (-o)"} interface (line${lines.length === 1 ? "" : "s"} ${lines.slice(0, 5).join(", ")}${lines.length > 5 ? ", …" : ""}) and ${option} was not given: the trace takes no interface`);
     }
   }
   return warnings;
 }
 
-export function runTraceRules(args: TraceRulesArgs, warn: (message: string) => void = () => {}): OfflineTraceResult {
-  const text = readText(args.rules, "--rules");
-  const doc = parseRestore(text, args.rules);
-  const ruleset = applyRestore(newRuleset(), doc, { file: args.rules, noflush: args.noflush ?? false });
-  for (const w of traceRulesWarnings(args, doc, ruleset)) warn(w);
+/**
+ * What could make an nft trace silently wrong: interface matches without --in/--out,
+ * `fib daddr type` matches without --local, and elements of dynamic sets (kube-proxy's
+ * affinity sets in a live `nft list ruleset`), which the trace leaves out.
+ */
+export function traceRulesNftWarnings(args: TraceRulesArgs, ruleset: NftRuleset, locs: ReadonlyMap<NftRule, NftLocation>): string[] {
+  const warnings: string[] = [];
+  const uses = (pred: (e: Expr) => boolean): NftLocation[] => {
+    const found: NftLocation[] = [];
+    const has = (e: Expr | { kind: "const"; v: number }): boolean => e.kind !== "const" && (pred(e) || (e.kind === "concat" && e.parts.some(has)) || (e.kind === "binop" && has(e.left)));
+    const stmtHas = (s: Stmt): boolean => ((s.kind === "match" || s.kind === "lookup" || s.kind === "vmap") && has(s.left)) || (s.kind === "dynset" && has(s.key));
+    for (const t of ruleset.tables) {
+      if (t.family === "ip6") continue;
+      for (const c of t.chains.values()) {
+        for (const r of c.rules) {
+          const l = r.stmts.some(stmtHas) ? locs.get(r) : undefined;
+          if (l) found.push(l);
+        }
+      }
+    }
+    return found;
+  };
+  const describe = (where: NftLocation[]): string => {
+    const byFile = new Map<string, number[]>();
+    for (const l of where) byFile.set(l.file, [...(byFile.get(l.file) ?? []), l.line]);
+    return [...byFile].map(([f, lines]) => `${f}: line${lines.length === 1 ? "" : "s"} ${lines.slice(0, 5).join(", ")}${lines.length > 5 ? ", …" : ""}`).join("; ");
+  };
+  for (const [key, option, given] of [["iifname", "--in", args.in], ["oifname", "--out", args.out]] as const) {
+    if (given !== undefined) continue;
+    const where = uses((e) => e.kind === "meta" && e.key === key);
+    if (where.length > 0) warnings.push(`${where.length} nft rule${where.length === 1 ? "" : "s"} match${where.length === 1 ? "es" : ""} meta ${key} (${describe(where)}) and ${option} was not given: the trace takes no interface`);
+  }
+  if (args.local === undefined) {
+    const where = uses((e) => e.kind === "fib" && e.result === "type");
+    if (where.length > 0) warnings.push(`${where.length} nft rule${where.length === 1 ? "" : "s"} match${where.length === 1 ? "es" : ""} a fib address type (${describe(where)}) and --local was not given: only loopback addresses are local`);
+  }
+  for (const t of ruleset.tables) {
+    for (const set of t.sets.values()) {
+      if (set.flags.includes("dynamic") && set.elements.length > 0) {
+        warnings.push(`set ${set.name} of table ${t.family} ${t.name} has ${set.elements.length} element${set.elements.length === 1 ? "" : "s"} the packet path added (e.g. session affinity); the trace starts from an empty set`);
+      }
+    }
+  }
+  return warnings;
+}
+
+export function runTraceRules(args: TraceRulesArgs, warn: (message: string) => void = () => {}): TraceRulesResult {
+  const files = ruleFiles(args);
+  const sources: TraceRulesSource[] = [];
+  const texts: string[] = [];
+  for (const file of files) {
+    const text = readText(file, "--rules");
+    let format: RulesFormat | null = args.format ?? detectRulesFormat(text);
+    if (format === null) {
+      throw new PodwireError("E_ARG", `cannot tell whether ${file} is iptables-save or nft text (its first line is neither)`, { file, field: "--rules" }, "pass --format iptables or --format nft");
+    }
+    sources.push({ file, format, detected: args.format === undefined });
+    texts.push(text);
+  }
+  let iptables: Ruleset | null = null;
+  let iptablesFile: string | null = null;
+  let nft: NftRuleset | null = null;
+  const nftLocs = new Map<NftRule, NftLocation>();
+  for (const [i, src] of sources.entries()) {
+    if (src.format === "iptables") {
+      const doc = parseRestore(texts[i]!, src.file);
+      iptables = applyRestore(iptables ?? newRuleset(), doc, { file: src.file, noflush: args.noflush ?? false });
+      for (const w of traceRulesWarnings(args, doc, iptables, src.file)) warn(w);
+      iptablesFile = iptablesFile === null ? src.file : iptablesFile;
+    } else {
+      // Applying a file copies the ruleset: carry the places of earlier files' rules over by handle.
+      const added = new Map<NftRule, NftLocation>();
+      const before = new Map<string, NftLocation>();
+      for (const t of nft?.tables ?? []) {
+        for (const c of t.chains.values()) {
+          for (const r of c.rules) {
+            const l = nftLocs.get(r);
+            if (l) before.set(`${t.family} ${t.name} ${r.handle}`, l);
+          }
+        }
+      }
+      nft = applyNftScript(nft ?? newNftRuleset(), texts[i]!, src.file, added);
+      nftLocs.clear();
+      for (const t of nft.tables) {
+        for (const c of t.chains.values()) {
+          for (const r of c.rules) {
+            const l = added.get(r) ?? before.get(`${t.family} ${t.name} ${r.handle}`);
+            if (l) nftLocs.set(r, l);
+          }
+        }
+      }
+    }
+  }
+  if (nft !== null) for (const w of traceRulesNftWarnings(args, nft, nftLocs)) warn(w);
   let ipsets: IpsetRegistry | null = null;
   if (args.ipsets) {
+    if (iptables === null) warn("--ipsets: ipsets are for iptables' -m set rules and no iptables rules were given; ignored");
     ipsets = new IpsetRegistry();
     applyIpsetRestore(ipsets, parseIpsetRestore(readText(args.ipsets, "--ipsets"), args.ipsets));
   }
@@ -111,23 +264,45 @@ export function runTraceRules(args: TraceRulesArgs, warn: (message: string) => v
     seed: args.seed !== undefined ? parseNumber(args.seed, "--seed") : 1,
     ipsets,
   };
-  return traceRules(ruleset, opts, (chain, rule) => printRule(chain, rule));
+  const kinds = new Set(sources.map((s) => s.format));
+  const format = kinds.size === 2 ? "iptables+nft" : kinds.has("nft") ? "nft" : "iptables";
+  const several = files.length > 1;
+  if (nft === null) {
+    // iptables alone: the iptables walk.
+    const r = traceRules(iptables ?? newRuleset(), opts, (chain, rule) => printRule(chain, rule));
+    return { ...r, rules: r.rules.map((h) => ({ ...h, ...(several ? { file: iptablesFile } : {}) })), format, sources };
+  }
+  const r = traceHooks({ nft, nftRuleLocs: nftLocs, iptables, iptablesFile, printIptablesRule: (chain, rule) => printRule(chain, rule) }, opts);
+  return {
+    ...r,
+    rules: r.rules.map((h) => ({ table: h.table, chain: h.chain, position: h.position, rule: h.rule, line: h.line, ...(several ? { file: h.file } : {}) })),
+    format,
+    sources,
+  };
 }
 
-export function formatTraceRules(args: TraceRulesArgs, r: OfflineTraceResult): string[] {
+const FORMAT_NAMES: Record<RulesFormat, string> = { iptables: "iptables-save text", nft: "nft text" };
+
+export function formatTraceRules(args: TraceRulesArgs, r: TraceRulesResult): string[] {
   const lines: string[] = [];
   const where = args.hook === "output" ? `OUTPUT${args.out ? ` (out ${args.out})` : ""}` : `PREROUTING${args.in ? ` (in ${args.in})` : ""}`;
   lines.push(`packet ${args.packet.trim()} from ${where}, conntrack state ${args.ctstate.toUpperCase()}`);
+  for (const s of r.sources) lines.push(`rules: ${s.file} (${FORMAT_NAMES[s.format]}, ${s.detected ? "detected" : "--format"})`);
+  if (r.format === "iptables+nft") lines.push("the packet runs through both, each hook's tables and base chains in priority order");
   lines.push("");
   let last = "";
   for (const h of r.rules) {
     const head = `${h.table}/${h.chain}`;
     if (head !== last) lines.push(`  ${h.table} ${h.chain}`);
     last = head;
-    lines.push(`    ${h.position === 0 ? "  " : String(h.position).padStart(2)}  ${h.rule}${h.line !== null ? `   (line ${h.line})` : ""}`);
+    const at = h.line === null ? "" : h.file ? `   (${h.file}:${h.line})` : `   (line ${h.line})`;
+    lines.push(`    ${h.position === 0 ? "  " : String(h.position).padStart(2)}  ${h.rule}${at}`);
   }
   lines.push("");
-  const route = r.path === "local" ? "delivered locally (INPUT)" : r.path === "forward" ? "forwarded (FORWARD, POSTROUTING)" : "sent (OUTPUT, POSTROUTING)";
+  const route =
+    r.format === "iptables"
+      ? r.path === "local" ? "delivered locally (INPUT)" : r.path === "forward" ? "forwarded (FORWARD, POSTROUTING)" : "sent (OUTPUT, POSTROUTING)"
+      : r.path === "local" ? "delivered locally (input)" : r.path === "forward" ? "forwarded (forward, postrouting)" : "sent (output, postrouting)";
   lines.push(`verdict: ${r.verdict.toUpperCase()}${r.rejectWith ? ` (${r.rejectWith})` : ""}${r.verdict === "accept" ? `, ${route}` : ""}`);
   if (r.dnat) lines.push(`DNAT: destination becomes ${r.dnat}`);
   if (r.snat) lines.push(`SNAT: ${r.snat === "masquerade" ? "masqueraded to the outgoing interface's address" : `source becomes ${r.snat}`}`);
@@ -135,17 +310,18 @@ export function formatTraceRules(args: TraceRulesArgs, r: OfflineTraceResult): s
   lines.push(`masquerade: ${r.masquerade ? "yes" : "no"}`);
   lines.push(`rules evaluated (as the kernel would): ${r.rulesEvaluated}`);
   if (r.candidates.length > 1 || (r.candidates.length === 1 && r.candidates[0]!.destination !== r.dnat)) {
-    lines.push("where this packet could go (statistic splits):");
+    lines.push(`where this packet could go (${r.format === "iptables" ? "statistic" : r.format === "nft" ? "numgen" : "statistic and numgen"} splits):`);
     for (const c of r.candidates) lines.push(`  ${c.destination.padEnd(22)} ${(c.probability * 100).toFixed(2).padStart(6)} %`);
   }
   if (!r.candidatesComplete) {
-    lines.push(`  (partial: the statistic rules split into more paths than are walked; the ones walked cover ${(r.candidatesCovered * 100).toFixed(4)} % of the probability)`);
+    lines.push(`  (partial: the ${r.format === "iptables" ? "statistic rules split" : "random splits branch"} into more paths than are walked; the ones walked cover ${(r.candidatesCovered * 100).toFixed(4)} % of the probability)`);
   }
   return lines;
 }
 
-export function traceRulesJson(r: OfflineTraceResult): unknown {
+export function traceRulesJson(r: TraceRulesResult): unknown {
   return {
+    format: r.format,
     verdict: r.verdict,
     rejectWith: r.rejectWith,
     dnat: r.dnat,
@@ -157,6 +333,6 @@ export function traceRulesJson(r: OfflineTraceResult): unknown {
     candidates: r.candidates,
     candidatesComplete: r.candidatesComplete,
     candidatesCovered: r.candidatesCovered,
-    rules: r.rules.map((h) => ({ table: h.table, chain: h.chain, position: h.position, rule: h.rule, line: h.line })),
+    rules: r.rules.map((h) => ({ table: h.table, chain: h.chain, position: h.position, rule: h.rule, line: h.line, ...(h.file !== undefined ? { file: h.file } : {}) })),
   };
 }

@@ -75,7 +75,10 @@ export function compileExpr(e: Expr): ExprFn {
       const { mod, offset } = e;
       if (e.mode === "random") {
         // nft_ng_random_eval: reciprocal_scale(get_random_u32(), modulus) + offset.
-        return () => Math.floor((RT.env!.rng.nextU32() * mod) / 4294967296) + offset;
+        return () => {
+          const env = RT.env!;
+          return (env.numgen === undefined ? Math.floor((env.rng.nextU32() * mod) / 4294967296) : env.numgen(mod)) + offset;
+        };
       }
       let counter = 0;
       return () => {

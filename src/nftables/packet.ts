@@ -44,4 +44,9 @@ export interface NftEnv {
   readonly rng: Rng;
   /** Virtual time, ns (dynamic set timeouts). */
   readonly clock: Clock;
+  /**
+   * Draws `numgen random mod N`'s value in [0, N) instead of the RNG (trace-rules uses it
+   * to walk every value); absent, the value comes from `rng` as the kernel's does.
+   */
+  numgen?: (mod: number) => number;
 }

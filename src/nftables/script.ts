@@ -12,7 +12,7 @@
  */
 import { NFT_ERROR, type NftLocation } from "./errors.js";
 import { Cursor } from "./cursor.js";
-import { FAMILIES, cloneRuleset, type Family, type NftChain, type NftRuleset, type NftTable } from "./model.js";
+import { FAMILIES, cloneRuleset, type Family, type NftChain, type NftRule, type NftRuleset, type NftTable } from "./model.js";
 import { parseBaseSpec, parsePolicy, parseSetBody, skipSeparators } from "./parse-decl.js";
 import { parseRule, type ParsedRule } from "./parse-rule.js";
 import { parseElementList, type Ref } from "./parse-values.js";
@@ -20,19 +20,24 @@ import { Ops } from "./ops.js";
 import { tokenize } from "./tokenize.js";
 import { validateRuleset } from "./validate.js";
 
-/** Applies `text` to a copy of `ruleset` and returns the result; throws a located `PodwireError` on the first error. */
-export function applyNftScript(ruleset: NftRuleset, text: string, file = "<nft>"): NftRuleset {
+/**
+ * Applies `text` to a copy of `ruleset` and returns the result; throws a located `PodwireError` on the first error.
+ * `ruleLocs`, when given, receives where each rule this script added was written (the
+ * rule's first statement; keyed by the rule objects of the returned ruleset).
+ */
+export function applyNftScript(ruleset: NftRuleset, text: string, file = "<nft>", ruleLocs?: Map<NftRule, NftLocation>): NftRuleset {
   const rs = cloneRuleset(ruleset);
   const cur = new Cursor(tokenize(text, file), file);
   const ops = new Ops(rs, file);
   new ScriptReader(cur, ops).run();
   validateRuleset(rs, ops.ruleLocs, file);
+  if (ruleLocs) for (const [rule, where] of ops.ruleLocs) ruleLocs.set(rule, where.loc);
   return rs;
 }
 
 /** A ruleset from scratch (e.g. `nft list ruleset` output or a knftables transaction). */
-export function parseNftRuleset(text: string, file = "<nft>"): NftRuleset {
-  return applyNftScript({ tables: [] }, text, file);
+export function parseNftRuleset(text: string, file = "<nft>", ruleLocs?: Map<NftRule, NftLocation>): NftRuleset {
+  return applyNftScript({ tables: [] }, text, file, ruleLocs);
 }
 
 interface TableRef {
