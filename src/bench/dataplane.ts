@@ -14,7 +14,7 @@ import { hostNowMs } from "../base/index.js";
 import type { PacketBuffer } from "../netdev/index.js";
 import type { NetworkNamespace } from "../netns/index.js";
 import { servicePicks } from "./iptables-mode.js";
-import type { ProxyModeBench } from "./modes.js";
+import type { CoreFigures, ProxyModeBench } from "./modes.js";
 import { ENDPOINT_PORT, SERVICE_PORT, type Workload } from "./workload.js";
 
 export interface DataplaneOptions {
@@ -36,6 +36,8 @@ export interface DataplaneOptions {
 export interface DataplaneFigures {
   /** Modelled cost on the client's node of the first packet of a new connection. */
   firstPacketCost: number;
+  /** nftables mode: nft expressions the kernel evaluates for that packet on the client's node (null in other modes). */
+  firstPacketExprs: number | null;
   /** … of a later packet of an established connection (mean of request and reply). */
   laterPacketCost: number;
   /** The same, summed over every node on the path (request and reply). */
@@ -54,6 +56,7 @@ export interface DataplaneFigures {
   coreNewConnPerSec: number | null;
   coreNewConnPerSecReference: number | null;
   coreMeanCost: number | null;
+  coreMeanExprs: number | null;
 }
 
 const PORT_BASE = 20000;
@@ -107,6 +110,8 @@ export function measureDataplane(mode: ProxyModeBench, w: Workload, opts: Datapl
     // round trip on the same flow (two established packets).
     let first = 0;
     let later = 0;
+    let firstExprs = 0;
+    const exprs = (): number => (mode.exprCost ? mode.exprCost(clientNode) : 0);
     let firstPath = 0;
     let laterPath = 0;
     const samples = Math.min(opts.costSamples, PORTS);
@@ -115,20 +120,25 @@ export function measureDataplane(mode: ProxyModeBench, w: Workload, opts: Datapl
       const svc = picks[(k * 7919) & 65535]!;
       const c0 = mode.cost(clientNode);
       const p0 = pathCost();
+      const x0 = exprs();
       send(PORT_BASE + k, svc);
       const c1 = mode.cost(clientNode);
       const p1 = pathCost();
+      const x1 = exprs();
       send(PORT_BASE + k, svc);
       const c2 = mode.cost(clientNode);
       const p2 = pathCost();
+      const x2 = exprs();
       const est = (c2 - c1) / 2;
       first += c1 - c0 - est;
+      firstExprs += x1 - x0 - (x2 - x1) / 2;
       later += est;
       firstPath += p1 - p0 - (p2 - p1) / 2;
       laterPath += (p2 - p1) / 2;
     }
     if (client.replies !== 2 * samples) throw new Error(`lost replies while sampling costs: ${2 * samples - client.replies}`);
     first /= samples;
+    firstExprs /= samples;
     later /= samples;
     firstPath /= samples;
     laterPath /= samples;
@@ -182,8 +192,8 @@ export function measureDataplane(mode: ProxyModeBench, w: Workload, opts: Datapl
     flush();
 
     // The fast core alone.
-    let coreCompiled: { packetsPerSec: number; meanCost: number } | null = null;
-    let coreReference: { packetsPerSec: number; meanCost: number } | null = null;
+    let coreCompiled: CoreFigures | null = null;
+    let coreReference: CoreFigures | null = null;
     if (mode.core(picks, 20_000, "compiled") !== null) {
       coreCompiled = mode.core(picks, opts.corePackets, "compiled");
       const probe = mode.core(picks, 50, "reference");
@@ -197,6 +207,7 @@ export function measureDataplane(mode: ProxyModeBench, w: Workload, opts: Datapl
     const P = 2;
     return {
       firstPacketCost: first,
+      firstPacketExprs: mode.exprCost ? firstExprs : null,
       laterPacketCost: later,
       firstPacketCostPath: firstPath,
       laterPacketCostPath: laterPath,
@@ -210,6 +221,7 @@ export function measureDataplane(mode: ProxyModeBench, w: Workload, opts: Datapl
       coreNewConnPerSec: coreCompiled?.packetsPerSec ?? null,
       coreNewConnPerSecReference: coreReference?.packetsPerSec ?? null,
       coreMeanCost: coreCompiled?.meanCost ?? null,
+      coreMeanExprs: coreCompiled?.meanExprs ?? null,
     };
   } finally {
     client.close();

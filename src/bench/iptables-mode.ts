@@ -14,7 +14,7 @@ import { type IptablesSyncResult, type KubeDocument, type KubeModel, jumpRulesTe
 import { Traversal } from "../netfilter/engine.js";
 import { CT_STATE_NEW } from "../netfilter/model.js";
 import { PacketContext } from "../netfilter/packet-context.js";
-import type { EngineChoice, KernelRuleset, ObjectCounts, ProxyModeBench, SetupFigures } from "./modes.js";
+import type { CoreFigures, EngineChoice, KernelRuleset, ObjectCounts, ProxyModeBench, ResyncTimes, SetupFigures } from "./modes.js";
 import { type Workload, writeNewFlowPacket } from "./workload.js";
 
 interface NodeState {
@@ -69,37 +69,39 @@ export class IptablesModeBench implements ProxyModeBench {
 
   objects(): ObjectCounts {
     const r = this.state().result;
-    return { rules: r.filterRuleLines + r.natRuleLines, filterRules: r.filterRuleLines, natRules: r.natRuleLines, virtualServers: null, realServers: null, ipsetEntries: null };
+    return { rules: r.filterRuleLines + r.natRuleLines, filterRules: r.filterRuleLines, natRules: r.natRuleLines, virtualServers: null, realServers: null, ipsetEntries: null, chains: null, setElements: null };
   }
 
-  updateEndpoint(): number {
+  updateEndpoint(): ResyncTimes {
     return this.resync(this.workload!.documentsWithEndpointChange());
   }
 
-  addService(): number {
+  addService(): ResyncTimes {
     return this.resync(this.workload!.documentsWithNewService());
   }
 
   /** The model for `docs` (built outside the timing: the informers' part), then a timed partial sync + load on the measured node. */
-  private resync(docs: KubeDocument[]): number {
+  private resync(docs: KubeDocument[]): ResyncTimes {
     const next = this.services!.modelFor(docs);
-    let ms = 0;
+    let times: ResyncTimes = { ms: 0, computeMs: null, applyMs: null };
     for (const st of this.nodes.values()) {
       const t0 = hostNowMs();
       const result = syncIptablesRules(next, this.services!.options(st.node), { previous: st.model, existingNatChains: st.result.activeNatChains });
+      const t1 = hostNowMs();
       loadRestore(st.node, result.text, `kube-proxy partial sync on ${st.node.spec.name}`);
-      if (st === this.measured) ms = hostNowMs() - t0;
+      const t2 = hostNowMs();
+      if (st === this.measured) times = { ms: t2 - t0, computeMs: t1 - t0, applyMs: t2 - t1 };
       st.model = next;
       st.result = { ...result, filterRuleLines: st.result.filterRuleLines, natRuleLines: st.result.natRuleLines };
     }
-    return ms;
+    return times;
   }
 
   cost(node: NodeRuntime): number {
     return node.netfilter.rulesEvaluated;
   }
 
-  core(picks: Uint32Array, packets: number, engine: EngineChoice): { packetsPerSec: number; meanCost: number } {
+  core(picks: Uint32Array, packets: number, engine: EngineChoice): CoreFigures {
     const st = this.state();
     const nf = st.node.netfilter;
     const previous = nf.engine.kind;
@@ -133,7 +135,7 @@ export class IptablesModeBench implements ProxyModeBench {
     const st = this.state();
     const options = this.services!.options(st.node);
     const full = syncIptablesRules(st.model, options);
-    return { jumpText: jumpRulesText(), restoreText: full.text, ruleLines: full.filterRuleLines + full.natRuleLines, clusterCIDR: options.clusterCIDR ?? formatCidr(this.cluster.spec.clusterCIDR) };
+    return { loader: "iptables-restore", jumpText: jumpRulesText(), restoreText: full.text, ruleLines: full.filterRuleLines + full.natRuleLines, clusterCIDR: options.clusterCIDR ?? formatCidr(this.cluster.spec.clusterCIDR) };
   }
 
   dispose(): void {

@@ -10,7 +10,7 @@ import { Cluster, type NodeRuntime } from "../cluster/build.js";
 import { ClusterServices } from "../cluster/services.js";
 import type { IpvsTable } from "../ipvs/index.js";
 import type { KubeDocument } from "../kube/index.js";
-import type { EngineChoice, KernelRuleset, ObjectCounts, ProxyModeBench, SetupFigures } from "./modes.js";
+import type { CoreFigures, EngineChoice, KernelRuleset, ObjectCounts, ProxyModeBench, ResyncTimes, SetupFigures } from "./modes.js";
 import { type Workload, writeNewFlowPacket } from "./workload.js";
 
 /** ip_vs_in looks up the connection table, then (for a new connection) the service table. */
@@ -59,23 +59,25 @@ export class IpvsModeBench implements ProxyModeBench {
       virtualServers: last.virtualServers.length,
       realServers: last.virtualServers.reduce((n, vs) => n + vs.realServers.length, 0),
       ipsetEntries: last.ipsets.reduce((n, s) => n + s.entries.length, 0),
+      chains: null,
+      setElements: null,
     };
   }
 
-  updateEndpoint(): number {
+  updateEndpoint(): ResyncTimes {
     return this.resync(this.workload!.documentsWithEndpointChange());
   }
 
-  addService(): number {
+  addService(): ResyncTimes {
     return this.resync(this.workload!.documentsWithNewService());
   }
 
   /** The model (the informers' part) outside the timing; then the measured node's recompute + diff + apply. */
-  private resync(docs: KubeDocument[]): number {
+  private resync(docs: KubeDocument[]): ResyncTimes {
     const next = this.services!.modelFor(docs);
     const outcome = this.services!.updateTo(next).get(this.workload!.clientPod.node)!;
     this.lastApplyMs = outcome.applyMs;
-    return outcome.computeMs + outcome.applyMs;
+    return { ms: outcome.computeMs + outcome.applyMs, computeMs: outcome.computeMs, applyMs: outcome.applyMs };
   }
 
   /** How long applying the last update's operations to the IPVS table and ipsets took (ms). */
@@ -85,7 +87,7 @@ export class IpvsModeBench implements ProxyModeBench {
     return node.netfilter.ipvsLookups + node.netfilter.rulesEvaluated;
   }
 
-  core(picks: Uint32Array, packets: number, _engine: EngineChoice): { packetsPerSec: number; meanCost: number } | null {
+  core(picks: Uint32Array, packets: number, _engine: EngineChoice): CoreFigures | null {
     const w = this.workload!;
     const node = this.cluster.node(w.clientPod.node)!;
     const table: IpvsTable | null = node.netfilter.ipvs;

@@ -1,7 +1,10 @@
 /**
- * The real kernel, where the machine allows (Linux, root, `ip netns`, iptables-restore,
- * python3): for a mode's iptables ruleset —
- *  - `iptables-restore` load time of the full restore text into a fresh namespace;
+ * The real kernel, where the machine allows (Linux, root, `ip netns`, python3, and the
+ * mode's loader: iptables-restore, or the system's nft): for a mode's ruleset —
+ *  - load time of the full text into a fresh namespace: `iptables-restore` of kube-proxy's
+ *    restore text (iptables mode), or `nft -f` of its transaction (nftables mode; always
+ *    the absolute path of the system's nft, never whatever `nft` is first on PATH —
+ *    node_modules/.bin holds an unrelated one);
  *  - first-packet cost: three namespaces, client ─ router ─ sink. The router holds
  *    kube-proxy's jump rules and ruleset; the sink owns the endpoint addresses and echoes
  *    UDP. A Python client sends each of F new flows (one socket per flow) to a ClusterIP,
@@ -12,7 +15,7 @@
  * Namespaces are deleted in every case; each step has a timeout.
  */
 import { execFileSync, spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { formatIpv4, hostNowMs } from "../base/index.js";
@@ -28,13 +31,27 @@ export interface KernelFigures {
   note: string | null;
 }
 
-/** Why the kernel cannot be measured here, or null when it can. */
+/** The system's nft (nftables' CLI), by absolute path; null when there is none. */
+export function systemNft(): string | null {
+  for (const dir of ["/usr/sbin", "/sbin", "/usr/local/sbin"]) if (existsSync(`${dir}/nft`)) return `${dir}/nft`;
+  return null;
+}
+
+/** Why the kernel cannot be measured here at all, or null when it can. */
 export function kernelUnavailable(): string | null {
   if (process.platform !== "linux") return `not Linux (${process.platform})`;
   if (process.getuid?.() !== 0) return "not root";
   if (spawnSync("ip", ["netns", "list"], { stdio: "ignore" }).status !== 0) return "no ip netns";
-  if (spawnSync("iptables-restore", ["--version"], { stdio: "ignore" }).status !== 0) return "no iptables-restore";
   if (spawnSync("python3", ["-c", "import socket"], { stdio: "ignore" }).status !== 0) return "no python3";
+  return null;
+}
+
+/** Why a mode's loader cannot run here (iptables-restore, or the system's nft), or null. */
+export function kernelLoaderUnavailable(loader: KernelRuleset["loader"]): string | null {
+  if (loader === "iptables-restore") return spawnSync("iptables-restore", ["--version"], { stdio: "ignore" }).status !== 0 ? "no iptables-restore" : null;
+  const nft = systemNft();
+  if (nft === null) return "no system nft (/usr/sbin/nft)";
+  if (spawnSync(nft, ["--version"], { stdio: "ignore" }).status !== 0) return `${nft} --version failed`;
   return null;
 }
 
@@ -141,11 +158,21 @@ export function measureKernel(rules: KernelRuleset, targets: number[], endpoints
   const out: KernelFigures = { restoreMs: null, firstPacketUs: null, newFlowUs: null, establishedFlowUs: null, flows: null, note: null };
   try {
     for (const ns of [c, r, s]) sh(["ip", "netns", "add", ns]);
-    // iptables-restore of the full text into the fresh router namespace (timed), then the jump rules.
-    const t0 = hostNowMs();
-    execFileSync("ip", ["netns", "exec", r, "iptables-restore", files.rules], { stdio: ["ignore", "ignore", "pipe"], timeout: opts.timeoutMs });
-    out.restoreMs = hostNowMs() - t0;
-    sh(["ip", "netns", "exec", r, "iptables-restore", "--noflush", files.jumps], opts.timeoutMs);
+    if (rules.loader === "nft") {
+      // nft -f of the full transaction into the fresh router namespace (timed); its base
+      // chains hook into netfilter directly, no jump rules.
+      const nft = systemNft();
+      if (nft === null) throw new Error("no system nft");
+      const t0 = hostNowMs();
+      execFileSync("ip", ["netns", "exec", r, nft, "-f", files.rules], { stdio: ["ignore", "ignore", "pipe"], timeout: opts.timeoutMs, maxBuffer: 64 << 20 });
+      out.restoreMs = hostNowMs() - t0;
+    } else {
+      // iptables-restore of the full text into the fresh router namespace (timed), then the jump rules.
+      const t0 = hostNowMs();
+      execFileSync("ip", ["netns", "exec", r, "iptables-restore", files.rules], { stdio: ["ignore", "ignore", "pipe"], timeout: opts.timeoutMs });
+      out.restoreMs = hostNowMs() - t0;
+      sh(["ip", "netns", "exec", r, "iptables-restore", "--noflush", files.jumps], opts.timeoutMs);
+    }
     // Links: client 10.250.0.2 ─ 10.250.0.1 router 10.250.1.1 ─ 10.250.1.2 sink (+ endpoint addresses).
     sh(["ip", "link", "add", "pwbc0", "netns", c, "type", "veth", "peer", "name", "pwbr0", "netns", r]);
     sh(["ip", "link", "add", "pwbr1", "netns", r, "type", "veth", "peer", "name", "pwbs0", "netns", s]);

@@ -8,12 +8,15 @@
 import type { Cluster, NodeRuntime } from "../cluster/build.js";
 import type { Workload } from "./workload.js";
 
-export type ProxyModeName = "iptables" | "ipvs";
-export const PROXY_MODES: readonly ProxyModeName[] = ["iptables", "ipvs"];
+export type ProxyModeName = "iptables" | "ipvs" | "nftables";
+export const PROXY_MODES: readonly ProxyModeName[] = ["iptables", "ipvs", "nftables"];
 
 /** What a mode generated for the workload, on one node. Null where the mode has no such thing. */
 export interface ObjectCounts {
-  /** iptables rule lines kube-proxy writes (filter + nat). In IPVS mode: its remaining iptables rules. */
+  /**
+   * iptables rule lines kube-proxy writes (filter + nat). In IPVS mode: its remaining
+   * iptables rules. In nftables mode: the rules of kube-proxy's `ip kube-proxy` table.
+   */
   rules: number | null;
   filterRules: number | null;
   natRules: number | null;
@@ -22,6 +25,19 @@ export interface ObjectCounts {
   realServers: number | null;
   /** ipset entries over all sets. */
   ipsetEntries: number | null;
+  /** nftables mode: chains in kube-proxy's table (base and regular). */
+  chains: number | null;
+  /** nftables mode: elements over every set and map of kube-proxy's table. */
+  setElements: number | null;
+}
+
+/** One timed re-sync on the measured node (ms): the total, and where the mode can tell, its two halves. */
+export interface ResyncTimes {
+  ms: number;
+  /** kube-proxy computing the change (restore text, nft transaction, or IPVS diff). */
+  computeMs: number | null;
+  /** Loading it into podwire's dataplane on the node. */
+  applyMs: number | null;
 }
 
 /** Control-plane timings of the first full sync, on the measured node (the client's). */
@@ -34,13 +50,15 @@ export interface SetupFigures {
   applyMs: number;
 }
 
-/** Inputs for the real-kernel experiment (iptables-restore text kube-proxy would load). */
+/** Inputs for the real-kernel experiment (the text kube-proxy would load, and with what). */
 export interface KernelRuleset {
-  /** kube-proxy's jump rules from the built-in chains (`jumpRulesText()`). */
+  /** How the text is loaded: `iptables-restore` (iptables mode) or `nft -f` (nftables mode). */
+  loader: "iptables-restore" | "nft";
+  /** kube-proxy's jump rules from the built-in chains (`jumpRulesText()`); "" for nft. */
   jumpText: string;
-  /** The full sync's restore text. */
+  /** The full sync's restore text, or its `nft -f` transaction. */
   restoreText: string;
-  /** Rule lines in restoreText. */
+  /** Rule lines in restoreText (`-A …` lines, or `add rule …` lines for nft). */
   ruleLines: number;
   /** The cluster CIDR kube-proxy was given (traffic from outside it is masqueraded). */
   clusterCIDR: string;
@@ -48,9 +66,16 @@ export interface KernelRuleset {
 
 export type EngineChoice = "compiled" | "reference";
 
+/** The fast core's rate and its modelled cost per classified packet (in the mode's unit; nft expressions too where counted). */
+export interface CoreFigures {
+  packetsPerSec: number;
+  meanCost: number;
+  meanExprs?: number;
+}
+
 export interface ProxyModeBench {
   readonly mode: ProxyModeName;
-  /** What `cost()` counts: "rules evaluated" (iptables) or "hash lookups" (IPVS). */
+  /** What `cost()` counts: "rules evaluated" (iptables, nftables) or "hash lookups" (IPVS). */
   readonly costUnit: string;
   /**
    * Builds the cluster for `workload` (namespaces, devices, Pod servers) and runs the first
@@ -61,18 +86,20 @@ export interface ProxyModeBench {
   readonly cluster: Cluster;
   /** What the last sync generated on the measured node. */
   objects(): ObjectCounts;
-  /** Applies `workload.documentsWithEndpointChange()` on the measured node (timed, ms); other nodes untimed. */
-  updateEndpoint(): number;
-  /** Applies `workload.documentsWithNewService()` on the measured node (timed, ms); other nodes untimed. */
-  addService(): number;
+  /** Applies `workload.documentsWithEndpointChange()` on the measured node (timed); other nodes untimed. */
+  updateEndpoint(): ResyncTimes;
+  /** Applies `workload.documentsWithNewService()` on the measured node (timed); other nodes untimed. */
+  addService(): ResyncTimes;
   /** Modelled dataplane work done so far on `node` (a counter that only grows). */
   cost(node: NodeRuntime): number;
+  /** nftables mode: kernel expressions evaluated so far on `node` (nft_do_chain's per-expression work); absent elsewhere. */
+  exprCost?(node: NodeRuntime): number;
   /**
    * The fast core alone: classify the first packet of `packets` new UDP connections from the
    * client Pod to Services `picks[i % picks.length]`, without the rest of the stack.
    * Returns null when the mode has no such engine choice.
    */
-  core(picks: Uint32Array, packets: number, engine: EngineChoice): { packetsPerSec: number; meanCost: number } | null;
+  core(picks: Uint32Array, packets: number, engine: EngineChoice): CoreFigures | null;
   /** Switches every node's classifier (returns false when the mode has only one). */
   useEngine(engine: EngineChoice): boolean;
   /** Real-kernel inputs for this mode, or a reason why the kernel cannot run it. */

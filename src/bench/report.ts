@@ -1,7 +1,8 @@
 /**
  * The benchmark's charts and report: five SVG line charts (rules vs Services, sync time,
- * modelled first-packet cost, podwire throughput, kernel vs model) and report.html, which
- * puts them beside the published scaling numbers. Written with `writeReport(dir, results)`.
+ * modelled first-packet cost, podwire throughput, kernel vs model), each with a series per
+ * mode of the run (iptables, IPVS, nftables), and report.html, which puts them beside the
+ * published scaling numbers. Written with `writeReport(dir, results)`.
  */
 import { prepareOutputDir, writeFileAtomic } from "../base/index.js";
 import { join } from "node:path";
@@ -21,6 +22,11 @@ function perMode(results: BenchResults, label: string, pick: Pick, extra: Partia
   return results.options.modes.map((m) => series(results.runs, m, `${m}: ${label}`, pick, extra));
 }
 
+/** Series for the modes in `modes` that this run measured. */
+function forModes(results: BenchResults, modes: readonly string[], label: string, pick: Pick, extra: Partial<ChartSeries> = {}): ChartSeries[] {
+  return results.options.modes.filter((m) => modes.includes(m)).map((m) => series(results.runs, m, `${m}: ${label}`, pick, extra));
+}
+
 export function chartSpecs(results: BenchResults): ChartSpec[] {
   const e = results.options.endpoints;
   const k = results.options.keepalive;
@@ -29,21 +35,24 @@ export function chartSpecs(results: BenchResults): ChartSpec[] {
     {
       id: "rules",
       title: "Objects generated vs Services",
-      subtitle: "one node's kube-proxy output",
+      subtitle: "one node's kube-proxy output (nftables: its ip kube-proxy table as loaded)",
       xLabel,
       yLabel: "count",
       xLog: true,
       yLog: true,
       series: [
-        ...perMode(results, "iptables rules", (r) => r.objects?.rules),
-        ...perMode(results, "IPVS virtual servers", (r) => r.objects?.virtualServers).filter((s) => s.name.startsWith("ipvs")),
-        ...perMode(results, "ipset entries", (r) => r.objects?.ipsetEntries).filter((s) => s.name.startsWith("ipvs")),
+        ...forModes(results, ["iptables", "ipvs"], "iptables rules", (r) => r.objects?.rules),
+        ...forModes(results, ["ipvs"], "IPVS virtual servers", (r) => r.objects?.virtualServers),
+        ...forModes(results, ["ipvs"], "ipset entries", (r) => r.objects?.ipsetEntries),
+        ...forModes(results, ["nftables"], "nft rules", (r) => r.objects?.rules),
+        ...forModes(results, ["nftables"], "nft chains", (r) => r.objects?.chains),
+        ...forModes(results, ["nftables"], "nft set/map elements", (r) => r.objects?.setElements),
       ],
     },
     {
       id: "sync",
       title: "Control plane: sync time vs Services",
-      subtitle: "podwire on the client's node; kernel: iptables-restore of the same text",
+      subtitle: "podwire on the client's node; kernel: iptables-restore / nft -f of the same text",
       xLabel,
       yLabel: "ms",
       xLog: true,
@@ -53,13 +62,14 @@ export function chartSpecs(results: BenchResults): ChartSpec[] {
         ...perMode(results, "load into podwire", (r) => r.applyMs),
         ...perMode(results, "one endpoint change", (r) => r.updateMs),
         ...perMode(results, "add one Service", (r) => r.addServiceMs),
-        ...perMode(results, "kernel iptables-restore", (r) => r.kernelRestoreMs, { dashed: true }).filter((s) => s.name.startsWith("iptables")),
+        ...forModes(results, ["iptables"], "kernel iptables-restore", (r) => r.kernelRestoreMs, { dashed: true }),
+        ...forModes(results, ["nftables"], "kernel nft -f", (r) => r.kernelRestoreMs, { dashed: true }),
       ],
     },
     {
       id: "first-packet",
       title: "Modelled data-plane cost per packet vs Services",
-      subtitle: "rules evaluated (iptables) / hash lookups (IPVS) on the client's node",
+      subtitle: "rules evaluated (iptables; nftables: nft rules + flannel's iptables rules) / hash lookups + rules (IPVS), client's node",
       xLabel,
       yLabel: "rules evaluated (or lookups)",
       xLog: true,
@@ -91,17 +101,17 @@ export function chartSpecs(results: BenchResults): ChartSpec[] {
     {
       id: "kernel-vs-model",
       title: "Real kernel vs model: the first packet of a new connection",
-      subtitle: "kernel: median new-flow minus established round trip through a router namespace",
+      subtitle: "kernel: median new-flow minus established round trip through a router namespace (no kernel IPVS here)",
       xLabel,
       yLabel: "kernel µs",
-      y2Label: "modelled rules evaluated",
+      y2Label: "modelled rules evaluated (IPVS: lookups + rules)",
       xLog: true,
       yLog: false,
       y2Log: false,
       series: [
-        series(results.runs, "iptables", "kernel: extra µs of a new flow", (r) => r.kernelFirstPacketUs),
-        series(results.runs, "iptables", "model: rules evaluated, first packet (client node)", (r) => r.firstPacketCost, { axis: "right", dashed: true }),
-        series(results.runs, "iptables", "model: nat PREROUTING walk alone", (r) => r.firstPacketNatCost, { axis: "right", dashed: true }),
+        ...forModes(results, ["iptables", "nftables"], "kernel: extra µs of a new flow", (r) => r.kernelFirstPacketUs),
+        ...perMode(results, "model: rules evaluated, first packet (client node)", (r) => r.firstPacketCost, { axis: "right", dashed: true }),
+        ...perMode(results, "model: classifier alone (nat PREROUTING / nft prerouting chains)", (r) => r.firstPacketNatCost, { axis: "right", dashed: true }),
       ],
     },
   ];

@@ -20,6 +20,11 @@ export interface BenchRun {
   applyMs: number | null;
   updateMs: number | null;
   addServiceMs: number | null;
+  /** The two halves of updateMs / addServiceMs: kube-proxy computing the change, and loading it into podwire. */
+  updateComputeMs: number | null;
+  updateApplyMs: number | null;
+  addServiceComputeMs: number | null;
+  addServiceApplyMs: number | null;
   /** Memory held by the running cluster with its rules (rss and heap growth over setup), and the process's peak rss so far. */
   rssMB: number | null;
   heapMB: number | null;
@@ -29,8 +34,15 @@ export interface BenchRun {
   laterPacketCost: number | null;
   firstPacketCostPath: number | null;
   laterPacketCostPath: number | null;
-  /** The nat PREROUTING walk alone for a new connection (what the kernel experiment measures: no overlay). */
+  /**
+   * The classifier alone for a new connection (what the kernel experiment measures: no
+   * overlay): iptables' nat PREROUTING walk; in nftables mode the prerouting nft base chains
+   * (filter-prerouting-pre-dnat and nat-prerouting); in IPVS mode its two hash lookups.
+   */
   firstPacketNatCost: number | null;
+  /** nftables mode: kernel expressions (nft_do_chain's per-expression work) for the first packet on the client's node, and in the classifier alone. */
+  firstPacketExprs: number | null;
+  firstPacketNatExprs: number | null;
   packetsPerRequest: number | null;
   keepalive: number;
   perRequestCostNoKeepalive: number | null;
@@ -82,6 +94,10 @@ const DECIMALS: Partial<Record<keyof BenchRun, number>> = {
   applyMs: 2,
   updateMs: 3,
   addServiceMs: 3,
+  updateComputeMs: 3,
+  updateApplyMs: 3,
+  addServiceComputeMs: 3,
+  addServiceApplyMs: 3,
   rssMB: 1,
   heapMB: 1,
   peakRssMB: 1,
@@ -90,6 +106,8 @@ const DECIMALS: Partial<Record<keyof BenchRun, number>> = {
   firstPacketCostPath: 1,
   laterPacketCostPath: 2,
   firstPacketNatCost: 1,
+  firstPacketExprs: 1,
+  firstPacketNatExprs: 1,
   perRequestCostNoKeepalive: 1,
   perRequestCostKeepalive: 2,
   newConnPerSec: 0,
@@ -117,8 +135,9 @@ export function emptyRun(mode: ProxyModeName, services: number, endpoints: numbe
   return {
     mode, services, endpoints, available: false, note: null, costUnit, objects: null,
     modelBuildMs: null, syncMs: null, applyMs: null, updateMs: null, addServiceMs: null,
+    updateComputeMs: null, updateApplyMs: null, addServiceComputeMs: null, addServiceApplyMs: null,
     rssMB: null, heapMB: null, peakRssMB: null,
-    firstPacketCost: null, laterPacketCost: null, firstPacketCostPath: null, laterPacketCostPath: null, firstPacketNatCost: null, packetsPerRequest: null,
+    firstPacketCost: null, laterPacketCost: null, firstPacketCostPath: null, laterPacketCostPath: null, firstPacketNatCost: null, firstPacketExprs: null, firstPacketNatExprs: null, packetsPerRequest: null,
     keepalive, perRequestCostNoKeepalive: null, perRequestCostKeepalive: null,
     newConnPerSec: null, newConnPerSecReference: null, establishedPps: null, coreNewConnPerSec: null, coreNewConnPerSecReference: null,
     kernelRestoreMs: null, kernelRuleLines: null, kernelFirstPacketUs: null, kernelNewFlowUs: null, kernelEstablishedFlowUs: null, kernelFlows: null,
@@ -131,9 +150,9 @@ export function emptyRun(mode: ProxyModeName, services: number, endpoints: numbe
 
 const CSV_COLUMNS: (keyof BenchRun | `objects.${keyof ObjectCounts}`)[] = [
   "mode", "services", "endpoints", "available", "costUnit",
-  "objects.rules", "objects.filterRules", "objects.natRules", "objects.virtualServers", "objects.realServers", "objects.ipsetEntries",
-  "modelBuildMs", "syncMs", "applyMs", "updateMs", "addServiceMs", "rssMB", "heapMB", "peakRssMB",
-  "firstPacketCost", "laterPacketCost", "firstPacketCostPath", "laterPacketCostPath", "firstPacketNatCost", "packetsPerRequest", "keepalive", "perRequestCostNoKeepalive", "perRequestCostKeepalive",
+  "objects.rules", "objects.filterRules", "objects.natRules", "objects.virtualServers", "objects.realServers", "objects.ipsetEntries", "objects.chains", "objects.setElements",
+  "modelBuildMs", "syncMs", "applyMs", "updateMs", "addServiceMs", "updateComputeMs", "updateApplyMs", "addServiceComputeMs", "addServiceApplyMs", "rssMB", "heapMB", "peakRssMB",
+  "firstPacketCost", "laterPacketCost", "firstPacketCostPath", "laterPacketCostPath", "firstPacketNatCost", "firstPacketExprs", "firstPacketNatExprs", "packetsPerRequest", "keepalive", "perRequestCostNoKeepalive", "perRequestCostKeepalive",
   "newConnPerSec", "newConnPerSecReference", "establishedPps", "coreNewConnPerSec", "coreNewConnPerSecReference",
   "kernelRestoreMs", "kernelRuleLines", "kernelFirstPacketUs", "kernelNewFlowUs", "kernelEstablishedFlowUs", "kernelFlows",
   "wallMs", "note",
@@ -174,7 +193,7 @@ function kilo(v: number | null): string {
 }
 
 export function formatTable(runs: readonly BenchRun[]): string[] {
-  const head = ["mode", "services", "rules", "VS", "ipset", "sync ms", "apply ms", "update ms", "add svc ms", "rss MB", "1st pkt", "later", "req K=1", "req K=n", "new conn/s", "ref conn/s", "est pkt/s", "core conn/s", "core ref/s", "kernel load ms", "kernel 1st µs"];
+  const head = ["mode", "services", "rules", "VS", "ipset", "chains", "set elems", "sync ms", "apply ms", "update ms", "add svc ms", "rss MB", "1st pkt", "nft exprs", "later", "req K=1", "req K=n", "new conn/s", "ref conn/s", "est pkt/s", "core conn/s", "core ref/s", "kernel load ms", "kernel 1st µs"];
   const rows: string[][] = [];
   for (const r of runs) {
     if (!r.available) {
@@ -182,9 +201,9 @@ export function formatTable(runs: readonly BenchRun[]): string[] {
       continue;
     }
     rows.push([
-      r.mode, num(r.services), num(r.objects?.rules), num(r.objects?.virtualServers), num(r.objects?.ipsetEntries),
+      r.mode, num(r.services), num(r.objects?.rules), num(r.objects?.virtualServers), num(r.objects?.ipsetEntries), num(r.objects?.chains), num(r.objects?.setElements),
       num(r.syncMs, 1), num(r.applyMs, 1), num(r.updateMs, 2), num(r.addServiceMs, 2), num(r.rssMB, 0),
-      num(r.firstPacketCost, 0), num(r.laterPacketCost, 1), num(r.perRequestCostNoKeepalive, 0), num(r.perRequestCostKeepalive, 1),
+      num(r.firstPacketCost, 0), num(r.firstPacketExprs, 0), num(r.laterPacketCost, 1), num(r.perRequestCostNoKeepalive, 0), num(r.perRequestCostKeepalive, 1),
       kilo(r.newConnPerSec), kilo(r.newConnPerSecReference), kilo(r.establishedPps), kilo(r.coreNewConnPerSec), kilo(r.coreNewConnPerSecReference),
       num(r.kernelRestoreMs, 0), num(r.kernelFirstPacketUs, 1),
     ]);

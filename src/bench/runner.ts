@@ -5,7 +5,8 @@
  *     without keepalive (the Tigera experiment);
  *   data plane, measured: podwire's new connections/s and established packets/s end to end,
  *     and the fast core alone (compiled and reference);
- *   the real kernel where the machine allows: iptables-restore time and first-packet cost.
+ *   the real kernel where the machine allows: iptables-restore (or `nft -f`) load time and
+ *     first-packet cost.
  * A mode that is not built yet (E_MODE_UNAVAILABLE) gives a row of nulls, not a failure.
  */
 import { release, cpus, loadavg, totalmem } from "node:os";
@@ -15,7 +16,8 @@ import { PodwireError, hostNowMs } from "../base/index.js";
 import { measureDataplane } from "./dataplane.js";
 import { servicePicks, IptablesModeBench } from "./iptables-mode.js";
 import { IpvsModeBench } from "./ipvs-mode.js";
-import { kernelUnavailable, measureKernel } from "./kernel.js";
+import { kernelLoaderUnavailable, kernelUnavailable, measureKernel } from "./kernel.js";
+import { NftablesModeBench } from "./nftables-mode.js";
 import type { ProxyModeBench, ProxyModeName } from "./modes.js";
 import { publishedComparison } from "./published.js";
 import { type BenchResults, type BenchRun, type MachineInfo, emptyRun, roundRun } from "./results.js";
@@ -47,8 +49,18 @@ export const VERSION = "0.1.0";
 const STEPS_PER_RUN = 4;
 
 export function defaultMode(mode: ProxyModeName): ProxyModeBench {
-  return mode === "iptables" ? new IptablesModeBench() : new IpvsModeBench();
+  switch (mode) {
+    case "iptables":
+      return new IptablesModeBench();
+    case "ipvs":
+      return new IpvsModeBench();
+    case "nftables":
+      return new NftablesModeBench();
+  }
 }
+
+/** What loads a mode's ruleset into the real kernel (null: the mode has no kernel experiment). */
+const KERNEL_LOADER: Record<ProxyModeName, "iptables-restore" | "nft" | null> = { iptables: "iptables-restore", ipvs: null, nftables: "nft" };
 
 let gcFn: (() => void) | null | undefined;
 /** A full GC where the runtime allows it (for steadier memory figures). */
@@ -76,6 +88,14 @@ export function runBench(opts: BenchOptions): BenchResults {
   const kernelWhyNot = opts.kernel ? kernelUnavailable() : "disabled (--no-kernel)";
   if (kernelWhyNot) notes.push(`real kernel not measured: ${kernelWhyNot}`);
   else if (opts.services.some((n) => n > opts.kernelMaxServices)) notes.push(`real kernel measured up to ${opts.kernelMaxServices.toLocaleString("en-US")} Services (--kernel-max)`);
+  // Per mode: the tool that loads its ruleset (iptables-restore, or the system's nft).
+  const modeKernelWhyNot = new Map<ProxyModeName, string | null>();
+  for (const m of opts.modes) {
+    const loader = KERNEL_LOADER[m];
+    const why = kernelWhyNot ?? (loader === null ? null : kernelLoaderUnavailable(loader));
+    modeKernelWhyNot.set(m, why);
+    if (why !== null && kernelWhyNot === null) notes.push(`real kernel not measured for ${m} mode: ${why}`);
+  }
   const total = opts.modes.length * opts.services.length * STEPS_PER_RUN;
   let done = 0;
   const step = (label: string): void => {
@@ -91,7 +111,7 @@ export function runBench(opts: BenchOptions): BenchResults {
       const run = emptyRun(modeName, n, opts.endpoints, opts.keepalive, mode.costUnit);
       const base = done;
       try {
-        runOne(mode, run, opts, n, step, kernelWhyNot);
+        runOne(mode, run, opts, n, step, modeKernelWhyNot.get(modeName) ?? null);
       } catch (err) {
         if (err instanceof PodwireError && err.code === "E_MODE_UNAVAILABLE") {
           const fresh = emptyRun(modeName, n, opts.endpoints, opts.keepalive, mode.costUnit);
@@ -112,7 +132,8 @@ export function runBench(opts: BenchOptions): BenchResults {
   opts.onStep?.("done", total, total);
   if (runs.some((r) => !r.available)) notes.push(...new Set(runs.filter((r) => !r.available).map((r) => `${r.mode}: ${r.note}`)));
   notes.push(
-    "Modelled costs are NamespaceNetfilter.rulesEvaluated deltas: every rule the kernel would test, in every table the packet crosses on the node. " +
+    "Modelled costs are NamespaceNetfilter.rulesEvaluated deltas: every rule the kernel would test, in every table the packet crosses on the node " +
+      "(nftables mode: nft rules evaluated, nftRulesEvaluated, plus the iptables rules of flannel the same packets cross; its nft expressions, nftExprsEvaluated, are given apart; IPVS mode: hash lookups plus rules). " +
       "First packet = (new flow round trip) − (established round trip)/2; later packet = (established round trip)/2. " +
       "Per request with keepalive K = (first + (2K − 1) × later) / K, two packets per request through the client's node.",
   );
@@ -165,6 +186,8 @@ function runOne(mode: ProxyModeBench, run: BenchRun, opts: BenchOptions, n: numb
     firstPacketCostPath: dp.firstPacketCostPath,
     laterPacketCostPath: dp.laterPacketCostPath,
     firstPacketNatCost: dp.coreMeanCost,
+    firstPacketExprs: dp.firstPacketExprs,
+    firstPacketNatExprs: dp.coreMeanExprs,
     packetsPerRequest: dp.packetsPerRequest,
     perRequestCostNoKeepalive: dp.perRequestCostNoKeepalive,
     perRequestCostKeepalive: dp.perRequestCostKeepalive,
@@ -176,8 +199,14 @@ function runOne(mode: ProxyModeBench, run: BenchRun, opts: BenchOptions, n: numb
   });
 
   step(`${tag}: endpoint change and new Service`);
-  run.updateMs = mode.updateEndpoint();
-  run.addServiceMs = mode.addService();
+  const upd = mode.updateEndpoint();
+  run.updateMs = upd.ms;
+  run.updateComputeMs = upd.computeMs;
+  run.updateApplyMs = upd.applyMs;
+  const add = mode.addService();
+  run.addServiceMs = add.ms;
+  run.addServiceComputeMs = add.computeMs;
+  run.addServiceApplyMs = add.applyMs;
   run.peakRssMB = process.resourceUsage().maxRSS / 1024;
 
   step(`${tag}: real kernel`);

@@ -13,6 +13,7 @@ import { type BenchOptions, runBench } from "../bench/runner.js";
 
 export const DEFAULT_SERVICES = "100,1000,5000,10000,50000";
 export const QUICK_SERVICES = "100,1000,5000";
+export const DEFAULT_MODES = PROXY_MODES.join(",");
 
 export interface BenchFlags {
   services?: string;
@@ -78,14 +79,14 @@ export function registerBench(program: Command): void {
     .description("benchmark kube-proxy modes at scale: rules and sync times, modelled first-packet cost, podwire's own throughput, and the real kernel where possible")
     .option("--services <list>", `Service counts, comma-separated (default ${DEFAULT_SERVICES}; --quick: ${QUICK_SERVICES})`)
     .option("--endpoints <n>", "endpoints per Service", "10")
-    .option("--modes <list>", "kube-proxy modes: iptables, ipvs", "iptables,ipvs")
+    .option("--modes <list>", `kube-proxy modes: ${PROXY_MODES.join(", ")}`, DEFAULT_MODES)
     .option("--connections <n>", "new connections timed end to end per size (default 20000; --quick: 3000)")
     .option("--keepalive <n>", "requests per connection for the keepalive cost figure", "100")
     .option("--quick", "small sizes and counts: a run of about a minute, for a smoke test")
     .option("--seed <n>", "seed for the cluster and every random choice", "1")
     .option("--out <dir>", "directory for results.json, results.csv, chart-*.svg and report.html", "podwire-bench")
     .option("--json", "print results.json to stdout instead of the table (no progress bar)")
-    .option("--no-kernel", "do not measure the real kernel (iptables-restore, first packets through a namespace)")
+    .option("--no-kernel", "do not measure the real kernel (iptables-restore / nft -f, first packets through a namespace)")
     .option("--kernel-max <n>", "largest Service count loaded into the real kernel", "10000")
     .action((flags: BenchFlags) => {
       const opts = benchOptions(flags);
@@ -121,8 +122,10 @@ export function registerBench(program: Command): void {
         ...formatTable(results.runs),
         "",
         "columns: rules/VS/ipset = objects on one node; sync = generate the full sync, apply = load it into podwire's dataplane, update = one endpoint change, add svc = one new Service (ms, one node);",
-        "  1st pkt / later = modelled cost on the client's node (rules evaluated, or IPVS lookups); req K=1 / K=n = modelled cost per request without / with keepalive;",
-        "  new conn/s, est pkt/s = podwire end to end (compiled core); ref = the reference interpreter; core = the classifier alone; kernel = real iptables-restore and first-packet µs",
+        "  chains / set elems = nftables mode: chains and set/map elements of kube-proxy's nft table (rules = its nft rules);",
+        "  1st pkt / later = modelled cost on the client's node (rules evaluated: iptables rules, or nft rules + flannel's iptables rules; IPVS: lookups + rules); nft exprs = nft expressions of the first packet;",
+        "  req K=1 / K=n = modelled cost per request without / with keepalive;",
+        "  new conn/s, est pkt/s = podwire end to end (compiled core); ref = the reference interpreter; core = the classifier alone; kernel = real iptables-restore / nft -f load and first-packet µs",
         ...results.notes.filter((n) => !n.startsWith("Modelled") && !n.startsWith("Every Service")).map((n) => `note: ${n}`),
         `written: ${written.files.join(", ")}`,
       ];

@@ -144,6 +144,7 @@ export class Ops {
     }
     if (op === "flush") {
       set.elements = [];
+      this.positions.delete(set);
       return;
     }
     const user = [...table.chains.values()].find((c) => c.rules.some((r) => r.stmts.some((s) => stmtSetNames(s).includes(name))));
@@ -223,27 +224,61 @@ export class Ops {
       }
       if ((e.timeout !== undefined || e.expires !== undefined) && !set.flags.includes("timeout")) this.fail(NFT_ERROR.SEMANTIC, `set ${set.name} has no timeout flag`, loc);
     }
+    // Elements are found through a key index and removed by swapping with the last, so a
+    // transaction of n element operations is O(n); the set is sorted once, in finish().
+    const pos = this.positionsOf(set);
     const keyOf = (e: SetElement): string => JSON.stringify(e.key);
+    this.unsorted.add(set);
     if (op === "delete" || op === "destroy") {
       for (const e of els) {
-        const i = set.elements.findIndex((x) => keyOf(x) === keyOf(e));
-        if (i < 0) {
+        const key = keyOf(e);
+        const i = pos.get(key);
+        if (i === undefined) {
           if (op === "destroy") continue;
           this.fail(NFT_ERROR.NOT_FOUND, `element not found in ${set.name} (No such file or directory)`, loc);
         }
-        set.elements.splice(i, 1);
+        const last = set.elements.pop()!;
+        pos.delete(key);
+        if (i !== set.elements.length) {
+          set.elements[i] = last;
+          pos.set(keyOf(last), i);
+        }
       }
       return;
     }
     for (const e of els) {
-      const old = set.elements.find((x) => keyOf(x) === keyOf(e));
-      if (old) {
+      const key = keyOf(e);
+      const i = pos.get(key);
+      if (i !== undefined) {
+        const old = set.elements[i]!;
         if (op === "create" || JSON.stringify(old.data) !== JSON.stringify(e.data)) this.fail(NFT_ERROR.EXISTS, `element exists in ${set.name} (File exists)`, loc);
         continue;
       }
+      pos.set(key, set.elements.length);
       set.elements.push(e);
     }
-    sortElements(set.keyType, set.elements);
+  }
+
+  /** Element positions by key, per set touched in this transaction. */
+  private readonly positions = new Map<NftSet, Map<string, number>>();
+  /** Sets whose elements changed and must be sorted again (nft lists them sorted). */
+  private readonly unsorted = new Set<NftSet>();
+
+  private positionsOf(set: NftSet): Map<string, number> {
+    let pos = this.positions.get(set);
+    if (pos === undefined) {
+      pos = new Map();
+      set.elements.forEach((e, i) => pos!.set(JSON.stringify(e.key), i));
+      this.positions.set(set, pos);
+    }
+    return pos;
+  }
+
+  /** Ends the transaction: every set whose elements changed is sorted once. */
+  finish(): void {
+    for (const set of this.unsorted) sortElements(set.keyType, set.elements);
+    this.unsorted.clear();
+    this.positions.clear();
   }
 }
 

@@ -30,6 +30,7 @@ export function applyNftScript(ruleset: NftRuleset, text: string, file = "<nft>"
   const cur = new Cursor(tokenize(text, file), file);
   const ops = new Ops(rs, file);
   new ScriptReader(cur, ops).run();
+  ops.finish();
   validateRuleset(rs, ops.ruleLocs, file);
   if (ruleLocs) for (const [rule, where] of ops.ruleLocs) ruleLocs.set(rule, where.loc);
   return rs;

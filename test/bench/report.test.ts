@@ -1,8 +1,9 @@
 /**
  * `podwire bench` renders a tiny report: every SVG chart is well-formed XML (checked by a
  * small strict parser below), the numbers on its markers equal the figures in
- * results.json, the CSV has one line per run, and an unavailable mode (reported with nulls, as ipvs was until it
- * lands) is a row of nulls rather than a failure.
+ * results.json for all three modes (iptables, IPVS, nftables), the CSV has one line per run,
+ * and an unavailable mode (reported with nulls, as ipvs was until it landed) is a row of
+ * nulls rather than a failure.
  */
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -165,6 +166,10 @@ const SERIES_FIELDS: Record<string, (r: BenchRun) => number | null | undefined> 
   "iptables rules": (r) => r.objects?.rules,
   "IPVS virtual servers": (r) => r.objects?.virtualServers,
   "ipset entries": (r) => r.objects?.ipsetEntries,
+  "nft rules": (r) => r.objects?.rules,
+  "nft chains": (r) => r.objects?.chains,
+  "nft set/map elements": (r) => r.objects?.setElements,
+  "kernel nft -f": (r) => r.kernelRestoreMs,
   "full sync (generate)": (r) => r.syncMs,
   "load into podwire": (r) => r.applyMs,
   "one endpoint change": (r) => r.updateMs,
@@ -181,23 +186,24 @@ const SERIES_FIELDS: Record<string, (r: BenchRun) => number | null | undefined> 
   "core: first packets/s (reference)": (r) => r.coreNewConnPerSecReference,
   "kernel: extra µs of a new flow": (r) => r.kernelFirstPacketUs,
   "model: rules evaluated, first packet (client node)": (r) => r.firstPacketCost,
-  "model: nat PREROUTING walk alone": (r) => r.firstPacketNatCost,
+  "model: classifier alone (nat PREROUTING / nft prerouting chains)": (r) => r.firstPacketNatCost,
 };
 
-function fieldFor(series: string): { mode: string | null; pick: (r: BenchRun) => number | null | undefined } {
-  const m = /^(iptables|ipvs): (.*)$/.exec(series);
-  const label = m ? m[2]! : series;
-  if (/^per request, keepalive \d+$/.test(label)) return { mode: m?.[1] ?? null, pick: (r) => r.perRequestCostKeepalive };
+function fieldFor(series: string): { mode: string; pick: (r: BenchRun) => number | null | undefined } {
+  const m = /^(iptables|ipvs|nftables): (.*)$/.exec(series);
+  if (!m) throw new Error(`series ${series} does not name its mode`);
+  const label = m[2]!;
+  if (/^per request, keepalive \d+$/.test(label)) return { mode: m[1]!, pick: (r) => r.perRequestCostKeepalive };
   const pick = SERIES_FIELDS[label];
   if (!pick) throw new Error(`no field known for series ${series}`);
-  return { mode: m?.[1] ?? (label.startsWith("kernel") || label.startsWith("model") ? "iptables" : null), pick };
+  return { mode: m[1]!, pick };
 }
 
-test("a tiny bench run: well-formed SVG whose numbers equal results.json, for iptables and IPVS mode", (t) => {
+test("a tiny bench run: well-formed SVG whose numbers equal results.json, for iptables, IPVS and nftables mode", (t) => {
   const results: BenchResults = runBench({
     services: [5, 40],
     endpoints: 3,
-    modes: ["iptables", "ipvs"],
+    modes: ["iptables", "ipvs", "nftables"],
     connections: 300,
     keepalive: 10,
     quick: true,
@@ -209,10 +215,11 @@ test("a tiny bench run: well-formed SVG whose numbers equal results.json, for ip
   try {
     writeReport(dir, results);
     const json = JSON.parse(readFileSync(join(dir, "results.json"), "utf8")) as BenchResults;
-    t.is(json.runs.length, 4);
+    t.is(json.runs.length, 6);
     for (const key of ["machine", "seed", "runs"] as const) t.true(key in json);
     const ipt = json.runs.filter((r) => r.mode === "iptables");
     const ipvs = json.runs.filter((r) => r.mode === "ipvs");
+    const nft = json.runs.filter((r) => r.mode === "nftables");
     t.true(ipt.every((r) => r.available && r.objects !== null && r.syncMs !== null && r.firstPacketCost !== null && r.newConnPerSec !== null && r.kernelRestoreMs === null));
     t.true(ipvs.every((r) => r.available && r.objects!.virtualServers !== null && r.syncMs !== null && r.firstPacketCost !== null && r.newConnPerSec !== null && r.kernelRestoreMs === null));
     // IPVS: one virtual server per Service (plus kubernetes' and kube-dns' three), lookups not rules.
@@ -223,12 +230,38 @@ test("a tiny bench run: well-formed SVG whose numbers equal results.json, for ip
     // The first packet of a new connection costs more than a later one, and more with more Services.
     t.true(ipt[1]!.firstPacketCost! > ipt[0]!.firstPacketCost! && ipt[0]!.firstPacketCost! > ipt[0]!.laterPacketCost!);
 
+    // nftables: objects counted from kube-proxy's nft table, every figure but the reference engine's and the kernel's.
+    t.is(nft.length, 2);
+    for (const r of nft) {
+      t.true(r.available && r.costUnit === "rules evaluated", JSON.stringify(r));
+      for (const k of ["syncMs", "applyMs", "updateMs", "addServiceMs", "updateComputeMs", "updateApplyMs", "firstPacketCost", "firstPacketExprs", "firstPacketNatCost", "firstPacketNatExprs", "laterPacketCost", "newConnPerSec", "establishedPps", "coreNewConnPerSec"] as const) {
+        t.is(typeof r[k], "number", `nftables ${r.services}: ${k}`);
+      }
+      t.is(r.newConnPerSecReference, null);
+      t.is(r.coreNewConnPerSecReference, null);
+      t.is(r.kernelRestoreMs, null);
+      t.is(r.objects!.virtualServers, null);
+    }
+    // Per Service with E endpoints: a service chain (masquerade check + numgen vmap) and E endpoint
+    // chains (hairpin + dnat); a cluster-ips element and a service-ips element.
+    const d = nft[1]!.services - nft[0]!.services;
+    t.is(nft[1]!.objects!.rules! - nft[0]!.objects!.rules!, d * (2 + 2 * 3));
+    t.is(nft[1]!.objects!.chains! - nft[0]!.objects!.chains!, d * (1 + 3));
+    t.is(nft[1]!.objects!.setElements! - nft[0]!.objects!.setElements!, d * 2);
+    // Verdict maps: the first packet costs the same at 5 and at 40 Services, and the classifier alone too.
+    t.is(nft[0]!.firstPacketCost, nft[1]!.firstPacketCost, "nftables' first-packet cost does not grow with the number of Services");
+    t.is(nft[0]!.firstPacketNatCost, nft[1]!.firstPacketNatCost);
+    t.true(nft[0]!.firstPacketCost! > nft[0]!.laterPacketCost! && nft[0]!.firstPacketExprs! > nft[0]!.firstPacketCost!);
+
     const csv = readFileSync(join(dir, "results.csv"), "utf8").trim().split("\n");
-    t.is(csv.length, 1 + 4);
+    t.is(csv.length, 1 + 6);
+    t.true(csv[0]!.includes("objects.chains") && csv[0]!.includes("firstPacketExprs"));
+    t.is(csv.filter((l) => l.startsWith("nftables,")).length, 2);
     t.true(csv[0]!.startsWith("mode,services,endpoints"));
 
     const charts = ["rules", "sync", "first-packet", "throughput", "kernel-vs-model"];
     let checked = 0;
+    const seenModes = new Set<string>();
     for (const id of charts) {
       const svg = readFileSync(join(dir, `chart-${id}.svg`), "utf8");
       const root = parseXml(svg);
@@ -237,15 +270,19 @@ test("a tiny bench run: well-formed SVG whose numbers equal results.json, for ip
         if (e.name !== "circle" || !("data-series" in e.attrs)) return;
         const { mode, pick } = fieldFor(e.attrs["data-series"]!);
         const services = Number(e.attrs["data-x"]);
-        const run = json.runs.find((r) => r.services === services && (mode === null || r.mode === mode));
+        const run = json.runs.find((r) => r.services === services && r.mode === mode);
+        seenModes.add(`${id} ${mode}`);
         t.truthy(run, `${id}: ${e.attrs["data-series"]} at ${services}`);
         t.is(e.attrs["data-y"], String(pick(run!)), `${id}: ${e.attrs["data-series"]} at ${services}`);
         checked++;
       });
     }
     t.true(checked >= 20, `checked ${checked} markers`);
+    // Every chart shows all three modes.
+    for (const id of charts) for (const m of ["iptables", "ipvs", "nftables"]) t.true(seenModes.has(`${id} ${m}`), `${id} has no ${m} marker`);
     const html = readFileSync(join(dir, "report.html"), "utf8");
     t.true(html.includes("Tigera") && html.includes("<svg") && html.includes("#96018"));
+    t.true(html.includes("NFTables mode for kube-proxy") && html.includes("nftables"));
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
