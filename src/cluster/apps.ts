@@ -1,11 +1,14 @@
 /**
  * The programs that run in Pods: a tiny HTTP server for TCP container ports, a UDP echo
- * for UDP ports, and a DNS server (UDP and TCP) for CoreDNS. Each speaks real protocol bytes.
+ * for UDP ports, a minimal SCTP server for SCTP ports, and a DNS server (UDP and TCP) for
+ * CoreDNS. Each speaks real protocol bytes.
  */
 import { formatIpv4 } from "../base/index.js";
 import type { PacketBuffer } from "../netdev/index.js";
-import type { NetworkNamespace, TcpApp, TcpConnection, UdpHandler } from "../netns/index.js";
-import { DNS_CLASS_IN, DNS_RCODE_NXDOMAIN, DNS_TYPE_A, DnsRepr, type DnsRecord, DnsTcpReader, frameDnsTcp, prependIpv4 } from "../wire/index.js";
+import type { NetworkNamespace, SctpEnvelope, SctpHandler, SctpStack, TcpApp, TcpConnection, UdpHandler } from "../netns/index.js";
+import {
+  DNS_CLASS_IN, DNS_RCODE_NXDOMAIN, DNS_TYPE_A, DnsRepr, type DnsRecord, DnsTcpReader, type SctpChunk, type SctpRepr, frameDnsTcp, get32, prependIpv4, set32,
+} from "../wire/index.js";
 import type { Cluster, PodRuntime } from "./build.js";
 import type { ClusterSpec, NodeSpec } from "./spec.js";
 
@@ -83,6 +86,87 @@ export function httpServer(pod: string, container: string) {
       },
     };
   };
+}
+
+/** The receive window and stream counts podwire's SCTP endpoints announce (Linux's defaults for a small socket). */
+export const SCTP_A_RWND = 106496;
+export const SCTP_STREAMS = 10;
+
+/**
+ * A one-message SCTP server for an SCTP container port (RFC 9260 §5): INIT is answered with
+ * an INIT ACK whose State Cookie carries both tags and initial TSNs (so, like a real
+ * endpoint, it keeps no state until COOKIE ECHO), COOKIE ECHO with COOKIE ACK, each DATA
+ * chunk with a SACK bundled with one DATA message naming the Pod and the peer (the HTTP
+ * server's "hello from …"), SHUTDOWN with SHUTDOWN ACK, HEARTBEAT with HEARTBEAT ACK.
+ * Packets whose verification tag is not this endpoint's are discarded (§8.5).
+ */
+export class SctpServer implements SctpHandler {
+  /** Associations by peer address and port: [peer tag, own tag, next TSN to send, stream sequence]. */
+  private readonly assocs = new Map<string, { peerTag: number; ownTag: number; tsn: number; ssn: number }>();
+  messages = 0;
+  constructor(
+    readonly pod: string,
+    readonly container: string,
+  ) {}
+
+  onPacket(stack: SctpStack, from: SctpEnvelope, repr: SctpRepr): void {
+    const key = `${from.srcIp}:${from.srcPort}`;
+    const send = (tag: number, chunks: SctpChunk[]): void => {
+      stack.send({ srcPort: from.dstPort, dstPort: from.srcPort, verificationTag: tag, chunks }, from.srcIp, from.dstIp);
+    };
+    const first = repr.chunks[0]!;
+    if (first.type === "INIT") {
+      if (repr.verificationTag !== 0 || first.initiateTag === 0) return; // §8.5.1 (A), §3.3.2
+      const ownTag = (stack.ns.sim.rng.nextU32() | 1) >>> 0;
+      const ownTsn = stack.ns.sim.rng.nextU32();
+      const cookie = new Uint8Array(16);
+      set32(cookie, 0, first.initiateTag);
+      set32(cookie, 4, ownTag);
+      set32(cookie, 8, first.initialTsn);
+      set32(cookie, 12, ownTsn);
+      send(first.initiateTag, [{ type: "INIT_ACK", initiateTag: ownTag, aRwnd: SCTP_A_RWND, outStreams: SCTP_STREAMS, inStreams: SCTP_STREAMS, initialTsn: ownTsn, cookie }]);
+      return;
+    }
+    let a = this.assocs.get(key);
+    const out: SctpChunk[] = [];
+    for (const c of repr.chunks) {
+      if (c.type === "COOKIE_ECHO") {
+        if (c.cookie.length !== 16 || get32(c.cookie, 4) !== repr.verificationTag) return;
+        a = { peerTag: get32(c.cookie, 0), ownTag: get32(c.cookie, 4), tsn: get32(c.cookie, 12), ssn: 0 };
+        this.assocs.set(key, a);
+        out.push({ type: "COOKIE_ACK" });
+        continue;
+      }
+      if (a === undefined || repr.verificationTag !== a.ownTag) {
+        if (c.type === "ABORT" || c.type === "SHUTDOWN_COMPLETE") this.assocs.delete(key);
+        return;
+      }
+      switch (c.type) {
+        case "DATA": {
+          this.messages++;
+          const text = `hello from ${this.pod} (container ${this.container}) at ${formatIpv4(from.dstIp)}:${from.dstPort}, you are ${formatIpv4(from.srcIp)}:${from.srcPort}\n`;
+          out.push({ type: "SACK", cumTsnAck: c.tsn, aRwnd: SCTP_A_RWND });
+          out.push({ type: "DATA", tsn: a.tsn, streamId: c.streamId, streamSeq: a.ssn, ppid: c.ppid, data: encoder.encode(text) });
+          a.tsn = (a.tsn + 1) >>> 0;
+          a.ssn = (a.ssn + 1) & 0xffff;
+          break;
+        }
+        case "SHUTDOWN":
+          out.push({ type: "SHUTDOWN_ACK" });
+          break;
+        case "SHUTDOWN_COMPLETE":
+        case "ABORT":
+          this.assocs.delete(key);
+          return;
+        case "HEARTBEAT":
+          out.push({ type: "HEARTBEAT_ACK", info: c.info });
+          break;
+        default:
+          break;
+      }
+    }
+    if (out.length > 0 && a !== undefined) send(a.peerTag, out);
+  }
 }
 
 /**
@@ -245,6 +329,8 @@ function startApps(pod: PodRuntime, dns: Map<string, DnsServer>): void {
         pod.ns.tcp.listen(port.containerPort, servesDns ? dnsServer().acceptTcp : httpServer(pod.key, c.name));
       } else if (port.protocol === "UDP") {
         pod.ns.bindUdp(port.containerPort, servesDns ? dnsServer() : new UdpEcho());
+      } else if (port.protocol === "SCTP" && !pod.ns.sctp.isBound(port.containerPort)) {
+        pod.ns.sctp.bind(port.containerPort, new SctpServer(pod.key, c.name));
       }
     }
   }

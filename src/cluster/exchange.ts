@@ -1,17 +1,18 @@
 /**
  * One exchange between two places in the cluster — a TCP connection carrying an HTTP
- * request, a UDP datagram and its answer, a DNS query over UDP or TCP, or a ping — run on
+ * request, a UDP datagram and its answer, an SCTP association carrying one message, a DNS
+ * query over UDP or TCP, or a ping — run on
  * the virtual clock with tracing on, so every hop of the request and the reply is recorded.
  */
 import { formatIpv4 } from "../base/index.js";
 import { type TraceEvent, Tracer } from "../netdev/index.js";
 import { type IcmpErrorReport, type NetworkNamespace, type TcpConnection, icmpErrorName } from "../netns/index.js";
-import { DNS_CLASS_IN, DNS_TYPE_A, DnsRepr, DnsTcpReader, frameDnsTcp } from "../wire/index.js";
-import { udpEnvelope } from "./apps.js";
+import { DNS_CLASS_IN, DNS_TYPE_A, DnsRepr, DnsTcpReader, type SctpChunk, frameDnsTcp } from "../wire/index.js";
+import { SCTP_A_RWND, SCTP_STREAMS, udpEnvelope } from "./apps.js";
 import type { Cluster } from "./build.js";
 import { CLUSTER_DOMAIN } from "./services.js";
 
-export type ExchangeProto = "tcp" | "udp" | "icmp" | "dns";
+export type ExchangeProto = "tcp" | "udp" | "sctp" | "icmp" | "dns";
 export type DnsTransport = "udp" | "tcp";
 
 /** The name a DNS trace asks for by default: the `kubernetes` Service, which every cluster has. */
@@ -98,6 +99,9 @@ export function runExchange(cluster: Cluster, spec: ExchangeSpec): ExchangeResul
       case "udp":
         runUdp(cluster, spec, result);
         break;
+      case "sctp":
+        runSctp(cluster, spec, result);
+        break;
       case "dns":
         if (spec.dnsTransport === "tcp") runDnsTcp(cluster, spec, result);
         else runDnsUdp(cluster, spec, result);
@@ -149,6 +153,69 @@ function runUdp(cluster: Cluster, spec: ExchangeSpec, result: ExchangeResult): v
     result.ok = true;
     result.outcome = `reply "${decoder.decode(d.payload)}" from ${cluster.describe(d.srcIp)}:${d.srcPort}`;
   });
+}
+
+/**
+ * An SCTP association from an ephemeral port (RFC 9260 §5.1): INIT, INIT ACK, COOKIE ECHO
+ * bundled with one DATA message (as Linux bundles a first send), COOKIE ACK and the
+ * server's SACK + DATA answer, then SHUTDOWN / SHUTDOWN ACK / SHUTDOWN COMPLETE. Every
+ * packet checks the verification tag the client chose. ok once the answer's DATA arrives.
+ */
+function runSctp(cluster: Cluster, spec: ExchangeSpec, result: ExchangeResult): void {
+  const ns = spec.from;
+  const port = ns.ephemeralPort((p) => ns.sctp.isBound(p));
+  result.clientPort = port;
+  const ownTag = (cluster.sim.rng.nextU32() | 1) >>> 0;
+  const ownTsn = cluster.sim.rng.nextU32();
+  let peerTag = 0;
+  let phase: "init" | "cookie" | "established" | "shutdown" | "closed" = "init";
+  const message = spec.payload ?? encoder.encode(`hello from ${spec.fromLabel}`);
+  const send = (tag: number, chunks: SctpChunk[]): boolean =>
+    ns.sctp.send({ srcPort: port, dstPort: spec.dstPort, verificationTag: tag, chunks }, spec.dst);
+  ns.sctp.bind(port, {
+    onPacket: (_stack, from, repr) => {
+      if (from.srcIp !== spec.dst || from.srcPort !== spec.dstPort) return; // not our peer: an un-NAT went wrong
+      const abort = repr.chunks.find((c) => c.type === "ABORT");
+      if (abort) {
+        // An ABORT answering our INIT carries our tag (T bit clear) or reflects it (T bit set).
+        if (repr.verificationTag !== ownTag && !(abort.type === "ABORT" && abort.tBit && repr.verificationTag === peerTag)) return;
+        result.ok = false;
+        result.outcome = phase === "init" ? `association refused (SCTP ABORT) from ${cluster.describe(from.srcIp)}:${from.srcPort}` : "association aborted (SCTP ABORT)";
+        phase = "closed";
+        return;
+      }
+      if (repr.verificationTag !== ownTag) return; // §8.5: not for this association
+      const out: SctpChunk[] = [];
+      for (const c of repr.chunks) {
+        if (c.type === "INIT_ACK" && phase === "init") {
+          if (!c.cookie) return;
+          peerTag = c.initiateTag;
+          phase = "cookie";
+          out.push({ type: "COOKIE_ECHO", cookie: c.cookie });
+          out.push({ type: "DATA", tsn: ownTsn, streamId: 0, streamSeq: 0, ppid: 0, data: message });
+        } else if (c.type === "COOKIE_ACK" && phase === "cookie") {
+          phase = "established";
+        } else if (c.type === "DATA" && phase === "established") {
+          result.ok = true;
+          result.outcome = `reply "${decoder.decode(c.data).trim()}" from ${cluster.describe(from.srcIp)}:${from.srcPort}`;
+          out.push({ type: "SACK", cumTsnAck: c.tsn, aRwnd: SCTP_A_RWND });
+          out.push({ type: "SHUTDOWN", cumTsnAck: c.tsn });
+          phase = "shutdown";
+        } else if (c.type === "SHUTDOWN_ACK" && phase === "shutdown") {
+          out.push({ type: "SHUTDOWN_COMPLETE", tBit: false });
+          phase = "closed";
+        }
+      }
+      if (out.length > 0) send(peerTag, out);
+    },
+  });
+  try {
+    const init: SctpChunk = { type: "INIT", initiateTag: ownTag, aRwnd: SCTP_A_RWND, outStreams: SCTP_STREAMS, inStreams: SCTP_STREAMS, initialTsn: ownTsn };
+    if (!send(0, [init])) result.outcome = "no route to host";
+    else cluster.sim.run(cluster.sim.now() + EXCHANGE_TIMEOUT_NS);
+  } finally {
+    ns.sctp.unbind(port);
+  }
 }
 
 function runDnsUdp(cluster: Cluster, spec: ExchangeSpec, result: ExchangeResult): void {

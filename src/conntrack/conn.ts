@@ -3,6 +3,8 @@
  * mark, expiry on the virtual clock, per-protocol state and per-direction counters.
  */
 import type { Tuple } from "./tuple.js";
+import type { SctpTrack } from "./sctp-track.js";
+import { SCTP_STATE_NAMES } from "./sctp-track.js";
 import type { TcpTrack } from "./tcp-state.js";
 import { TCP_STATE_NAMES } from "./tcp-state.js";
 
@@ -56,6 +58,8 @@ export class Conn {
   mark = 0;
   /** TCP state and window tracking; null for other protocols. */
   tcp: TcpTrack | null = null;
+  /** SCTP state and verification tags; null for other protocols. */
+  sctp: SctpTrack | null = null;
   /**
    * The numbers updated per packet, unboxed: [timeoutAt, udpStreamAt, packets original,
    * packets reply, bytes original, bytes reply]. Read them through the accessors below.
@@ -121,5 +125,10 @@ export class Conn {
   /** The state's name as conntrack prints it (`ESTABLISHED`), or "" for non-TCP conns. */
   get tcpStateName(): string {
     return this.tcp ? TCP_STATE_NAMES[this.tcp.state]! : "";
+  }
+
+  /** The SCTP state's name as conntrack prints it (`COOKIE_WAIT`), or "" for non-SCTP conns. */
+  get sctpStateName(): string {
+    return this.sctp ? SCTP_STATE_NAMES[this.sctp.state]! : "";
   }
 }

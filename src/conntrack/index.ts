@@ -7,6 +7,7 @@
 export * from "./tuple.js";
 export * from "./conn.js";
 export * from "./tcp-state.js";
+export { SCTP_STATE_NAMES, SCTP_CT_CLOSED, SCTP_CT_COOKIE_WAIT, SCTP_CT_COOKIE_ECHOED, SCTP_CT_ESTABLISHED, type SctpTrack } from "./sctp-track.js";
 export { tcpFlagSet, tcpMalformed, canEarlyDrop } from "./tcp-track.js";
 export * from "./timeouts.js";
 export * from "./nat.js";

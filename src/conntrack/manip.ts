@@ -1,16 +1,18 @@
 /**
  * Packet rewriting for NAT (net/netfilter/nf_nat_core.c nf_nat_packet / nf_nat_manip_pkt,
- * nf_nat_proto.c nf_nat_ipv4_manip_pkt, tcp/udp/icmp_manip_pkt and
- * nf_nat_icmp_reply_translation), with RFC 1624 incremental checksum updates.
+ * nf_nat_proto.c nf_nat_ipv4_manip_pkt, tcp/udp/sctp/icmp_manip_pkt and
+ * nf_nat_icmp_reply_translation), with RFC 1624 incremental checksum updates. SCTP's
+ * CRC32c has no pseudo header and no incremental form: a port change recomputes it.
  *
  * A packet in direction `dir` is made to look like the inverse of the conn's tuple for the
  * other direction; "src" rewrites the source address and port, "dst" the destination.
  */
 import { finishChecksum, foldSum, pseudoHeaderSum, sumBytes } from "../wire/checksum.js";
+import { refillSctpChecksum, sctpChecksum } from "../wire/sctp.js";
 import type { Conn, Dir } from "./conn.js";
 import { IPS_DST_NAT, IPS_NAT_MASK, IPS_SRC_NAT } from "./conn.js";
 import type { NatManip } from "./nat.js";
-import { IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP } from "./tuple.js";
+import { IPPROTO_ICMP, IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP } from "./tuple.js";
 
 const ICMP_REDIRECT = 5;
 
@@ -94,6 +96,12 @@ function manipIpv4(buf: Uint8Array, ipOff: number, end: number, l4proto: number,
       set16(buf, hdroff + 6, c === 0 ? 0xffff : c);
     }
     set16(buf, portOff, port);
+  } else if (l4proto === IPPROTO_SCTP) {
+    // sctp_manip_pkt: 8 bytes are enough for the ports; with the whole 12-byte header the
+    // CRC32c is recomputed from the header to the end of the packet.
+    if (end - hdroff < 8) return false;
+    set16(buf, hdroff + (src ? 0 : 2), port);
+    refillSctpChecksum(buf, hdroff, end - hdroff);
   } else if (l4proto === IPPROTO_ICMP) {
     if (end - hdroff < 8) return false;
     if (isIcmpQuery(buf[hdroff]!)) {
@@ -169,7 +177,7 @@ function icmpReplyTranslation(
 
 /**
  * Checks every checksum a NAT rewrite touches: the IPv4 header, the TCP/UDP checksum with
- * its pseudo header (a UDP checksum of 0 counts as valid), the ICMP checksum, and for an
+ * its pseudo header (a UDP checksum of 0 counts as valid), SCTP's CRC32c, the ICMP checksum, and for an
  * ICMP error the quoted IPv4 header. For tests.
  */
 export function fullChecksumsValid(buf: Uint8Array, ipOff: number, len: number): boolean {
@@ -187,6 +195,11 @@ export function fullChecksumsValid(buf: Uint8Array, ipOff: number, len: number):
   if (proto === IPPROTO_UDP) {
     if (get16(buf, l4off + 6) === 0) return true;
     return foldSum(sumBytes(buf, l4off, l4len, pseudoHeaderSum(srcIp, dstIp, IPPROTO_UDP, l4len))) === 0xffff;
+  }
+  if (proto === IPPROTO_SCTP) {
+    if (l4len < 12) return false;
+    const stored = (buf[l4off + 8]! | (buf[l4off + 9]! << 8) | (buf[l4off + 10]! << 16) | (buf[l4off + 11]! << 24)) >>> 0;
+    return stored === sctpChecksum(buf, l4off, l4len);
   }
   if (proto === IPPROTO_ICMP) {
     if (foldSum(sumBytes(buf, l4off, l4len)) !== 0xffff) return false;

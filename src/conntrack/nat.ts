@@ -13,7 +13,7 @@ import type { Conn } from "./conn.js";
 import { IPS_DST_NAT, IPS_DST_NAT_DONE, IPS_SRC_NAT, IPS_SRC_NAT_DONE } from "./conn.js";
 import { jhash2, rawBe32, reciprocalScale } from "./jhash.js";
 import type { Tuple } from "./tuple.js";
-import { IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, copyTuple, invertTuple, tupleEquals } from "./tuple.js";
+import { IPPROTO_ICMP, copyTuple, hasPorts, invertTuple, tupleEquals } from "./tuple.js";
 
 export type NatManip = "src" | "dst";
 
@@ -66,7 +66,7 @@ function used(env: NatEnv, t: Tuple, ct: Conn): boolean {
 function l4InRange(t: Tuple, src: boolean, r: Range): boolean {
   let v: number;
   if (t.proto === IPPROTO_ICMP) v = t.sport;
-  else if (t.proto === IPPROTO_TCP || t.proto === IPPROTO_UDP) v = src ? t.sport : t.dport;
+  else if (hasPorts(t.proto)) v = src ? t.sport : t.dport;
   else return true;
   const lo = Math.min(r.minPort, r.maxPort);
   const hi = Math.max(r.minPort, r.maxPort);
@@ -124,7 +124,7 @@ function l4UniqueTuple(env: NatEnv, t: Tuple, r: Range, src: boolean, ct: Conn, 
       min = r.minPort;
       size = r.maxPort - r.minPort + 1;
     }
-  } else if (t.proto === IPPROTO_TCP || t.proto === IPPROTO_UDP) {
+  } else if (hasPorts(t.proto)) {
     if (!r.protoSpecified) {
       if (!src) return; // a destination port is never changed without a port range
       const port = t.sport;

@@ -22,11 +22,12 @@ import { formatConn } from "./format.js";
 import { isIcmpError, manipPacket as applyNat } from "./manip.js";
 import type { NatEnv, NatFlags, NatManip } from "./nat.js";
 import { isNatDone as natDone, setupNat as natSetup } from "./nat.js";
+import { SCTP_RES_INVALID, sctpPacket } from "./sctp-track.js";
 import { TCP_RES_ACCEPT, TCP_RES_INVALID, TCP_RES_KILL, TCP_RES_REPEAT, tcpPacket } from "./tcp-track.js";
 import type { Timeouts, TimeoutsNs } from "./timeouts.js";
 import { timeoutsNs } from "./timeouts.js";
 import type { Tuple } from "./tuple.js";
-import { IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, hash5, icmpInverseType, icmpValidNew, invertTuple } from "./tuple.js";
+import { IPPROTO_ICMP, IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP, hash5, icmpInverseType, icmpValidNew, invertTuple } from "./tuple.js";
 
 export type CtInfo = "NEW" | "ESTABLISHED" | "RELATED" | "INVALID" | "UNTRACKED";
 
@@ -186,6 +187,11 @@ export class ConntrackTable {
       if (ulen > l4len || ulen < 8) return this.invalid();
       sport = (buf[l4off]! << 8) | buf[l4off + 1]!;
       dport = (buf[l4off + 2]! << 8) | buf[l4off + 3]!;
+    } else if (proto === IPPROTO_SCTP) {
+      // sctp_error: shorter than the common header.
+      if (l4len < 12) return this.invalid();
+      sport = (buf[l4off]! << 8) | buf[l4off + 1]!;
+      dport = (buf[l4off + 2]! << 8) | buf[l4off + 3]!;
     } else if (proto === IPPROTO_ICMP) {
       if (l4len < 8) return this.invalid();
       const type = buf[l4off]!;
@@ -230,6 +236,9 @@ export class ConntrackTable {
         refreshed = r === TCP_RES_ACCEPT || r === TCP_RES_KILL;
       } else if (proto === IPPROTO_UDP) {
         this.udpPacket(conn, now);
+      } else if (proto === IPPROTO_SCTP) {
+        // SCTP_RES_IGNORE (a retransmitted INIT into CLOSED) accepts without refreshing the timeout.
+        if (sctpPacket(conn, dir, buf, l4off, l4len, now, this.t.sctp, !conn.confirmed) === SCTP_RES_INVALID) return this.invalid();
       } else if (proto === IPPROTO_ICMP) {
         if (!icmpValidNew(conn.original.dport)) return this.invalid();
         conn.timeoutAt = now + this.t.icmp;
@@ -292,7 +301,7 @@ export class ConntrackTable {
     const il4len = l4len - 8 - ihl;
     let sport = 0;
     let dport = 0;
-    if (proto === IPPROTO_TCP || proto === IPPROTO_UDP) {
+    if (proto === IPPROTO_TCP || proto === IPPROTO_UDP || proto === IPPROTO_SCTP) {
       if (il4len < 8) return this.invalid();
       // Inverted: the reply to the quoted packet.
       sport = (buf[il4 + 2]! << 8) | buf[il4 + 3]!;

@@ -2,7 +2,9 @@
  * Conntrack timeouts in seconds, with the Linux defaults:
  * TCP from nf_conntrack_proto_tcp.c `tcp_timeouts`, UDP from nf_conntrack_proto_udp.c
  * `udp_timeouts` (UNREPLIED 30 s, REPLIED 120 s = nf_conntrack_udp_timeout_stream), ICMP
- * from nf_conntrack_proto_icmp.c (30 s), generic from nf_conntrack_proto_generic.c (600 s).
+ * from nf_conntrack_proto_icmp.c (30 s), generic from nf_conntrack_proto_generic.c (600 s),
+ * SCTP from nf_conntrack_proto_sctp.c `sctp_timeouts` (Linux ≥ 5.x: ESTABLISHED 210 s, the
+ * `net.netfilter.nf_conntrack_sctp_timeout_*` sysctls of a 6.18 kernel read the same).
  */
 import { NS_PER_SEC } from "../base/clock.js";
 import {
@@ -20,6 +22,10 @@ import {
   TCP_CT_UNACK,
   TCP_CT_TIMEOUT_MAX,
 } from "./tcp-state.js";
+import {
+  SCTP_CT_CLOSED, SCTP_CT_COOKIE_ECHOED, SCTP_CT_COOKIE_WAIT, SCTP_CT_ESTABLISHED, SCTP_CT_HEARTBEAT_SENT, SCTP_CT_MAX,
+  SCTP_CT_NONE, SCTP_CT_SHUTDOWN_ACK_SENT, SCTP_CT_SHUTDOWN_RECD, SCTP_CT_SHUTDOWN_SENT,
+} from "./sctp-track.js";
 
 export interface Timeouts {
   tcpSynSent: number;
@@ -43,6 +49,15 @@ export interface Timeouts {
   icmp: number;
   /** nf_conntrack_generic_timeout. */
   generic: number;
+  /** nf_conntrack_sctp_timeout_*. */
+  sctpClosed: number;
+  sctpCookieWait: number;
+  sctpCookieEchoed: number;
+  sctpEstablished: number;
+  sctpShutdownSent: number;
+  sctpShutdownRecd: number;
+  sctpShutdownAckSent: number;
+  sctpHeartbeatSent: number;
 }
 
 export const DEFAULT_TIMEOUTS: Readonly<Timeouts> = Object.freeze({
@@ -61,6 +76,14 @@ export const DEFAULT_TIMEOUTS: Readonly<Timeouts> = Object.freeze({
   udpStream: 120,
   icmp: 30,
   generic: 600,
+  sctpClosed: 10,
+  sctpCookieWait: 3,
+  sctpCookieEchoed: 3,
+  sctpEstablished: 210,
+  sctpShutdownSent: 3,
+  sctpShutdownRecd: 3,
+  sctpShutdownAckSent: 3,
+  sctpHeartbeatSent: 30,
 });
 
 /** Timeouts converted to virtual nanoseconds, TCP ones indexed by TCP_CONNTRACK_* state. */
@@ -70,6 +93,8 @@ export interface TimeoutsNs {
   udpStream: number;
   icmp: number;
   generic: number;
+  /** Indexed by SCTP_CT_* state; slot 0 (NONE) holds the CLOSED timeout, as the kernel's does. */
+  sctp: Float64Array;
 }
 
 export function timeoutsNs(partial: Partial<Timeouts> | undefined): TimeoutsNs {
@@ -88,8 +113,19 @@ export function timeoutsNs(partial: Partial<Timeouts> | undefined): TimeoutsNs {
   tcp[TCP_CT_SYN_SENT2] = t.tcpSynSent2 * NS_PER_SEC;
   tcp[TCP_CT_RETRANS] = t.tcpMaxRetrans * NS_PER_SEC;
   tcp[TCP_CT_UNACK] = t.tcpUnacknowledged * NS_PER_SEC;
+  const sctp = new Float64Array(SCTP_CT_MAX);
+  sctp[SCTP_CT_NONE] = t.sctpClosed * NS_PER_SEC;
+  sctp[SCTP_CT_CLOSED] = t.sctpClosed * NS_PER_SEC;
+  sctp[SCTP_CT_COOKIE_WAIT] = t.sctpCookieWait * NS_PER_SEC;
+  sctp[SCTP_CT_COOKIE_ECHOED] = t.sctpCookieEchoed * NS_PER_SEC;
+  sctp[SCTP_CT_ESTABLISHED] = t.sctpEstablished * NS_PER_SEC;
+  sctp[SCTP_CT_SHUTDOWN_SENT] = t.sctpShutdownSent * NS_PER_SEC;
+  sctp[SCTP_CT_SHUTDOWN_RECD] = t.sctpShutdownRecd * NS_PER_SEC;
+  sctp[SCTP_CT_SHUTDOWN_ACK_SENT] = t.sctpShutdownAckSent * NS_PER_SEC;
+  sctp[SCTP_CT_HEARTBEAT_SENT] = t.sctpHeartbeatSent * NS_PER_SEC;
   return {
     tcp,
+    sctp,
     udp: t.udp * NS_PER_SEC,
     udpStream: t.udpStream * NS_PER_SEC,
     icmp: t.icmp * NS_PER_SEC,

@@ -3,7 +3,7 @@
  * `struct nf_conntrack_tuple` does for IPv4 (net/netfilter/nf_conntrack_core.c
  * nf_ct_get_tuple / nf_ct_invert_tuple).
  *
- * For TCP and UDP `sport`/`dport` are the ports. For ICMP the kernel keeps the echo
+ * For TCP, UDP and SCTP `sport`/`dport` are the ports. For ICMP the kernel keeps the echo
  * identifier in the source half and the message type in the destination half
  * (nf_conntrack_proto_icmp.c icmp_pkt_to_tuple): `sport` = identifier, `dport` = type. The
  * inverse of an ICMP query tuple keeps the identifier and swaps the type for its answer
@@ -15,6 +15,7 @@ import { formatIpv4 } from "../base/ipv4-int.js";
 export const IPPROTO_ICMP = 1;
 export const IPPROTO_TCP = 6;
 export const IPPROTO_UDP = 17;
+export const IPPROTO_SCTP = 132;
 
 export interface Tuple {
   /** Source address (unsigned 32-bit). */
@@ -150,7 +151,7 @@ export function formatTuple(t: Tuple): string {
   return addrs;
 }
 
-/** Protocols whose tuples carry ports here (TCP and UDP; everything else is tracked generically). */
+/** Protocols whose tuples carry ports here (TCP, UDP and SCTP; everything else is tracked generically). */
 export function hasPorts(proto: number): boolean {
-  return proto === IPPROTO_TCP || proto === IPPROTO_UDP;
+  return proto === IPPROTO_TCP || proto === IPPROTO_UDP || proto === IPPROTO_SCTP;
 }

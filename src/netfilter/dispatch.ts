@@ -2,8 +2,8 @@
  * The compiled engine's index for one chain: runs of rules that can be decided without
  * walking them one object at a time.
  *
- * **Keyed runs.** A rule is *keyed* when it can only match packets of one protocol (TCP
- * or UDP) to one destination port, and optionally one destination address:
+ * **Keyed runs.** A rule is *keyed* when it can only match packets of one protocol (TCP,
+ * UDP or SCTP) to one destination port, and optionally one destination address:
  * `-d VIP/32 -p tcp -m tcp --dport 80 …`, the shape of every KUBE-SERVICES and
  * KUBE-NODEPORTS rule. A run of keyed rules becomes two hash maps, by (protocol, port,
  * address) and by (protocol, port); for a packet they give the only rules of the run that
@@ -57,7 +57,12 @@ interface SplitSegment {
 
 type Segment = KeyedSegment | SplitSegment;
 
-/** Protocol + port into one small number: proto is 6 or 17 here. */
+/** The IP protocol a port match module reads (tcp 6, udp 17, sctp 132). */
+function l4ProtoOf(module: "tcp" | "udp" | "sctp"): number {
+  return module === "tcp" ? 6 : module === "udp" ? 17 : 132;
+}
+
+/** Protocol + port into one small number: proto is 6, 17 or 132 here. */
 function portKey(proto: number, port: number): number {
   return proto * 65536 + port;
 }
@@ -70,12 +75,12 @@ function addrKey(proto: number, port: number, dst: number): number {
 /** The dispatch key of a rule, or null when it is not keyed. */
 export function ruleKey(rule: Rule): RuleKey | null {
   const p = rule.proto;
-  if (p === undefined || p.invert || (p.proto !== 6 && p.proto !== 17)) return null;
+  if (p === undefined || p.invert || (p.proto !== 6 && p.proto !== 17 && p.proto !== 132)) return null;
   let port = -1;
   for (const m of rule.matches) {
     if (m.module === "statistic" || m.module === "recent" || m.module === "nfacct") return null;
-    if ((m.module === "tcp" || m.module === "udp") && m.dport && !m.dport.invert && m.dport.min === m.dport.max) {
-      if ((m.module === "tcp") !== (p.proto === 6)) return null;
+    if ((m.module === "tcp" || m.module === "udp" || m.module === "sctp") && m.dport && !m.dport.invert && m.dport.min === m.dport.max) {
+      if (l4ProtoOf(m.module) !== p.proto) return null;
       port = m.dport.min;
       break;
     }
@@ -138,8 +143,8 @@ function flatten(rule: Rule, flat: Int32Array, at: number): boolean {
   let l4 = 0;
   for (const m of rule.matches) {
     if (m.module === "comment") continue;
-    if ((m.module === "tcp" || m.module === "udp") && l4 === 0 && !m.tcpFlags) {
-      l4 = m.module === "tcp" ? 6 : 17;
+    if ((m.module === "sctp" || ((m.module === "tcp" || m.module === "udp") && !m.tcpFlags)) && l4 === 0) {
+      l4 = l4ProtoOf(m.module);
       f |= F_L4;
       flat[at + 6] = l4;
       if (m.sport) {
@@ -284,7 +289,7 @@ export class DispatchIndex {
   }
 
   private firstKeyed(s: KeyedSegment, from: number, ctx: PacketContext, env: NetfilterEnv): number {
-    if (!ctx.hasPorts || ctx.fragment || (ctx.proto !== 6 && ctx.proto !== 17)) return -1;
+    if (!ctx.hasPorts || ctx.fragment || (ctx.proto !== 6 && ctx.proto !== 17 && ctx.proto !== 132)) return -1;
     const a = s.byAddr.get(addrKey(ctx.proto, ctx.dport, ctx.dst));
     const b = s.byPort.get(portKey(ctx.proto, ctx.dport));
     let ia = 0;

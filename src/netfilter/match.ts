@@ -45,6 +45,13 @@ export function matchExtension(m: MatchSpec, ctx: PacketContext, env: NetfilterE
       if (m.tcpFlags && ((ctx.tcpFlags & m.tcpFlags.mask) === m.tcpFlags.comp) === m.tcpFlags.invert) return false;
       return true;
     }
+    case "sctp": {
+      // sctp_mt: no match on non-first fragments; the header is read at the port offsets.
+      if (ctx.fragment || !ctx.hasPorts || ctx.proto !== 132) return false;
+      if (m.sport && (ctx.sport >= m.sport.min && ctx.sport <= m.sport.max) === m.sport.invert) return false;
+      if (m.dport && (ctx.dport >= m.dport.min && ctx.dport <= m.dport.max) === m.dport.invert) return false;
+      return true;
+    }
     case "multiport": {
       if (ctx.fragment || !ctx.hasPorts) return false;
       let hit = false;

@@ -74,6 +74,17 @@ export interface TcpUdpMatch {
   tcpFlags?: { mask: number; comp: number; invert: boolean };
 }
 
+/**
+ * `-m sctp` (xt_sctp, also loaded implicitly by `-p sctp --dport …`): source and destination
+ * port ranges, read from the SCTP common header at the TCP/UDP offsets (RFC 9260 §3.1).
+ * `--chunk-types` is refused by the parser: podwire does not model chunk matching.
+ */
+export interface SctpMatch {
+  module: "sctp";
+  sport?: PortRange & { invert: boolean };
+  dport?: PortRange & { invert: boolean };
+}
+
 /** `-m multiport --sports|--dports|--ports a,b:c` (up to 15 entries). */
 export interface MultiportMatch {
   module: "multiport";
@@ -242,6 +253,7 @@ export interface IpvsMatch {
 
 export type MatchSpec =
   | TcpUdpMatch
+  | SctpMatch
   | MultiportMatch
   | CommentMatch
   | StatisticMatch

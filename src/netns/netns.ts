@@ -24,6 +24,7 @@ import { placePayload, prependIcmp, readU16 } from "./l4-build.js";
 import { ARP_MAX_PROBES, ARP_RETRANS_NS, type NeighEntry, NeighbourTable, UNRES_QLEN_BYTES } from "./neighbour.js";
 import { type Route, RouteTable, formatRoute } from "./route-table.js";
 import { type DropReason, NetnsStats } from "./stats.js";
+import { SctpStack } from "./sctp.js";
 import { TcpStack } from "./tcp.js";
 
 export interface InterfaceAddress {
@@ -87,6 +88,7 @@ export class NetworkNamespace implements RxHandler, UnderlayStack {
   readonly routes = new RouteTable();
   readonly stats = new NetnsStats();
   readonly tcp: TcpStack;
+  readonly sctp: SctpStack;
   /** `net.ipv4.ip_forward`. */
   ipForward = false;
   /**
@@ -119,6 +121,7 @@ export class NetworkNamespace implements RxHandler, UnderlayStack {
     this.addDevice(this.lo);
     this.addAddress(this.lo, 0x7f000001, 8);
     this.tcp = new TcpStack(this);
+    this.sctp = new SctpStack(this);
   }
 
   // ---------------------------------------------------------------- configuration
@@ -396,6 +399,7 @@ export class NetworkNamespace implements RxHandler, UnderlayStack {
     if (proto === 17) this.udpRcv(pkt, broadcast);
     else if (proto === 6) this.tcp.receive(pkt);
     else if (proto === 1) this.icmpRcv(pkt, broadcast);
+    else if (proto === 132 && !broadcast) this.sctp.receive(pkt);
     else {
       if (!broadcast) this.sendIcmpError(pkt, ICMP_DEST_UNREACH, ICMP_PROT_UNREACH, 0);
       this.dropPkt(pkt, "icmp-unhandled");
@@ -482,7 +486,7 @@ export class NetworkNamespace implements RxHandler, UnderlayStack {
     const q = l4 + 8;
     const qihl = (b[q]! & 0x0f) * 4;
     const origProto = b[q + 9]!;
-    const hasPorts = len >= 8 + qihl + 4 && (origProto === 6 || origProto === 17);
+    const hasPorts = len >= 8 + qihl + 4 && (origProto === 6 || origProto === 17 || origProto === 132);
     const report: IcmpErrorReport = {
       type,
       code: b[l4 + 1]!,

@@ -43,6 +43,9 @@ export type DropReason =
   | "tcp-malformed"
   | "tcp-no-socket"
   | "tcp-out-of-window"
+  | "sctp-checksum"
+  | "sctp-malformed"
+  | "sctp-no-socket" // out of the blue: answered with ABORT or discarded (RFC 9260 §8.4)
   | "icmp-malformed"
   | "icmp-checksum"
   | "icmp-unhandled"

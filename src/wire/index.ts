@@ -1,5 +1,5 @@
 /**
- * Wire formats: Ethernet, ARP, IPv4, ICMP, UDP, TCP, VXLAN and DNS, checksums, zero-copy
+ * Wire formats: Ethernet, ARP, IPv4, ICMP, UDP, TCP, SCTP, VXLAN and DNS, checksums, zero-copy
  * builders and a tcpdump-style summary. Imports only `base`.
  *
  * Each protocol has two faces (after smoltcp's wire module):
@@ -20,6 +20,7 @@ export * from "./ipv4.js";
 export * from "./icmp.js";
 export * from "./udp.js";
 export * from "./tcp.js";
+export * from "./sctp.js";
 export * from "./vxlan.js";
 export * from "./dns.js";
 export * from "./builder.js";

@@ -22,6 +22,7 @@ export const IPV4_MAX_HEADER_LEN = 60;
 export const IPPROTO_ICMP = 1;
 export const IPPROTO_TCP = 6;
 export const IPPROTO_UDP = 17;
+export const IPPROTO_SCTP = 132;
 
 const VER_IHL = 0;
 const TOS = 1;

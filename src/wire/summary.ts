@@ -4,10 +4,11 @@
  */
 import { formatIpv4, formatMac } from "../base/ipv4-int.js";
 import { WireError } from "../base/errors.js";
-import { get16 } from "./bytes.js";
+import { get16, get32 } from "./bytes.js";
 import { EthernetFrame, ETHERNET_HEADER_LEN, ETHERTYPE_ARP, ETHERTYPE_IPV4 } from "./ethernet.js";
 import { ArpPacket, ARP_REPLY, ARP_REQUEST } from "./arp.js";
-import { Ipv4Packet, IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP } from "./ipv4.js";
+import { Ipv4Packet, IPPROTO_ICMP, IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP } from "./ipv4.js";
+import { SctpPacket, sctpChunkName } from "./sctp.js";
 import { UdpPacket } from "./udp.js";
 import { TcpPacket, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, TCP_URG, parseTcpOptions, tcpFlagsString } from "./tcp.js";
 import type { TcpOption } from "./tcp.js";
@@ -111,6 +112,7 @@ function ipv4(buf: Uint8Array, off: number, len: number, depth: number): string 
   if (proto === IPPROTO_UDP) line = udp(buf, l4, l4Len, srcIp, dstIp, src, dst, depth);
   else if (proto === IPPROTO_TCP) line = tcp(buf, l4, l4Len, srcIp, dstIp, src, dst);
   else if (proto === IPPROTO_ICMP) line = `${src} > ${dst}: ${icmp(buf, l4, l4Len)}`;
+  else if (proto === IPPROTO_SCTP) line = sctp(buf, l4, l4Len, src, dst);
   else line = `${src} > ${dst}: ${protoName(proto)}, length ${l4Len}`;
   return line + bad;
 }
@@ -119,7 +121,28 @@ function protoName(proto: number): string {
   if (proto === IPPROTO_UDP) return "UDP";
   if (proto === IPPROTO_TCP) return "TCP";
   if (proto === IPPROTO_ICMP) return "ICMP";
+  if (proto === IPPROTO_SCTP) return "SCTP";
   return `ip-proto-${proto}`;
+}
+
+/** tcpdump's form: `a.p > b.q: sctp (2) [INIT] [init tag: …] [DATA] …` (tags in hex here), with the CRC32c checked. */
+function sctp(buf: Uint8Array, off: number, len: number, src: string, dst: string): string {
+  const p = new SctpPacket(buf, off, len);
+  try {
+    p.checkLen(len);
+  } catch (e) {
+    return `${src} > ${dst}: ${describe(e, "SCTP")}`;
+  }
+  const parts: string[] = [];
+  p.forEachChunk((type, _flags, v, vlen) => {
+    let s = `[${sctpChunkName(type)}]`;
+    if ((type === 1 || type === 2) && vlen >= 16) s += ` [init tag: 0x${get32(buf, v).toString(16)}]`;
+    else if (type === 0 && vlen >= 12) s += ` [TSN: ${get32(buf, v)}] [len ${vlen - 12}]`;
+    else if (type === 3 && vlen >= 4) s += ` [cum ack ${get32(buf, v)}]`;
+    parts.push(s);
+  });
+  const bad = p.verifyChecksum() ? "" : ` [bad sctp crc32c 0x${p.checksum().toString(16)}]`;
+  return `${src}.${p.srcPort()} > ${dst}.${p.dstPort()}: sctp (${parts.length}) [vtag 0x${p.verificationTag().toString(16)}] ${parts.join(" ")}${bad}`;
 }
 
 function udp(buf: Uint8Array, off: number, len: number, srcIp: number, dstIp: number, src: string, dst: string, depth: number): string {

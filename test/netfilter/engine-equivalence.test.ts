@@ -37,7 +37,7 @@ const arbAddr = fc.record({ c: fc.constantFrom(...CIDRS), invert: fc.boolean() }
 const arbPort = fc.constantFrom(...PORTS);
 
 const arbMatch: fc.Arbitrary<MatchSpec> = fc.oneof(
-  fc.record({ module: fc.constantFrom("tcp" as const, "udp" as const), dport: fc.option(fc.record({ p: arbPort, invert: fc.boolean() }).map(({ p, invert }) => ({ min: p, max: p, invert })), { nil: undefined }), sport: fc.option(fc.constant({ min: 1024, max: 65535, invert: false }), { nil: undefined }) }),
+  fc.record({ module: fc.constantFrom("tcp" as const, "udp" as const, "sctp" as const), dport: fc.option(fc.record({ p: arbPort, invert: fc.boolean() }).map(({ p, invert }) => ({ min: p, max: p, invert })), { nil: undefined }), sport: fc.option(fc.constant({ min: 1024, max: 65535, invert: false }), { nil: undefined }) }),
   fc.record({ module: fc.constant("comment" as const), comment: fc.constant("x") }),
   fc.record({ module: fc.constant("statistic" as const), mode: fc.constant("random" as const), probability: fc.constantFrom(0.5, 0.33333333349, 0.25, 1), invert: fc.boolean() }),
   fc.record({ module: fc.constant("statistic" as const), mode: fc.constant("nth" as const), every: fc.integer({ min: 1, max: 4 }), packet: fc.constant(0), invert: fc.boolean() }),
@@ -72,7 +72,7 @@ function arbRule(chainIndex: number, chainCount: number): fc.Arbitrary<Rule> {
     .record({
       src: fc.option(arbAddr, { nil: undefined }),
       dst: fc.option(arbAddr, { nil: undefined }),
-      proto: fc.option(fc.record({ proto: fc.constantFrom(6, 17, 1), invert: fc.boolean() }), { nil: undefined }),
+      proto: fc.option(fc.record({ proto: fc.constantFrom(6, 17, 132, 1), invert: fc.boolean() }), { nil: undefined }),
       matches: fc.array(arbMatch, { maxLength: 3 }),
       target: arbTarget(chainIndex, chainCount),
     })
@@ -85,12 +85,14 @@ function arbRule(chainIndex: number, chainCount: number): fc.Arbitrary<Rule> {
     });
 }
 
+const L4_NAME: Record<number, "tcp" | "udp" | "sctp"> = { 6: "tcp", 17: "udp", 132: "sctp" };
+
 /** A keyed rule like KUBE-SERVICES': -d VIP/32 -p tcp -m comment -m tcp --dport P -j X. */
 function arbKeyedRule(chainIndex: number, chainCount: number): fc.Arbitrary<Rule> {
-  return fc.record({ dst: fc.constantFrom(...ADDRS), wide: fc.boolean(), port: arbPort, proto: fc.constantFrom(6, 17), extra: fc.array(arbMatch, { maxLength: 1 }), target: arbTarget(chainIndex, chainCount) }).map((r) => ({
+  return fc.record({ dst: fc.constantFrom(...ADDRS), wide: fc.boolean(), port: arbPort, proto: fc.constantFrom(6, 17, 132), extra: fc.array(arbMatch, { maxLength: 1 }), target: arbTarget(chainIndex, chainCount) }).map((r) => ({
     dst: r.wide ? { net: 0x0a000000, prefixLen: 8, mask: prefixMask(8), invert: false } : { net: r.dst, prefixLen: 32, mask: 0xffffffff, invert: false },
-    proto: { proto: r.proto, name: r.proto === 6 ? "tcp" : "udp", invert: false },
-    matches: [{ module: "comment", comment: "svc" } as MatchSpec, { module: r.proto === 6 ? "tcp" : "udp", dport: { min: r.port, max: r.port, invert: false } } as MatchSpec, ...r.extra],
+    proto: { proto: r.proto, name: L4_NAME[r.proto]!, invert: false },
+    matches: [{ module: "comment", comment: "svc" } as MatchSpec, { module: L4_NAME[r.proto]!, dport: { min: r.port, max: r.port, invert: false } } as MatchSpec, ...r.extra],
     target: r.target,
     counters: emptyCounters(),
   }));
@@ -118,7 +120,7 @@ const arbRuleset: fc.Arbitrary<Ruleset> = fc
 const arbPacket = fc.record({
   src: fc.constantFrom(...ADDRS),
   dst: fc.constantFrom(...ADDRS),
-  proto: fc.constantFrom(6, 17, 1),
+  proto: fc.constantFrom(6, 17, 132, 1),
   sport: fc.constantFrom(1000, 40000),
   dport: arbPort,
   mark: fc.constantFrom(0, 0x4000),

@@ -3,7 +3,7 @@ import type { MatchSpec, TargetSpec } from "../model.js";
 import type { Extension } from "./ext.js";
 import { conntrackMatch, stateMatch } from "./match-conntrack.js";
 import { ipvsMatch } from "./match-ipvs.js";
-import { icmpMatch, multiportMatch, tcpMatch, udpMatch } from "./match-l4.js";
+import { icmpMatch, multiportMatch, sctpMatch, tcpMatch, udpMatch } from "./match-l4.js";
 import { physdevMatch, recentMatch, setMatch } from "./match-misc.js";
 import { addrtypeMatch, commentMatch, markMatch, nfacctMatch, statisticMatch } from "./match-simple.js";
 import { dnatTarget, masqueradeTarget, snatTarget } from "./target-nat.js";
@@ -19,7 +19,7 @@ export const MATCH_EXTENSIONS: ReadonlyMap<string, AnyMatchExtension> = new Map<
   ["tcp", tcpMatch], ["udp", udpMatch], ["multiport", multiportMatch], ["comment", commentMatch],
   ["statistic", statisticMatch], ["mark", markMatch], ["conntrack", conntrackMatch], ["state", stateMatch],
   ["addrtype", addrtypeMatch], ["recent", recentMatch], ["set", setMatch], ["physdev", physdevMatch],
-  ["nfacct", nfacctMatch], ["icmp", icmpMatch], ["ipvs", ipvsMatch],
+  ["nfacct", nfacctMatch], ["icmp", icmpMatch], ["ipvs", ipvsMatch], ["sctp", sctpMatch],
 ]);
 
 /** Target extensions with options; ACCEPT, DROP and RETURN are verdicts handled by the parser. */

@@ -217,7 +217,7 @@ export function parseRuleWords(words: readonly Word[], opts: RuleParseOptions = 
 }
 
 function protoImplicitName(proto: number): string {
-  return proto === 6 ? "tcp" : proto === 17 ? "udp" : proto === 1 ? "icmp" : "";
+  return proto === 6 ? "tcp" : proto === 17 ? "udp" : proto === 132 ? "sctp" : proto === 1 ? "icmp" : "";
 }
 
 function findInLoaded(loaded: readonly Loaded[], name: string): { entry: Loaded; def: OptionDef } | undefined {

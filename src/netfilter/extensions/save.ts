@@ -2,7 +2,7 @@
 import type { MatchSpec, TargetSpec } from "../model.js";
 import { saveConntrack, saveState } from "./match-conntrack.js";
 import { saveIpvs } from "./match-ipvs.js";
-import { saveIcmp, saveMultiport, saveTcpUdp } from "./match-l4.js";
+import { saveIcmp, saveMultiport, saveSctp, saveTcpUdp } from "./match-l4.js";
 import { savePhysdev, saveRecent, saveSet } from "./match-misc.js";
 import { saveAddrtype, saveComment, saveMark, saveNfacct, saveStatistic } from "./match-simple.js";
 import { saveDnat, saveMasquerade, saveSnat } from "./target-nat.js";
@@ -13,6 +13,8 @@ export function saveMatch(m: MatchSpec): string {
     case "tcp":
     case "udp":
       return saveTcpUdp(m);
+    case "sctp":
+      return saveSctp(m);
     case "multiport":
       return saveMultiport(m);
     case "comment":
