@@ -1,12 +1,20 @@
 /**
  * Wires capture taps on emulated devices to a pcapng writer: one interface description
  * block per device (named `node/device`, e.g. `worker-1/cni0`), frames stamped with the
- * virtual clock, direction in the comment when asked. The pcap layer knows nothing of
- * devices; this is where the two meet.
+ * virtual clock, each with its direction in epb_flags (and in a comment when asked), and
+ * at the end one interface statistics block per device, as dumpcap writes them. The pcap
+ * layer knows nothing of devices; this is where the two meet.
  */
 import type { CaptureDirection, CaptureTap, NetDevice, PacketBuffer } from "../netdev/index.js";
-import { FileSink, PcapngWriter } from "../pcap/index.js";
+import { EPB_FLAGS_INBOUND, EPB_FLAGS_OUTBOUND, FileSink, PcapngWriter } from "../pcap/index.js";
 import type { ByteSink } from "../pcap/index.js";
+
+/** Frames a device has dropped, all reasons together (its DeviceStats). */
+function deviceDrops(dev: NetDevice): number {
+  let drops = 0;
+  for (const n of dev.stats.drops.values()) drops += n;
+  return drops;
+}
 
 export interface CaptureOptions {
   /** Add a comment to each frame saying where it was seen and which way it went. */
@@ -18,6 +26,11 @@ export class CaptureSession implements CaptureTap {
   private readonly writer: PcapngWriter;
   private readonly devices: NetDevice[];
   private readonly sink: ByteSink;
+  /** Each device's drop counter when the capture started, so the statistics cover the capture only. */
+  private readonly dropBaselines: number[] = [];
+  /** Frames written per interface id. */
+  private readonly written: number[] = [];
+  private readonly startNs: number;
   frames = 0;
   bytes = 0;
   /** A comment for the next frame written (e.g. the start of a scenario). */
@@ -31,8 +44,11 @@ export class CaptureSession implements CaptureTap {
     this.sink = sink;
     this.writer = new PcapngWriter(sink, { userappl: "podwire" });
     this.devices = [...devices];
+    this.startNs = this.devices.length > 0 ? this.devices[0]!.sim.now() : 0;
     for (const dev of this.devices) {
       this.ids.set(dev, this.writer.addInterface({ name: dev.qualifiedName, description: `${dev.kind} device ${dev.name} in ${dev.owner || "(none)"}` }));
+      this.dropBaselines.push(deviceDrops(dev));
+      this.written.push(0);
       dev.taps.push(this);
     }
   }
@@ -59,14 +75,35 @@ export class CaptureSession implements CaptureTap {
       const where = `${direction === "rx" ? "received on" : "sent from"} ${dev.qualifiedName}${note ? `: ${note}` : ""}`;
       comment = comment ? `${comment} | ${where}` : where;
     }
-    this.writer.writePacket(id, dev.sim.now(), data, comment === undefined ? undefined : { comment });
+    const flags = direction === "rx" ? EPB_FLAGS_INBOUND : EPB_FLAGS_OUTBOUND;
+    this.writer.writePacket(id, dev.sim.now(), data, comment === undefined ? { flags } : { flags, comment });
+    this.written[id]!++;
     this.frames++;
     this.bytes += data.length;
   }
 
-  /** Removes the taps and finishes the file (renamed into place). */
+  /**
+   * Removes the taps, writes one interface statistics block per device and finishes the file
+   * (renamed into place). As dumpcap fills them: isb_ifrecv is the number of frames the
+   * capture received from the device (libpcap's ps_recv), isb_ifdrop the frames the device
+   * itself dropped (its DeviceStats drop counters), both since the capture started, and
+   * isb_usrdeliv the frames written (all of them: the capture never drops).
+   */
   close(): void {
     this.untap();
+    this.devices.forEach((dev, id) => {
+      const endNs = dev.sim.now();
+      const seen = this.written[id]!;
+      this.writer.writeInterfaceStatistics(id, endNs, {
+        comment: "Counters provided by podwire",
+        startNs: this.startNs,
+        endNs,
+        ifRecv: seen,
+        ifDrop: deviceDrops(dev) - this.dropBaselines[id]!,
+        osDrop: 0,
+        usrDeliv: seen,
+      });
+    });
     this.writer.close();
   }
 

@@ -9,6 +9,7 @@ import { NetDevice, type RxHandler } from "./device.js";
 import { isGroupDst, macAt } from "./frame-peek.js";
 import type { PacketBuffer } from "./packet-buffer.js";
 import type { Simulator } from "./simulator.js";
+import { BRIDGE_FORWARD_NS, STEP_BRIDGE } from "./timing.js";
 
 /** The kernel's default FDB ageing time (`ageing_time` 300 s). */
 export const DEFAULT_AGEING_NS = 300 * 1_000_000_000;
@@ -35,6 +36,9 @@ export class Bridge extends NetDevice implements RxHandler {
   /** `net.bridge.bridge-nf-call-iptables`: on in Kubernetes nodes. */
   nfCallIptables = false;
   nfHooks: BridgeNetfilterHooks | null = null;
+  /** Ports hand frames over at once; the forwarding step costs `forwardNs` (timing.ts). */
+  readonly rxDelayNs = 0;
+  forwardNs = BRIDGE_FORWARD_NS;
 
   constructor(sim: Simulator, name: string, mac: number, mtu = 1500) {
     super(sim, name, mac, mtu);
@@ -77,7 +81,19 @@ export class Bridge extends NetDevice implements RxHandler {
     if (!isGroupDst(buf, off + 6)) this.learn(src, inPort);
     // tcpdump on the bridge device puts it in promiscuous mode and sees every frame that enters.
     if (this.taps.length !== 0) this.tap("rx", pkt);
+    if (this.forwardNs > 0) this.sim.resumeLater(this, pkt, this.forwardNs, STEP_BRIDGE);
+    else this.forwardFrame(inPort, pkt);
+  }
 
+  override resume(pkt: PacketBuffer, step: number): void {
+    if (step === STEP_BRIDGE) this.forwardFrame(pkt.bridgePort!, pkt);
+    else super.resume(pkt, step);
+  }
+
+  /** The forwarding step: br_netfilter's PREROUTING, then up, flood or the FDB's port. */
+  private forwardFrame(inPort: NetDevice, pkt: PacketBuffer): void {
+    const buf = pkt.buf;
+    const off = pkt.head;
     if (this.nfCallIptables && this.nfHooks !== null && isIpv4(buf, off)) {
       if (!this.nfHooks.bridgePreRouting(this, inPort, pkt)) {
         this.stats.countDrop("netfilter-prerouting");
@@ -174,12 +190,11 @@ export class Bridge extends NetDevice implements RxHandler {
     this.stats.rxPackets++;
     this.stats.rxBytes += pkt.tail - pkt.head;
     pkt.ingress = this;
-    const h = this.rxHandler;
-    if (h === null) {
+    if (this.rxHandler === null) {
       this.dropFrame(pkt, "no-local-stack");
       return;
     }
-    h.handleFrame(this, pkt);
+    this.handUp(pkt);
   }
 
   private dropFrame(pkt: PacketBuffer, reason: string): void {

@@ -1,10 +1,17 @@
 /** The network device: what every veth, bridge, VXLAN and loopback device has in common. */
 import type { PacketBuffer } from "./packet-buffer.js";
 import type { Simulator } from "./simulator.js";
+import { STACK_RX_NS, STEP_HANDLER } from "./timing.js";
 
 /** Receives frames arriving on a device: a network namespace, or a bridge for its ports. */
 export interface RxHandler {
   handleFrame(dev: NetDevice, pkt: PacketBuffer): void;
+  /**
+   * Virtual time between a frame arriving on the device and this handler acting on it.
+   * Absent: STACK_RX_NS, the IPv4 stack's receive path. A bridge takes frames at once
+   * (it schedules its own forwarding step).
+   */
+  readonly rxDelayNs?: number;
 }
 
 export type CaptureDirection = "rx" | "tx";
@@ -70,6 +77,27 @@ export abstract class NetDevice {
     this.stats.rxBytes += pkt.tail - pkt.head;
     if (this.taps.length !== 0) this.tap("rx", pkt);
     pkt.ingress = this;
+    this.handUp(pkt);
+  }
+
+  /**
+   * Gives a received frame to the rx handler after its delay (the stack's receive path takes
+   * STACK_RX_NS: see timing.ts). `pkt.ingress` must be set.
+   */
+  handUp(pkt: PacketBuffer): void {
+    const h = this.rxHandler;
+    if (h === null) {
+      this.drop(pkt, "no-handler");
+      return;
+    }
+    const delay = h.rxDelayNs ?? STACK_RX_NS;
+    if (delay > 0) this.sim.resumeLater(this, pkt, delay, STEP_HANDLER);
+    else h.handleFrame(this, pkt);
+  }
+
+  /** A processing step scheduled with `sim.resumeLater` is due. Subclasses add their own steps. */
+  resume(pkt: PacketBuffer, step: number): void {
+    if (step !== STEP_HANDLER) throw new Error(`${this.qualifiedName}: unknown step ${step}`);
     const h = this.rxHandler;
     if (h === null) {
       this.drop(pkt, "no-handler");

@@ -8,3 +8,4 @@ export * from "./vxlan.js";
 export * from "./loopback.js";
 export * from "./frame-peek.js";
 export * from "./dummy.js";
+export * from "./timing.js";

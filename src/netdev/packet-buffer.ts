@@ -32,6 +32,8 @@ export class PacketBuffer {
   trace = false;
   /** Where the scheduled delivery of this packet goes (see Simulator.deliverLater). */
   deliverTo: NetDevice | null = null;
+  /** What the scheduled delivery does there (a STEP_* of timing.ts; 0 = receive). */
+  deliverStep = 0;
   /** Set when the packet is owned by a pool and currently free. */
   free = false;
 
@@ -62,6 +64,7 @@ export class PacketBuffer {
     this.brNfDone = false;
     this.trace = false;
     this.deliverTo = null;
+    this.deliverStep = 0;
   }
 
   /**

@@ -36,6 +36,17 @@ export class Simulator {
   /** Hands `pkt` to `dev.receive()` after `delayNs`. The queue owns the packet until then. */
   deliverLater(dev: NetDevice, pkt: PacketBuffer, delayNs: number): void {
     pkt.deliverTo = dev;
+    pkt.deliverStep = 0;
+    this.queue.push(this.clock.now() + delayNs, pkt);
+  }
+
+  /**
+   * Hands `pkt` back to `dev.resume(pkt, step)` after `delayNs`: a device's processing step
+   * that costs virtual time (timing.ts). The queue owns the packet until then.
+   */
+  resumeLater(dev: NetDevice, pkt: PacketBuffer, delayNs: number, step: number): void {
+    pkt.deliverTo = dev;
+    pkt.deliverStep = step;
     this.queue.push(this.clock.now() + delayNs, pkt);
   }
 
@@ -63,8 +74,11 @@ export class Simulator {
       n++;
       if (ev instanceof PacketBuffer) {
         const dev = ev.deliverTo!;
+        const step = ev.deliverStep;
         ev.deliverTo = null;
-        dev.receive(ev);
+        ev.deliverStep = 0;
+        if (step === 0) dev.receive(ev);
+        else dev.resume(ev, step);
       } else {
         ev.fire();
       }

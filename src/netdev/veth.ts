@@ -2,9 +2,10 @@
 import { NetDevice } from "./device.js";
 import type { PacketBuffer } from "./packet-buffer.js";
 import type { Simulator } from "./simulator.js";
+import { VETH_CROSSING_NS } from "./timing.js";
 
 /** Latency of a veth crossing; small and fixed so captures show the order of hops. */
-export const VETH_LATENCY_NS = 1_000;
+export const VETH_LATENCY_NS = VETH_CROSSING_NS;
 
 export class Veth extends NetDevice {
   readonly kind = "veth" as const;

@@ -11,6 +11,7 @@ import { NetDevice } from "./device.js";
 import { macAt } from "./frame-peek.js";
 import type { PacketBuffer } from "./packet-buffer.js";
 import type { Simulator } from "./simulator.js";
+import { STEP_ENCAP, VXLAN_DECAP_NS, VXLAN_ENCAP_NS } from "./timing.js";
 
 export const FLANNEL_VXLAN_PORT = 8472;
 /** Outer Ethernet 14 + IPv4 20 + UDP 8 + VXLAN 8 = 50; flannel sets the MTU to eth0's − 50. */
@@ -56,6 +57,21 @@ export class VxlanDevice extends NetDevice {
       this.drop(pkt, "vxlan-no-underlay");
       return;
     }
+    // Encapsulation costs virtual time: the outer packet leaves VXLAN_ENCAP_NS later.
+    this.sim.resumeLater(this, pkt, VXLAN_ENCAP_NS, STEP_ENCAP);
+  }
+
+  override resume(pkt: PacketBuffer, step: number): void {
+    if (step === STEP_ENCAP) this.encapsulate(pkt);
+    else super.resume(pkt, step);
+  }
+
+  private encapsulate(pkt: PacketBuffer): void {
+    const remote = this.fdb.get(macAt(pkt.buf, pkt.head));
+    if (remote === undefined || this.underlay === null) {
+      this.drop(pkt, remote === undefined ? "vxlan-no-fdb-entry" : "vxlan-no-underlay");
+      return;
+    }
     pkt.scrub();
     const srcPort = flowSourcePort(pkt.buf, pkt.head, pkt.tail - pkt.head);
     prependVxlan(pkt, this.vni);
@@ -90,7 +106,8 @@ export class VxlanDevice extends NetDevice {
     pkt.pull(8);
     pkt.scrub();
     if (this.sim.tracer) this.sim.trace(this.owner, this.name, "decap", `VXLAN vni ${vni}`, pkt);
-    this.receive(pkt);
+    // The inner frame arrives on this device VXLAN_DECAP_NS later.
+    this.sim.deliverLater(this, pkt, VXLAN_DECAP_NS);
   }
 
   /** FDB as `bridge fdb show dev flannel.1` prints it. */

@@ -19,6 +19,29 @@ export interface CapturePacket {
   data: Uint8Array;
   origLen: number;
   comment?: string;
+  /** The epb_flags word (§4.3.1), when the block has one. */
+  flags?: number;
+  /** epb_flags bits 0-1, when present and not 0 ("not available"). */
+  direction?: "inbound" | "outbound";
+}
+
+/** An Interface Statistics Block (§4.6): counters an interface reported, with when. */
+export interface CaptureStatistics {
+  /** Index into `Capture.interfaces`. */
+  interfaceId: number;
+  /** When the counters were taken, ns since 1970. */
+  tsNs: bigint;
+  /** isb_starttime / isb_endtime, ns since 1970. */
+  startNs?: bigint;
+  endNs?: bigint;
+  /** isb_ifrecv: packets received from the interface since the capture started. */
+  ifRecv?: bigint;
+  /** isb_ifdrop: packets the interface dropped since the capture started. */
+  ifDrop?: bigint;
+  filterAccept?: bigint;
+  osDrop?: bigint;
+  usrDeliv?: bigint;
+  comment?: string;
 }
 
 export interface Capture {
@@ -29,4 +52,6 @@ export interface Capture {
   nanos?: boolean;
   interfaces: CaptureInterface[];
   packets: CapturePacket[];
+  /** pcapng Interface Statistics Blocks, in file order; empty for pcap. */
+  statistics: CaptureStatistics[];
 }

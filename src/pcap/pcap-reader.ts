@@ -69,6 +69,7 @@ export function readPcap(bytes: Uint8Array): Capture {
     nanos,
     interfaces: [{ linktype, snaplen, tsresol: nanos ? 9 : 6 }],
     packets,
+    statistics: [],
   };
 }
 

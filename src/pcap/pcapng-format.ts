@@ -8,6 +8,8 @@ export const BLOCK_IDB = 0x00000001;
 /** Obsolete Packet Block (Appendix A); recognised only to be skipped. */
 export const BLOCK_OPB = 0x00000002;
 export const BLOCK_SPB = 0x00000003;
+/** Interface Statistics Block (§4.6). */
+export const BLOCK_ISB = 0x00000005;
 export const BLOCK_EPB = 0x00000006;
 
 export const BYTE_ORDER_MAGIC = 0x1a2b3c4d;
@@ -29,6 +31,24 @@ export const IF_NAME = 2;
 export const IF_DESCRIPTION = 3;
 export const IF_TSRESOL = 9;
 export const IF_TSOFFSET = 14;
+/** §4.3 EPB options. */
+export const EPB_FLAGS = 2;
+/** §4.6 ISB options. */
+export const ISB_STARTTIME = 2;
+export const ISB_ENDTIME = 3;
+export const ISB_IFRECV = 4;
+export const ISB_IFDROP = 5;
+export const ISB_FILTERACCEPT = 6;
+export const ISB_OSDROP = 7;
+export const ISB_USRDELIV = 8;
+
+/**
+ * epb_flags bits 0-1 (§4.3.1): the direction the packet went. 0 = not available,
+ * 1 = inbound, 2 = outbound. Bits 2-4 (reception type) and the rest are left zero.
+ */
+export const EPB_FLAGS_INBOUND = 0x1;
+export const EPB_FLAGS_OUTBOUND = 0x2;
+export const EPB_FLAGS_DIRECTION_MASK = 0x3;
 
 /** if_tsresol value meaning 10^-9 s units. */
 export const TSRESOL_NANOS = 9;

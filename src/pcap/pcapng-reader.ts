@@ -1,20 +1,32 @@
 /**
- * pcapng reader (draft-ietf-opsawg-pcapng): SHB, IDB, EPB and SPB in either byte order,
- * several sections, unknown blocks skipped by their length (§3.1).
+ * pcapng reader (draft-ietf-opsawg-pcapng): SHB, IDB, EPB (with epb_flags), SPB and ISB in
+ * either byte order, several sections, unknown blocks skipped by their length (§3.1).
  */
 import { WireError, malformed, truncated } from "../base/errors.js";
-import type { Capture, CaptureInterface, CapturePacket } from "./capture.js";
+import type { Capture, CaptureInterface, CapturePacket, CaptureStatistics } from "./capture.js";
 import {
   BLOCK_EPB,
   BLOCK_IDB,
+  BLOCK_ISB,
   BLOCK_OVERHEAD,
   BLOCK_SHB,
   BLOCK_SPB,
   BYTE_ORDER_MAGIC,
+  EPB_FLAGS,
+  EPB_FLAGS_DIRECTION_MASK,
+  EPB_FLAGS_INBOUND,
+  EPB_FLAGS_OUTBOUND,
   IF_DESCRIPTION,
   IF_NAME,
   IF_TSOFFSET,
   IF_TSRESOL,
+  ISB_ENDTIME,
+  ISB_FILTERACCEPT,
+  ISB_IFDROP,
+  ISB_IFRECV,
+  ISB_OSDROP,
+  ISB_STARTTIME,
+  ISB_USRDELIV,
   OPT_COMMENT,
   OPT_ENDOFOPT,
   PCAPNG_VERSION_MAJOR,
@@ -38,6 +50,7 @@ export function readPcapng(bytes: Uint8Array): Capture {
   const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const interfaces: CaptureInterface[] = [];
   const packets: CapturePacket[] = [];
+  const statistics: CaptureStatistics[] = [];
   let scales: TimeScale[] = []; // this section's interfaces
   let sectionBase = 0; // index in `interfaces` of this section's interface 0
   let le = true;
@@ -116,8 +129,40 @@ export function readPcapng(bytes: Uint8Array): Capture {
         // Padded data may reach the end exactly (no options); pad4 cannot pass `end` as both are aligned.
         forEachOption(v, data + pad4(caplen), end, le, (code, at, n) => {
           if (code === OPT_COMMENT && pkt.comment === undefined) pkt.comment = decodeString(bytes, at, n);
+          else if (code === EPB_FLAGS && n >= 4 && pkt.flags === undefined) {
+            const flags = v.getUint32(at, le);
+            pkt.flags = flags;
+            const dir = flags & EPB_FLAGS_DIRECTION_MASK;
+            if (dir === EPB_FLAGS_INBOUND) pkt.direction = "inbound";
+            else if (dir === EPB_FLAGS_OUTBOUND) pkt.direction = "outbound";
+          }
         });
         packets.push(pkt);
+        break;
+      }
+      case BLOCK_ISB: {
+        // §4.6: interface id, timestamp high/low, options.
+        if (end - body < 12) throw malformed(PROTO, `statistics block at offset ${off} too short`);
+        const ifId = v.getUint32(body, le);
+        const scale = scales[ifId];
+        if (!scale) throw malformed(PROTO, `statistics block at offset ${off} names undefined interface ${ifId}`);
+        const st: CaptureStatistics = {
+          interfaceId: sectionBase + ifId,
+          tsNs: toNs(scale, v.getUint32(body + 4, le), v.getUint32(body + 8, le)),
+        };
+        forEachOption(v, body + 12, end, le, (code, at, n) => {
+          if (code === OPT_COMMENT && st.comment === undefined) st.comment = decodeString(bytes, at, n);
+          if (n < 8) return;
+          // isb_starttime/endtime: two 32-bit words, high then low, as an EPB timestamp.
+          if (code === ISB_STARTTIME) st.startNs = toNs(scale, v.getUint32(at, le), v.getUint32(at + 4, le));
+          else if (code === ISB_ENDTIME) st.endNs = toNs(scale, v.getUint32(at, le), v.getUint32(at + 4, le));
+          else if (code === ISB_IFRECV) st.ifRecv = v.getBigUint64(at, le);
+          else if (code === ISB_IFDROP) st.ifDrop = v.getBigUint64(at, le);
+          else if (code === ISB_FILTERACCEPT) st.filterAccept = v.getBigUint64(at, le);
+          else if (code === ISB_OSDROP) st.osDrop = v.getBigUint64(at, le);
+          else if (code === ISB_USRDELIV) st.usrDeliv = v.getBigUint64(at, le);
+        });
+        statistics.push(st);
         break;
       }
       case BLOCK_SPB: {
@@ -141,7 +186,7 @@ export function readPcapng(bytes: Uint8Array): Capture {
     }
     off += len;
   }
-  return { format: "pcapng", interfaces, packets };
+  return { format: "pcapng", interfaces, packets, statistics };
 }
 
 /** Walks an options list (§3.5) from `start` to `end`, stopping at opt_endofopt. */

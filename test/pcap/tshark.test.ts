@@ -3,7 +3,7 @@ import { execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { FileSink, PcapngWriter } from "../../src/pcap/index.js";
+import { EPB_FLAGS_INBOUND, EPB_FLAGS_OUTBOUND, FileSink, PcapngWriter } from "../../src/pcap/index.js";
 
 function hasTshark(): boolean {
   try {
@@ -46,6 +46,32 @@ register("tshark reads interface names and packet comments back", (t) => {
       "cni0||1704067200.000002000",
       "eth0|third|1704067200.000003000",
     ]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+register("tshark reads epb_flags directions; capinfos reads one statistics block per interface", (t) => {
+  const dir = mkdtempSync(join(tmpdir(), "podwire-tshark-"));
+  try {
+    const path = join(dir, "flags.pcapng");
+    const w = new PcapngWriter(new FileSink(path));
+    const a = w.addInterface({ name: "a/eth0" });
+    const b = w.addInterface({ name: "b/eth0" });
+    w.writePacket(a, 1_000, FRAME, { flags: EPB_FLAGS_OUTBOUND });
+    w.writePacket(b, 2_000, FRAME, { flags: EPB_FLAGS_INBOUND, comment: "in" });
+    w.writeInterfaceStatistics(a, 3_000, { comment: "Counters provided by podwire", startNs: 0, endNs: 3_000, ifRecv: 1, ifDrop: 0, usrDeliv: 1 });
+    w.writeInterfaceStatistics(b, 3_000, { startNs: 0, endNs: 3_000, ifRecv: 1, ifDrop: 4, usrDeliv: 1 });
+    w.close();
+    const out = execFileSync(
+      "tshark",
+      ["-r", path, "-T", "fields", "-E", "separator=|", "-e", "frame.interface_name", "-e", "frame.packet_flags_direction", "-e", "frame.comment"],
+      { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] },
+    );
+    t.deepEqual(out.trimEnd().split("\n"), ["a/eth0|0x00000002|", "b/eth0|0x00000001|in"]);
+    const info = execFileSync("capinfos", [path], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] });
+    t.is([...info.matchAll(/Number of stat entries = 1/g)].length, 2, info);
+    t.regex(info, /Number of interfaces in file: 2/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
