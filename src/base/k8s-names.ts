@@ -27,3 +27,12 @@ export function nameProblem(name: string, kind: NameKind): string | null {
 export function quoteName(name: string): string {
   return JSON.stringify(name.length > 60 ? `${name.slice(0, 57)}...` : name);
 }
+
+/**
+ * Text from a user's file made safe for a terminal: C0 and C1 control characters (escape
+ * sequences, carriage returns, …) written as `\xNN`, so a file can never drive the terminal.
+ */
+export function escapeControl(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`);
+}

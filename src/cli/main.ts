@@ -4,7 +4,7 @@
  */
 import { join } from "node:path";
 import { Command, CommanderError, Option } from "commander";
-import { PodwireError, checkOutputFile, formatIpv4, parseCidr, prepareOutputDir } from "../base/index.js";
+import { PodwireError, checkOutputFile, escapeControl, formatIpv4, parseCidr, prepareOutputDir } from "../base/index.js";
 import { bootCluster } from "../cluster/boot.js";
 import { Cluster } from "../cluster/build.js";
 import { CaptureSession } from "../cluster/capture.js";
@@ -210,9 +210,10 @@ export function buildProgram(): Command {
     .option("--json", "print the result as JSON")
     .option("--seed <n>", "seed for the statistic/numgen draws of the traced path")
     .action((opts: TraceRulesArgs & { json?: boolean }) => {
-      const result = runTraceRules(opts, (w) => process.stderr.write(`podwire: warning: ${w}\n`));
+      // Rule text, comments and chain names come from the user's file: escaped before printing.
+      const result = runTraceRules(opts, (w) => process.stderr.write(`podwire: warning: ${escapeControl(w)}\n`));
       if (opts.json) process.stdout.write(JSON.stringify(traceRulesJson(result), null, 2) + "\n");
-      else out(formatTraceRules(opts, result));
+      else out(formatTraceRules(opts, result).map(escapeControl));
     });
 
   program
@@ -345,7 +346,7 @@ export async function main(argv: string[]): Promise<number> {
       return err.exitCode === 0 ? 0 : EXIT_BAD_INPUT;
     }
     if (err instanceof PodwireError) {
-      process.stderr.write(`podwire: error: ${err.message}\n`);
+      process.stderr.write(`podwire: error: ${escapeControl(err.message)}\n`);
       return EXIT_BAD_INPUT;
     }
     process.stderr.write(`podwire: internal error (please report it): ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
