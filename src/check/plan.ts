@@ -110,13 +110,13 @@ export function planCheck(running: RunningCluster, probes: ReadonlyMap<string, P
     }
     for (const sp of svc.ports) {
       const column = `${svcKey}:${sp.port}/${sp.protocol}`;
-      if (sp.protocol === "SCTP") {
-        skipped.push({ target: `svc/${column}`, reason: "SCTP port: podwire has no SCTP client" });
+      if (!running.services.proxy.protocols.has(sp.protocol)) {
+        skipped.push({ target: `svc/${column}`, reason: `${sp.protocol} port: podwire's ${running.services.mode} mode does not carry ${sp.protocol} yet` });
         continue;
       }
       const endpoints = portEndpoints(model, svc, sp);
       const dnsProto = sp.port === 53 && usable(endpoints).every((e) => dnsServerIps.has(parseIpv4(e.address)));
-      const proto: ExchangeProto = dnsProto ? "dns" : sp.protocol === "UDP" ? "udp" : "tcp";
+      const proto: ExchangeProto = dnsProto ? "dns" : sp.protocol === "UDP" ? "udp" : sp.protocol === "SCTP" ? "sctp" : "tcp";
       const base = {
         column,
         service: svcKey,
@@ -197,10 +197,6 @@ export function planCheck(running: RunningCluster, probes: ReadonlyMap<string, P
     for (const c of pod.spec.containers) {
       for (const p of c.ports) {
         const column = `pod/${pod.key}:${p.containerPort}/${p.protocol}`;
-        if (p.protocol === "SCTP") {
-          skipped.push({ target: column, reason: "SCTP port: podwire has no SCTP client" });
-          continue;
-        }
         const dnsProto = p.containerPort === 53 && running.dns.has(pod.key);
         const ip = formatIpv4(pod.spec.podIP);
         cells.push({
@@ -215,7 +211,7 @@ export function planCheck(running: RunningCluster, probes: ReadonlyMap<string, P
           to: pod.spec.hostNetwork ? `pod/${pod.key} (hostNetwork on node/${pod.node.spec.name}, ${ip})` : `pod/${pod.key} (${ip})`,
           dst: pod.spec.podIP,
           port: p.containerPort,
-          proto: dnsProto ? "dns" : p.protocol === "UDP" ? "udp" : "tcp",
+          proto: dnsProto ? "dns" : p.protocol === "UDP" ? "udp" : p.protocol === "SCTP" ? "sctp" : "tcp",
           ...(dnsProto ? { queryName, dnsTransport: p.protocol === "TCP" ? ("tcp" as const) : ("udp" as const) } : {}),
           expectation: null,
           expectStage: "exchange",

@@ -190,7 +190,7 @@ function judge(out: CheckCell, result: ExchangeResult, expectation: Expectation 
 /** How a failed exchange failed: refused (REJECT), no answer (DROP), an empty DNS answer, or something else. */
 function failureKind(result: ExchangeResult): FailureKind | null {
   const o = result.outcome;
-  if (o === "connection refused (TCP RST)" || o.startsWith("ICMP port unreachable")) return "reject";
+  if (o === "connection refused (TCP RST)" || o.startsWith("ICMP port unreachable") || o.startsWith("association refused (SCTP ABORT)")) return "reject";
   if (o === "no answer (timed out)") return "drop";
   if (result.proto === "dns" && o.includes("(no A records)")) return "no-dns-answer";
   return null;
@@ -222,7 +222,8 @@ export function whereItDied(events: readonly TraceEvent[]): string {
 /** Who answered an ok exchange: the HTTP body names the Pod; for UDP, the connection's DNAT in conntrack. */
 function endpointOf(running: RunningCluster, cell: PlannedCell, result: ExchangeResult, dst: number, port: number): string | null {
   const cluster = running.cluster;
-  if (cell.proto === "tcp") {
+  // The HTTP and SCTP servers name themselves in their answer.
+  if (cell.proto === "tcp" || cell.proto === "sctp") {
     const m = /hello from (\S+) \(container [^)]*\) at (\S+),/.exec(result.outcome);
     if (m) return `${m[1]!.startsWith("node/") ? m[1] : `pod/${m[1]}`} (${m[2]})`;
   }

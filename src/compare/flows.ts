@@ -41,7 +41,8 @@ export function planFlows(running: RunningCluster, probes: ReadonlyMap<string, P
   const model = running.services.model;
   const flows: Flow[] = [];
   for (const cell of planCheck(running, probes).cells) {
-    if (!FLOW_KINDS.has(cell.kind) || cell.service === null) continue;
+    // SCTP is not compared: podwire's IPVS mode does not carry it yet, so there is nothing to set beside it.
+    if (!FLOW_KINDS.has(cell.kind) || cell.service === null || cell.proto === "sctp") continue;
     const svc = model.services.find((s) => `${s.namespace}/${s.name}` === cell.service);
     const sp = svc?.ports.find((p) => `${cell.service}:${p.port}/${p.protocol}` === cell.column);
     const cluster = svc && sp && usesClusterEndpoints(svc) ? usable(portEndpoints(model, svc, sp)).map((e) => `${e.address}:${e.port}`) : [];

@@ -31,7 +31,7 @@ test.serial("check prints the table and summary; a cluster with a broken Service
     const broken = await podwire("check", "-f", file, "--json");
     t.is(broken.code, 1);
     const j = JSON.parse(broken.stdout);
-    t.deepEqual(j.summary, { ok: 78, expected: 14, unexpected: 7 });
+    t.deepEqual(j.summary, { ok: 79, expected: 14, unexpected: 7 });
     const fail = j.cells.find((c: { outcome: string }) => c.outcome === "unexpected-failure");
     t.like(fail, { to: "svc/default/broken (10.96.0.2)", proto: "tcp", port: 80, expected: null, endpoint: null });
     const drop = j.cells.find((c: { outcome: string; kind: string }) => c.outcome === "expected-failure" && c.kind === "loadBalancerIP");

@@ -11,6 +11,7 @@ import type { KubeProxyMode, ModeContext, ModeResync } from "./mode.js";
 export class IptablesMode implements KubeProxyMode {
   readonly name = "iptables" as const;
   readonly costUnit = "rules evaluated";
+  readonly protocols: ReadonlySet<"TCP" | "UDP" | "SCTP"> = new Set(["TCP", "UDP", "SCTP"] as const);
   /** What each node's kube-proxy last synced, for partial syncs. */
   private readonly synced = new Map<string, { state: ProxyState; result: IptablesSyncResult }>();
 

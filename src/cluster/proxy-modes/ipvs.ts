@@ -33,6 +33,8 @@ interface IpvsNode {
 export class IpvsMode implements KubeProxyMode {
   readonly name = "ipvs" as const;
   readonly costUnit = "hash lookups";
+  /** podwire's IPVS schedules TCP and UDP; SCTP virtual services are not emulated yet. */
+  readonly protocols: ReadonlySet<"TCP" | "UDP" | "SCTP"> = new Set(["TCP", "UDP"] as const);
   private readonly nodes = new Map<string, IpvsNode>();
 
   constructor(private readonly ctx: ModeContext) {}

@@ -30,6 +30,8 @@ export interface KubeProxyMode {
   readonly name: ProxyMode;
   /** What `cost()` counts: "rules evaluated" (iptables) or "hash lookups" (IPVS). */
   readonly costUnit: string;
+  /** The Service protocols podwire's emulation of this mode carries end to end. */
+  readonly protocols: ReadonlySet<"TCP" | "UDP" | "SCTP">;
   /** The first full sync on one node. Returns the time to compute and to apply it, ms. */
   setup(node: NodeRuntime, model: KubeModel): { syncMs: number; applyMs: number };
   /** Re-syncs one node to `next`, touching only what changed where the mode can. */

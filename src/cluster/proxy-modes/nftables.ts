@@ -14,6 +14,7 @@ import type { KubeProxyMode, ModeContext, ModeResync } from "./mode.js";
 export class NftablesMode implements KubeProxyMode {
   readonly name = "nftables" as const;
   readonly costUnit = "rules evaluated";
+  readonly protocols: ReadonlySet<"TCP" | "UDP" | "SCTP"> = new Set(["TCP", "UDP", "SCTP"] as const);
   /** What each node's kube-proxy last synced, for partial syncs. */
   private readonly synced = new Map<string, { state: NftablesProxierState; result: NftablesSyncResult }>();
 
