@@ -101,7 +101,8 @@ export function parsePacketSpec(text: string, field = "--packet"): PacketSpec {
   return { proto, src, sport, dst, dport };
 }
 
-function packetBytes(p: PacketSpec): Uint8Array {
+/** The first packet of a connection as bytes (a TCP SYN, a UDP datagram, an ICMP echo), for the offline walks. */
+export function packetBytes(p: PacketSpec): Uint8Array {
   const b = new Uint8Array(60);
   b[0] = 0x45;
   b[2] = 0;
@@ -125,7 +126,7 @@ function packetBytes(p: PacketSpec): Uint8Array {
   return b;
 }
 
-function writeU32(b: Uint8Array, off: number, v: number): void {
+export function writeU32(b: Uint8Array, off: number, v: number): void {
   b[off] = v >>> 24;
   b[off + 1] = (v >>> 16) & 255;
   b[off + 2] = (v >>> 8) & 255;

@@ -7,7 +7,7 @@
  *   OUTPUT       raw, conntrack, mangle, nat dst, filter
  *   POSTROUTING  mangle, nat src (100), conntrack confirm (last)
  *
- * (hook-stages.ts has the order, nft base chains included.) The nat table and nft's nat
+ * (nftables/hook-stages.ts has the order, nft base chains included.) The nat table and nft's nat
  * chains are consulted only for the first packet of a connection (and for each
  * manip type once); every later packet of the flow, in both directions, is rewritten from
  * the connection's NAT binding. Bridged IPv4 frames go through the same hooks when the
@@ -51,7 +51,7 @@ import {
   STAGE_TRACK,
   type Stage,
   buildStages,
-} from "./hook-stages.js";
+} from "../nftables/hook-stages.js";
 
 const NO_CHAINS: readonly CompiledChain[] = [];
 /** bindNat's answers. */

@@ -20,9 +20,9 @@ import { IPS_DST_NAT, IPS_SRC_NAT } from "../conntrack/index.js";
 import { RuleEngine, Traversal } from "../netfilter/engine.js";
 import { createEnv } from "../netfilter/env.js";
 import { CT_STATE_BY_NAME, CT_STATE_DNAT, CT_STATE_SNAT, addressType, type BuiltinChain, type Rule, type Ruleset, type TableName } from "../netfilter/model.js";
-import type { OfflineTraceOptions } from "../netfilter/offline-trace.js";
+import { type OfflineTraceOptions, packetBytes, writeU32 } from "../netfilter/offline-trace.js";
 import { PacketContext } from "../netfilter/packet-context.js";
-import { NFT_HOOK, STAGE_IPT, STAGE_NAT, STAGE_NFT, type Stage, buildStages } from "../netns/hook-stages.js";
+import { NFT_HOOK, STAGE_IPT, STAGE_NAT, STAGE_NFT, type Stage, buildStages } from "./hook-stages.js";
 import { type CompiledChain, type CompiledNft, NftResult, compileRuleset } from "./compile.js";
 import type { NftLocation } from "./errors.js";
 import { NftEvaluator } from "./eval.js";
@@ -73,7 +73,6 @@ export interface HookTraceInput {
 
 /** Enumeration stops after this many distinct random paths (as the iptables walk). */
 const MAX_PATHS = 4096;
-const PROTO_NUMBERS = { tcp: 6, udp: 17, icmp: 1 } as const;
 const NFT_CT_BY_NAME = { NEW: NFT_CT_NEW, ESTABLISHED: NFT_CT_ESTABLISHED, RELATED: NFT_CT_RELATED, INVALID: NFT_CT_INVALID, UNTRACKED: NFT_CT_UNTRACKED } as const;
 /** ICMP destination-unreachable codes of nft's reject, named as iptables' --reject-with names them. */
 const REJECT_NAMES: Record<number, string> = {
@@ -85,36 +84,6 @@ const REJECT_NAMES: Record<number, string> = {
   10: "icmp-host-prohibited",
   13: "icmp-admin-prohibited",
 };
-
-function packetBytes(p: OfflineTraceOptions["packet"]): Uint8Array {
-  const b = new Uint8Array(60);
-  b[0] = 0x45;
-  b[3] = 60;
-  b[8] = 64;
-  b[9] = PROTO_NUMBERS[p.proto];
-  writeU32(b, 12, p.src);
-  writeU32(b, 16, p.dst);
-  if (p.proto === "icmp") {
-    b[20] = 8; // echo request
-  } else {
-    b[20] = p.sport >>> 8;
-    b[21] = p.sport & 255;
-    b[22] = p.dport >>> 8;
-    b[23] = p.dport & 255;
-    if (p.proto === "tcp") {
-      b[32] = 0x50;
-      b[33] = 0x02; // SYN: the first packet of a connection
-    }
-  }
-  return b;
-}
-
-function writeU32(b: Uint8Array, off: number, v: number): void {
-  b[off] = v >>> 24;
-  b[off + 1] = (v >>> 16) & 255;
-  b[off + 2] = (v >>> 8) & 255;
-  b[off + 3] = v & 255;
-}
 
 interface Hit {
   engine: "iptables" | "nft";

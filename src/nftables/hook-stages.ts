@@ -19,7 +19,7 @@
  * a hook (iptables' nat table included) off the one NAT core hook (nf_nat_ipv4_ops:
  * dst -100, src 100), which runs them in their priority order — see the glue's natHook.
  */
-import type { CompiledChain, CompiledNft } from "../nftables/index.js";
+import type { CompiledChain, CompiledNft } from "./index.js";
 import type { BuiltinChain, TableName } from "../netfilter/model.js";
 
 export const STAGE_IPT = 0;
