@@ -5,11 +5,11 @@
  * the rules its iptables chains evaluate, and the fast core as the IPVS lookup + scheduler.
  */
 import { hostNowMs } from "../base/index.js";
-import { startPodApps } from "../cluster/apps.js";
 import { Cluster, type NodeRuntime } from "../cluster/build.js";
 import { ClusterServices } from "../cluster/services.js";
 import type { IpvsTable } from "../ipvs/index.js";
 import type { KubeDocument } from "../kube/index.js";
+import { bootForBench } from "./boot.js";
 import type { CoreFigures, EngineChoice, KernelRuleset, ObjectCounts, ProxyModeBench, ResyncTimes, SetupFigures } from "./modes.js";
 import { type Workload, writeNewFlowPacket } from "./workload.js";
 
@@ -32,16 +32,10 @@ export class IpvsModeBench implements ProxyModeBench {
 
   setup(workload: Workload): SetupFigures {
     this.workload = workload;
-    const spec = { ...workload.spec, proxyMode: "ipvs" as const };
-    const cluster = new Cluster(spec);
-    this.clusterRef = cluster;
-    startPodApps(cluster);
-    const t0 = hostNowMs();
-    this.services = new ClusterServices(cluster);
-    const modelBuildMs = hostNowMs() - t0;
-    this.services.syncAll();
-    const times = this.services.setupTimes.get(workload.clientPod.node)!;
-    return { modelBuildMs, syncMs: times.syncMs, applyMs: times.applyMs };
+    const booted = bootForBench(workload, "ipvs");
+    this.clusterRef = booted.cluster;
+    this.services = booted.services;
+    return booted.figures;
   }
 
   objects(): ObjectCounts {

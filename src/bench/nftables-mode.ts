@@ -12,12 +12,12 @@
  * from the transaction text.
  */
 import { type Clock, Rng, formatCidr, hostNowMs } from "../base/index.js";
-import { startPodApps } from "../cluster/apps.js";
 import { Cluster, type NodeRuntime } from "../cluster/build.js";
 import { ClusterServices } from "../cluster/services.js";
 import { NftablesMode } from "../cluster/proxy-modes/index.js";
 import { type KubeDocument, NFT_FAMILY, NFT_TABLE, syncNftablesRules } from "../kube/index.js";
 import { type CompiledChain, type CompiledNft, NFT_CT_NEW, NftEvaluator, NftPacket, NftResult, type NftRuleset, type NftTable, compileRuleset } from "../nftables/index.js";
+import { bootForBench } from "./boot.js";
 import type { CoreFigures, EngineChoice, KernelRuleset, ObjectCounts, ProxyModeBench, ResyncTimes, SetupFigures } from "./modes.js";
 import { type Workload, writeNewFlowPacket } from "./workload.js";
 
@@ -119,16 +119,10 @@ export class NftablesModeBench implements ProxyModeBench {
 
   setup(workload: Workload): SetupFigures {
     this.workload = workload;
-    const spec = { ...workload.spec, proxyMode: "nftables" as const };
-    const cluster = new Cluster(spec);
-    this.clusterRef = cluster;
-    startPodApps(cluster);
-    const t0 = hostNowMs();
-    this.services = new ClusterServices(cluster);
-    const modelBuildMs = hostNowMs() - t0;
-    this.services.syncAll();
-    const times = this.services.setupTimes.get(workload.clientPod.node)!;
-    return { modelBuildMs, syncMs: times.syncMs, applyMs: times.applyMs };
+    const booted = bootForBench(workload, "nftables");
+    this.clusterRef = booted.cluster;
+    this.services = booted.services;
+    return booted.figures;
   }
 
   private measuredNode(): NodeRuntime {

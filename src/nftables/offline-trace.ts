@@ -20,7 +20,7 @@ import { IPS_DST_NAT, IPS_SRC_NAT } from "../conntrack/index.js";
 import { RuleEngine, Traversal } from "../netfilter/engine.js";
 import { createEnv } from "../netfilter/env.js";
 import { CT_STATE_BY_NAME, CT_STATE_DNAT, CT_STATE_SNAT, addressType, type BuiltinChain, type Rule, type Ruleset, type TableName } from "../netfilter/model.js";
-import { type OfflineTraceOptions, packetBytes, writeU32 } from "../netfilter/offline-trace.js";
+import { type OfflineTraceOptions, type OfflineTraceResult, packetBytes, writeU32 } from "../netfilter/offline-trace.js";
 import { PacketContext } from "../netfilter/packet-context.js";
 import { NFT_HOOK, STAGE_IPT, STAGE_NAT, STAGE_NFT, type Stage, buildStages } from "./hook-stages.js";
 import { type CompiledChain, type CompiledNft, NftResult, compileRuleset } from "./compile.js";
@@ -44,20 +44,8 @@ export interface HookTracedRule {
   engine: "iptables" | "nft";
 }
 
-export interface HookTraceResult {
-  verdict: "accept" | "drop" | "reject";
-  rejectWith: string | null;
-  dnat: string | null;
-  snat: string | null;
-  masquerade: boolean;
-  mark: number;
-  path: "local" | "forward" | "output";
-  rules: HookTracedRule[];
-  candidates: { destination: string; probability: number }[];
-  candidatesComplete: boolean;
-  candidatesCovered: number;
-  rulesEvaluated: number;
-}
+/** The iptables walk's result, with rules from either engine. */
+export type HookTraceResult = Omit<OfflineTraceResult, "rules"> & { rules: HookTracedRule[] };
 
 export interface HookTraceInput {
   /** The nft ruleset; ip6 and dormant tables take no part. */
