@@ -13,9 +13,11 @@ import { applyRestore } from "../netfilter/apply-restore.js";
 import { newRuleset } from "../netfilter/model.js";
 import { parseRestore } from "../netfilter/restore-parse.js";
 import { printRuleSpec } from "../netfilter/save-print.js";
-import { NamespaceNetfilter, NetworkNamespace } from "../netns/index.js";
+import type { Timeouts } from "../conntrack/index.js";
+import { NamespaceNetfilter, type NetfilterOptions, NetworkNamespace } from "../netns/index.js";
 import { flannelRulesText } from "./flannel-rules.js";
-import type { ClusterSpec, ExternalHostSpec, NodeSpec, PodSpec } from "./spec.js";
+import { nodeSysctl } from "./read-node-settings.js";
+import type { ClusterSpec, ExternalHostSpec, NodeSettings, NodeSpec, PodSpec } from "./spec.js";
 
 /** Latency of the node network's links (a frame crossing the switch), larger than a veth's. */
 export const NODE_LINK_LATENCY_NS = 20_000;
@@ -122,7 +124,7 @@ export class Cluster {
     const gateway = (spec.podCIDR.net + 1) >>> 0;
     const cni0 = new Bridge(this.sim, "cni0", podMac(gateway), this.podMTU);
     // Kubernetes nodes run with net.bridge.bridge-nf-call-iptables=1 (kube-proxy requires it).
-    cni0.nfCallIptables = true;
+    cni0.nfCallIptables = nodeSysctl(this.spec.nodeSettings, "net.bridge.bridge-nf-call-iptables") === 1;
     ns.addDevice(cni0);
     ns.addAddress(cni0, gateway, spec.podCIDR.prefixLen);
     this.devices.push(cni0);
@@ -134,7 +136,7 @@ export class Cluster {
       ns.addAddress(flannel, spec.podCIDR.net, 32);
       this.devices.push(flannel);
     }
-    const netfilter = new NamespaceNetfilter(ns, this.initialRules(spec), { engine: "compiled", describeRule: (_chain, rule) => printRuleSpec(rule) });
+    const netfilter = new NamespaceNetfilter(ns, this.initialRules(spec), { engine: "compiled", describeRule: (_chain, rule) => printRuleSpec(rule), ...conntrackSettings(this.spec.nodeSettings) });
     ns.nf = netfilter;
     cni0.nfHooks = netfilter;
     this.nodes.set(spec.name, { spec, ns, eth0, cni0, flannel, gateway, netfilter, pods: [] });
@@ -189,6 +191,9 @@ export class Cluster {
     ns.addRoute(this.spec.clusterCIDR, eth0, { gateway: node.gateway });
     ns.addRoute(defaultRoute(), eth0, { gateway: node.gateway });
     node.cni0.addPort(hostVeth);
+    // The bridge CNI plugin's hairpinMode (flannel's cni-conf.json sets it): a Pod's frames
+    // may come back out of its own port, as a Pod reaching itself through a Service needs.
+    hostVeth.hairpin = this.spec.nodeSettings?.hairpinMode ?? true;
     node.ns.addDevice(hostVeth);
     this.devices.push(ns.lo, eth0, hostVeth);
     const rt: PodRuntime = { spec, key, ns, node, eth0, hostVeth };
@@ -245,4 +250,18 @@ export function vethName(podKey: string): string {
   let h = 0x811c9dc5;
   for (let i = 0; i < podKey.length; i++) h = Math.imul(h ^ podKey.charCodeAt(i), 0x01000193);
   return `veth${(h >>> 0).toString(16).padStart(8, "0")}`;
+}
+
+/** The conntrack options a node's sysctls set (only those the file gives; the rest keep the kernel's defaults). */
+function conntrackSettings(settings: NodeSettings | undefined): Pick<NetfilterOptions, "conntrackMax" | "conntrackTimeouts" | "tcpBeLiberal"> {
+  if (!settings) return {};
+  const timeouts: Partial<Timeouts> = {};
+  if (settings.udpTimeout !== undefined) timeouts.udp = settings.udpTimeout;
+  if (settings.udpTimeoutStream !== undefined) timeouts.udpStream = settings.udpTimeoutStream;
+  if (settings.tcpTimeoutEstablished !== undefined) timeouts.tcpEstablished = settings.tcpTimeoutEstablished;
+  return {
+    ...(settings.conntrackMax !== undefined ? { conntrackMax: settings.conntrackMax } : {}),
+    ...(Object.keys(timeouts).length > 0 ? { conntrackTimeouts: timeouts } : {}),
+    ...(settings.tcpBeLiberal !== undefined ? { tcpBeLiberal: settings.tcpBeLiberal === 1 } : {}),
+  };
 }

@@ -4,6 +4,7 @@
  */
 import { formatCidr, formatIpv4 } from "../base/index.js";
 import { CLUSTER_API_VERSION } from "./load.js";
+import { nodeSettingsYaml } from "./read-node-settings.js";
 import type { ClusterSpec } from "./spec.js";
 
 export function clusterDocumentYaml(spec: ClusterSpec): string {
@@ -28,6 +29,7 @@ export function clusterDocumentYaml(spec: ClusterSpec): string {
     `  seed: ${spec.seed}`,
     `  serviceCIDR: ${formatCidr(spec.serviceCIDR)}`,
   );
+  lines.push(...nodeSettingsYaml(spec.nodeSettings));
   return lines.join("\n") + "\n";
 }
 

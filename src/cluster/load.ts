@@ -21,6 +21,7 @@ import { type Field, clip } from "./yaml-field.js";
 import { describeOutside, inferSettings, outsideHostAddress } from "./infer.js";
 import { SummaryBuilder, enforceStrict } from "./load-summary.js";
 import { readKubeProxy } from "./read-kube-proxy.js";
+import { readNodeSettings } from "./read-node-settings.js";
 import { checkPortClashes } from "./port-clash.js";
 import { applyApiDefaults } from "../kube/index.js";
 import { BUILTIN_COREDNS_SOURCE, BUILTIN_COREDNS_YAML, WORKLOAD_KINDS, expandWorkloads, isCoreDnsPod, isWorkloadKind } from "./workloads.js";
@@ -39,6 +40,7 @@ import type {
   ClusterSpec,
   ExternalHostSpec,
   KubeProxyConfig,
+  NodeSettings,
   NodeSpec,
   OverlayMode,
   PodSpec,
@@ -122,6 +124,7 @@ export function parseClusterYaml(text: string, file: string, opts: LoadOptions =
     externalHosts: config.externalHosts.map(({ name, ip }) => ({ name, ip })),
     ...(Object.keys(config.kubeProxy).length > 0 ? { kubeProxy: config.kubeProxy } : {}),
     ...(config.serviceNodePortRange !== undefined ? { serviceNodePortRange: config.serviceNodePortRange } : {}),
+    ...(Object.keys(config.nodeSettings).length > 0 ? { nodeSettings: config.nodeSettings } : {}),
     otherDocuments: others.map(toRawDocument),
     summary: built,
     inferred,
@@ -298,6 +301,8 @@ const CLUSTER_SPEC_FIELDS = [
   "externalHosts",
   "kubeProxy",
   "serviceNodePortRange",
+  "sysctls",
+  "cni",
 ] as const;
 type ClusterSetting = (typeof CLUSTER_SPEC_FIELDS)[number];
 
@@ -319,6 +324,7 @@ interface ClusterConfig {
   externalHosts: ExternalHostDraft[];
   kubeProxy: KubeProxyConfig;
   serviceNodePortRange: string | undefined;
+  nodeSettings: NodeSettings;
 }
 
 const DEFAULT_NAME = "podwire";
@@ -342,6 +348,7 @@ function readClusterConfig(obj: KubeObject | undefined): ClusterConfig {
     externalHosts: setting("externalHosts").items().map(readExternalHost),
     kubeProxy: readKubeProxy(setting("kubeProxy")),
     serviceNodePortRange: readNodePortRange(setting("serviceNodePortRange")),
+    nodeSettings: readNodeSettings(setting("sysctls"), setting("cni")),
   };
   checkNetworksDisjoint(config, setting);
   checkNodeMaskSize(config, setting);
@@ -373,6 +380,7 @@ function defaultConfig(): ClusterConfig {
     externalHosts: [],
     kubeProxy: {},
     serviceNodePortRange: undefined,
+    nodeSettings: {},
   };
 }
 

@@ -38,6 +38,32 @@ export interface KubeProxyConfig {
   nfacct?: boolean;
 }
 
+/**
+ * Settings every node runs with, from the Cluster document's `sysctls:` (kernel knobs, as
+ * numbers the way `sysctl` prints them) and `cni:` blocks. Absent: the kernel's (or the CNI
+ * plugin's) default.
+ */
+export interface NodeSettings {
+  /** net.netfilter.nf_conntrack_max (default 262144). */
+  conntrackMax?: number;
+  /** net.netfilter.nf_conntrack_tcp_be_liberal (default 0). */
+  tcpBeLiberal?: number;
+  /** net.netfilter.nf_conntrack_udp_timeout, s (default 30). */
+  udpTimeout?: number;
+  /** net.netfilter.nf_conntrack_udp_timeout_stream, s (default 120). */
+  udpTimeoutStream?: number;
+  /** net.netfilter.nf_conntrack_tcp_timeout_established, s (default 432000). */
+  tcpTimeoutEstablished?: number;
+  /** net.bridge.bridge-nf-call-iptables (default 1 on a Kubernetes node). */
+  bridgeNfCallIptables?: number;
+  /** net.ipv4.vs.conn_reuse_mode (default 1). */
+  ipvsConnReuseMode?: number;
+  /** net.ipv4.vs.expire_nodest_conn (default 0). */
+  ipvsExpireNodestConn?: number;
+  /** The bridge CNI plugin's hairpinMode on each Pod's host veth (flannel's cni-conf.json: true). */
+  hairpinMode?: boolean;
+}
+
 export interface ClusterSpec {
   /** `metadata.name` of the Cluster document. */
   name: string;
@@ -62,6 +88,8 @@ export interface ClusterSpec {
   kubeProxy?: KubeProxyConfig;
   /** The API server's `--service-node-port-range`, default `30000-32767`. */
   serviceNodePortRange?: string;
+  /** Node sysctls and CNI options (`sysctls:`, `cni:`); absent: the defaults. */
+  nodeSettings?: NodeSettings;
   nodes: NodeSpec[];
   pods: PodSpec[];
   /** Hosts on the node network outside the cluster ("the outside world"). */

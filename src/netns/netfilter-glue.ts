@@ -36,7 +36,7 @@ import {
 } from "../netfilter/model.js";
 import { type HookName, PacketContext } from "../netfilter/packet-context.js";
 import { NF_ACCEPT, NF_DROP, NF_STOLEN, type NetfilterHooks, type NfVerdict } from "./hooks.js";
-import type { NatRange } from "../conntrack/index.js";
+import type { NatRange, Timeouts } from "../conntrack/index.js";
 import { type CompiledChain, type CompiledNft, NFT_CT_INVALID, NFT_CT_UNTRACKED, NftEvaluator, NftPacket, NftResult, type NftRuleset, compileRuleset, printRule } from "../nftables/index.js";
 import {
   NFT_HOOK,
@@ -75,6 +75,10 @@ export interface NetfilterOptions {
   engine?: EngineKind;
   /** nf_conntrack_max. */
   conntrackMax?: number;
+  /** Conntrack timeouts (seconds) other than the Linux defaults (the nf_conntrack_*_timeout* sysctls). */
+  conntrackTimeouts?: Partial<Timeouts>;
+  /** nf_conntrack_tcp_be_liberal. */
+  tcpBeLiberal?: boolean;
   ipsets?: IpsetLookup | null;
   /** Prints a rule for traces (the iptables-save form). */
   describeRule?: (chain: string, rule: Rule) => string;
@@ -115,7 +119,13 @@ export class NamespaceNetfilter implements NetfilterHooks, BridgeNetfilterHooks 
     const clock: Clock = ns.sim.clock;
     this.env = createEnv({ addrType: (ip) => this.addrType(ip), rng: ns.sim.rng.fork(), clock, ipsets: opts.ipsets ?? null });
     this.engine = new RuleEngine(opts.engine ?? "compiled", ruleset, this.env);
-    this.conntrack = new ConntrackTable({ clock, rng: ns.sim.rng.fork(), ...(opts.conntrackMax !== undefined ? { max: opts.conntrackMax } : {}) });
+    this.conntrack = new ConntrackTable({
+      clock,
+      rng: ns.sim.rng.fork(),
+      ...(opts.conntrackMax !== undefined ? { max: opts.conntrackMax } : {}),
+      ...(opts.conntrackTimeouts !== undefined ? { timeouts: opts.conntrackTimeouts } : {}),
+      ...(opts.tcpBeLiberal !== undefined ? { tcpBeLiberal: opts.tcpBeLiberal } : {}),
+    });
     this.describeRule = opts.describeRule ?? null;
     this.conntrackActive = needsConntrack(ruleset);
     // fib … type answers with RTN_* route types; addrType gives XT_ADDRTYPE bits (1 << RTN_*).
