@@ -21,6 +21,7 @@ import { DNS_PORT, dnsNameProblem } from "../wire/index.js";
 import type { ClusterSpec, ProxyMode } from "../cluster/spec.js";
 import { registerBench } from "./bench-command.js";
 import { registerCheck } from "./check-command.js";
+import { registerScenario } from "./scenario-command.js";
 import { registerCompare } from "./compare-command.js";
 import { loadSpec } from "./load-spec.js";
 import { type TraceRulesArgs, formatTraceRules, runTraceRules, traceRulesJson } from "./trace-rules.js";
@@ -305,6 +306,7 @@ export function buildProgram(): Command {
 
   registerBench(program);
   registerCheck(program);
+  registerScenario(program);
   registerCompare(program);
   return program;
 }
