@@ -22,7 +22,7 @@ export interface Flow {
   to: string;
   /** The Service port's column, `default/web:80/TCP`. */
   column: string;
-  /** `tcp`, `udp`, or `dns` (a DNS query to a port 53 served by CoreDNS). */
+  /** `tcp`, `udp`, `sctp`, or `dns` (a DNS query to a port 53 served by CoreDNS). */
   proto: PlannedCell["proto"];
   port: number;
   cell: PlannedCell;
@@ -41,8 +41,9 @@ export function planFlows(running: RunningCluster, probes: ReadonlyMap<string, P
   const model = running.services.model;
   const flows: Flow[] = [];
   for (const cell of planCheck(running, probes).cells) {
-    // SCTP is not compared: podwire's IPVS mode does not carry it yet, so there is nothing to set beside it.
-    if (!FLOW_KINDS.has(cell.kind) || cell.service === null || cell.proto === "sctp") continue;
+    // Every mode carries TCP, UDP and SCTP; a mode that did not (KubeProxyMode.protocols)
+    // would plan none of that protocol's cells, and run.ts notes the flows it lacks.
+    if (!FLOW_KINDS.has(cell.kind) || cell.service === null) continue;
     const svc = model.services.find((s) => `${s.namespace}/${s.name}` === cell.service);
     const sp = svc?.ports.find((p) => `${cell.service}:${p.port}/${p.protocol}` === cell.column);
     const cluster = svc && sp && usesClusterEndpoints(svc) ? usable(portEndpoints(model, svc, sp)).map((e) => `${e.address}:${e.port}`) : [];

@@ -8,6 +8,13 @@
  * The entries are the differences podwire documents and emulates (README "IPVS mode",
  * check's MODE_LATITUDE, test/scenarios/ipvs-equivalence.test.ts), each after kube-proxy's
  * own code.
+ *
+ * They hold for SCTP flows as for TCP and UDP ones: kube-proxy treats an SCTP Service port
+ * like any other in every mode (IPVS with SCTP virtual services and `sctp:PORT` set
+ * members), and no outcome of a flow differs because it is SCTP. The one SCTP-specific
+ * behaviour of IPVS — set_sctp_state reads only a packet's first chunk, so a SHUTDOWN
+ * bundled behind a SACK leaves the connection ESTABLISHED (15 min) where conntrack reaches
+ * CLOSED — changes how long IPVS keeps the connection, not what a flow gets.
  */
 import type { ProxyMode } from "../cluster/spec.js";
 import type { Expectation } from "../check/index.js";

@@ -96,6 +96,15 @@ export function runCompare(spec: ClusterSpec, opts: CompareOptions = {}): Compar
   for (const mode of modes) {
     const missing = [...runs.get(mode)!.keys()].filter((k) => !flows.some((f) => f.key === k));
     if (missing.length > 0) notes.push(`${mode} mode planned ${missing.length} flow(s) the ${modes[0]} mode did not: ${missing.slice(0, 3).join("; ")}`);
+    // A mode that does not carry a protocol (KubeProxyMode.protocols) plans none of its flows.
+    const absent = flows.filter((f) => !runs.get(mode)!.has(f.key)).map((f) => f.key);
+    if (absent.length > 0) notes.push(`${mode} mode did not plan ${absent.length} flow(s) the ${modes[0]} mode did (not compared there): ${absent.slice(0, 3).join("; ")}`);
+    // An adapter that cannot tell a flow's endpoints (null) leaves them out of the comparison.
+    const unknown = flows.filter((f) => runs.get(mode)!.get(f.key)?.outcome.endpoints === null);
+    if (unknown.length > 0 && adapterFor(mode) !== null) {
+      const protos = [...new Set(unknown.map((f) => f.proto.toUpperCase()))].join(", ");
+      notes.push(`${mode} mode's endpoint-set adapter cannot tell the endpoints of ${unknown.length} ${protos} flow(s): their verdicts and sources are compared, not their endpoint sets`);
+    }
   }
   const differences = comparisons.filter((c) => c.differs.length > 0);
   return {
@@ -139,7 +148,7 @@ function runFlow(running: RunningCluster, flow: Flow, adapter: ReturnType<typeof
     srcIp: ns.selectSource(route),
     dst: cell.dst,
     port: cell.port,
-    proto: cell.proto === "tcp" || cell.dnsTransport === "tcp" ? "tcp" : "udp",
+    proto: cell.proto === "tcp" || cell.dnsTransport === "tcp" ? "tcp" : cell.proto === "sctp" ? "sctp" : "udp",
   };
   const node = entryNode(running, flow);
   const seen = seenByEndpoint(result);

@@ -3,7 +3,8 @@
  * binding and counters (ip_vs_conn_new, ip_vs_bind_dest / ip_vs_unbind_dest), lookup from
  * either side, persistence templates, per-connection timers on the virtual clock
  * (ip_vs_conn_put re-arms a timer to `now + timeout`; ip_vs_conn_expire), and the state
- * bookkeeping that moves a connection between a server's ActiveConn and InActConn.
+ * bookkeeping that moves a connection between a server's ActiveConn and InActConn (TCP in
+ * ip_vs_proto_tcp.c set_tcp_state, SCTP in ip_vs_proto_sctp.c set_sctp_state).
  */
 import type { Clock } from "../base/clock.js";
 import { EventQueue } from "../base/event-queue.js";
@@ -14,6 +15,8 @@ import {
   CTPL_S_ASSURED,
   DEST_F_OVERLOAD,
   NEW_CONN_TIMEOUT_SEC,
+  SCTP_S_ESTABLISHED,
+  SCTP_TIMEOUTS_SEC,
   SEC,
   TCP_S_ESTABLISHED,
   TCP_STATE_ACTIVE,
@@ -25,6 +28,7 @@ import { IpvsConn } from "./conn.js";
 import { ConnIndex } from "./conn-index.js";
 import type { IpvsDest, IpvsService } from "./model.js";
 import { destKey } from "./model.js";
+import { SCTP_EV_NONE, nextSctpState } from "./sctp-state.js";
 import { DIR_INPUT, DIR_INPUT_ONLY, DIR_OUTPUT, nextTcpState } from "./tcp-state.js";
 
 // Module-local copies of imported values used on the per-packet path (imported bindings
@@ -36,6 +40,9 @@ const S_ESTABLISHED = TCP_S_ESTABLISHED;
 const D_OUTPUT = DIR_OUTPUT;
 const D_INPUT_ONLY = DIR_INPUT_ONLY;
 const nextState = nextTcpState;
+const nextSctp = nextSctpState;
+const SCTP_ESTABLISHED = SCTP_S_ESTABLISHED;
+const EV_NONE = SCTP_EV_NONE;
 
 export class ConnTable {
   /** Connections by client tuple (proto, caddr, cport, vaddr, vport). */
@@ -49,6 +56,8 @@ export class ConnTable {
   /** Per-state timeouts in ns (tcp_timeouts; ipvsadm --set changes three of them). */
   readonly tcpTimeouts = Float64Array.from(TCP_TIMEOUTS_SEC, (s) => s * SEC);
   udpTimeout = UDP_TIMEOUT_SEC * SEC;
+  /** Per-state SCTP timeouts in ns (sctp_timeouts). */
+  readonly sctpTimeouts = Float64Array.from(SCTP_TIMEOUTS_SEC, (s) => s * SEC);
   private readonly timers = new EventQueue<IpvsConn>();
 
   constructor(private readonly clock: Clock) {}
@@ -216,15 +225,51 @@ export class ConnTable {
     c.timeout = this.tcpTimeouts[next]!;
   }
 
+  /**
+   * set_sctp_state: the next state from the packet's SCTP_EV_* event (sctpEvent). Only
+   * ESTABLISHED counts as active; reaching it assures the template. A packet whose first
+   * chunk header is cut off (SCTP_EV_NONE) changes nothing, not even the timeout.
+   */
+  sctpTransition(c: IpvsConn, dir: number, event: number): void {
+    if (event === EV_NONE) return;
+    let d = dir;
+    if (c.flags & F_NOOUTPUT) {
+      if (dir === D_OUTPUT) c.flags &= ~F_NOOUTPUT;
+      else d = D_INPUT_ONLY;
+    }
+    const next = nextSctp(c.state, d, event);
+    if (next !== c.state) {
+      const dest = c.dest;
+      if (dest !== null) {
+        if (!(c.flags & F_INACTIVE) && next !== SCTP_ESTABLISHED) {
+          dest.activeConns--;
+          dest.inactConns++;
+          c.flags |= F_INACTIVE;
+        } else if (c.flags & F_INACTIVE && next === SCTP_ESTABLISHED) {
+          dest.activeConns++;
+          dest.inactConns--;
+          c.flags &= ~F_INACTIVE;
+        }
+      }
+      if (next === SCTP_ESTABLISHED) assure(c);
+    }
+    c.state = next;
+    c.timeout = this.sctpTimeouts[next]!;
+  }
+
   /** udp_state_transition: a reply assures the template; every packet sets the 5 min timeout. */
   udpTransition(c: IpvsConn, dir: number): void {
     if (dir === D_OUTPUT) assure(c);
     c.timeout = this.udpTimeout;
   }
 
-  /** ip_vs_set_state. */
-  transition(c: IpvsConn, dir: number, tcpFlags: number): void {
-    if (c.protocol === 6) this.tcpTransition(c, dir, tcpFlags);
+  /**
+   * ip_vs_set_state: the protocol's state_transition. `input` is what the protocol's state
+   * machine reads from the packet: the TCP flags for TCP, the sctpEvent for SCTP.
+   */
+  transition(c: IpvsConn, dir: number, input: number): void {
+    if (c.protocol === 6) this.tcpTransition(c, dir, input);
+    else if (c.protocol === 132) this.sctpTransition(c, dir, input);
     else this.udpTransition(c, dir);
   }
 

@@ -8,7 +8,7 @@
 import type { IpvsDest, IpvsService } from "./model.js";
 
 export class IpvsConn {
-  /** TCP/UDP state (TCP_S_* for TCP, 0 for UDP); CTPL_S_* for a template. */
+  /** Protocol state (TCP_S_* for TCP, SCTP_S_* for SCTP, 0 for UDP); CTPL_S_* for a template. */
   state = 0;
   /** CONN_F_* bits. */
   flags: number;

@@ -5,7 +5,7 @@
  * printf formats, trailing spaces included.
  */
 import { formatIpv4 } from "../base/ipv4-int.js";
-import { CONN_F_TEMPLATE, CONN_TAB_SIZE, IPPROTO_TCP, SVC_F_PERSISTENT, SVC_F_SCHED_MASK, TCP_STATE_NAMES, protoName } from "./constants.js";
+import { CONN_F_TEMPLATE, CONN_TAB_SIZE, IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP, SCTP_STATE_NAMES, SVC_F_PERSISTENT, SVC_F_SCHED_MASK, TCP_STATE_NAMES, protoName } from "./constants.js";
 import type { ForwardMethod } from "./constants.js";
 import type { IpvsConn } from "./conn.js";
 import { schedFlagNames, sortedServices } from "./format-save.js";
@@ -26,6 +26,11 @@ export interface ListOptions {
   size?: number;
 }
 
+/** print_service_entry's protocol column: TCP, UDP, SCTP, ICMP. */
+function listProto(p: number): string {
+  return p === IPPROTO_TCP ? "TCP" : p === IPPROTO_UDP ? "UDP" : p === IPPROTO_SCTP ? "SCTP" : "ICMP";
+}
+
 export function formatIpvsadmList(services: Iterable<IpvsService>, opts: ListOptions = {}): string {
   let out = `IP Virtual Server version 1.2.1 (size=${opts.size ?? CONN_TAB_SIZE})\n`;
   out += "Prot LocalAddress:Port Scheduler Flags\n";
@@ -33,7 +38,7 @@ export function formatIpvsadmList(services: Iterable<IpvsService>, opts: ListOpt
   for (const svc of sortedServices(services)) {
     let name: string;
     if (svc.fwmark !== 0) name = `FWM  ${svc.fwmark}`;
-    else name = `${svc.protocol === IPPROTO_TCP ? "TCP" : "UDP"}  ${formatIpv4(svc.addr)}:${svc.port}`.slice(0, 33);
+    else name = `${listProto(svc.protocol)}  ${formatIpv4(svc.addr)}:${svc.port}`.slice(0, 33);
     out += `${name} ${svc.schedName}`;
     if (svc.flags & SVC_F_SCHED_MASK) out += ` (${schedFlagNames(svc).join(",")})`;
     if (svc.flags & SVC_F_PERSISTENT) {
@@ -53,7 +58,8 @@ export function formatIpvsadmList(services: Iterable<IpvsService>, opts: ListOpt
 export function connStateName(c: IpvsConn): string {
   if (c.flags & CONN_F_TEMPLATE) return c.state & 1 ? "ASSURED" : "NONE";
   if (c.protocol === IPPROTO_TCP) return TCP_STATE_NAMES[c.state] ?? "ERR!";
-  if (c.protocol === 17) return "UDP";
+  if (c.protocol === IPPROTO_SCTP) return SCTP_STATE_NAMES[c.state] ?? "ERR!";
+  if (c.protocol === IPPROTO_UDP) return "UDP";
   return c.protocol === 0 ? "NONE" : "ERR!";
 }
 

@@ -2,12 +2,13 @@
  * `ipvsadm-save -n` (ipvsadm -S -n, ipvsadm.c print_service_entry with FMT_RULE):
  *   -A -t 10.96.0.1:443 -s rr -p 10800
  *   -a -t 10.96.0.1:443 -r 10.244.1.3:6443 -m -w 1
+ * An SCTP service is `--sctp-service addr:port` (print_service_entry's FMT_RULE name).
  * Services and real servers sorted as ipvsadm sorts them (list-order.ts). ipvsadm prints
  * neither thresholds (-x/-y) nor anything but -p/-M for persistence; scheduler flags are
  * printed as `-b flag,flag` by ipvsadm >= 1.28.
  */
 import { formatIpv4 } from "../base/ipv4-int.js";
-import { IPPROTO_TCP, SVC_F_PERSISTENT, SVC_F_SCHED1, SVC_F_SCHED2, SVC_F_SCHED3, SVC_F_SCHED_MASK } from "./constants.js";
+import { IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP, SVC_F_PERSISTENT, SVC_F_SCHED1, SVC_F_SCHED2, SVC_F_SCHED3, SVC_F_SCHED_MASK } from "./constants.js";
 import type { ForwardMethod } from "./constants.js";
 import { compareDests, compareServices, glibcMergeSort } from "./list-order.js";
 import type { IpvsService } from "./model.js";
@@ -28,10 +29,11 @@ export function schedFlagNames(svc: IpvsService): string[] {
   return names;
 }
 
-/** The `-t addr:port` / `-u addr:port` / `-f mark` part. */
+/** The `-t addr:port` / `-u addr:port` / `--sctp-service addr:port` / `-f mark` part. */
 export function serviceArg(svc: IpvsService): string {
   if (svc.fwmark !== 0) return `-f ${svc.fwmark}`;
-  return `${svc.protocol === IPPROTO_TCP ? "-t" : "-u"} ${formatIpv4(svc.addr)}:${svc.port}`;
+  const p = svc.protocol;
+  return `${p === IPPROTO_TCP ? "-t" : p === IPPROTO_UDP ? "-u" : p === IPPROTO_SCTP ? "--sctp-service" : "-q"} ${formatIpv4(svc.addr)}:${svc.port}`;
 }
 
 export function sortedServices(services: Iterable<IpvsService>): IpvsService[] {

@@ -93,7 +93,7 @@ export class IpvsService {
   scheduler!: Scheduler;
 
   constructor(
-    /** IPPROTO_TCP / IPPROTO_UDP; 0 for a firewall-mark service. */
+    /** IPPROTO_TCP / IPPROTO_UDP / IPPROTO_SCTP; 0 for a firewall-mark service. */
     readonly protocol: number,
     readonly addr: number,
     readonly port: number,

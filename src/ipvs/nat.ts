@@ -1,19 +1,27 @@
 /**
  * Masquerading rewrites with RFC 1624 incremental checksum updates:
  * - DNAT toward the real server (ip_vs_xmit.c ip_vs_nat_xmit with the protocol
- *   dnat_handler: tcp_dnat_handler / udp_dnat_handler),
+ *   dnat_handler: tcp_dnat_handler / udp_dnat_handler / sctp_dnat_handler),
  * - SNAT of replies back to the virtual address (ip_vs_core.c handle_response with
- *   tcp_snat_handler / udp_snat_handler),
+ *   tcp_snat_handler / udp_snat_handler / sctp_snat_handler),
  * - ICMP errors about a connection (ip_vs_core.c ip_vs_nat_icmp): the outer address, the
  *   quoted header's address and port, and a recomputed ICMP checksum (the quoted
  *   transport checksum is left alone, as in the kernel),
  * - the TTL decrement IPVS does itself before transmitting (ip_vs_xmit.c decrement_ttl).
  * A UDP checksum of 0 ("none") stays 0; a computed 0 is sent as 0xffff.
+ *
+ * SCTP's CRC32c has no pseudo header and no incremental update: an address rewrite leaves
+ * it alone, and a port rewrite recomputes it over the whole SCTP packet (sctp_nat_csum with
+ * sctp_compute_cksum). As the kernel's handlers do, it is recomputed only when the port
+ * actually changes ("Only update csum if we really have to"), so a packet that arrived with
+ * a wrong CRC32c keeps it unless its port is rewritten.
  */
 import { finishChecksum, sumBytes } from "../wire/checksum.js";
+import { refillSctpChecksum } from "../wire/sctp.js";
 
 const IPPROTO_TCP = 6;
 const IPPROTO_UDP = 17;
+const IPPROTO_SCTP = 132;
 
 function replace16(c: number, oldWord: number, newWord: number): number {
   let s = (~c & 0xffff) + (~oldWord & 0xffff) + (newWord & 0xffff);
@@ -48,15 +56,22 @@ function set32(b: Uint8Array, o: number, v: number): void {
 
 /**
  * Rewrites the destination (`src` false) or source (`src` true) address and port of the
- * TCP/UDP packet whose IPv4 header is at `ipOff` and transport header at `l4`, updating
- * the IPv4 and transport checksums.
+ * TCP/UDP/SCTP packet whose IPv4 header is at `ipOff` and transport header at `l4`,
+ * updating the IPv4 and transport checksums. `end` is the end of the IPv4 datagram (only
+ * SCTP needs it: its CRC32c covers the whole packet).
  */
-export function rewriteAddrPort(buf: Uint8Array, ipOff: number, l4: number, proto: number, src: boolean, addr: number, port: number): void {
+export function rewriteAddrPort(buf: Uint8Array, ipOff: number, l4: number, proto: number, src: boolean, addr: number, port: number, end = ipOff + get16(buf, ipOff + 2)): void {
   const addrOff = ipOff + (src ? 12 : 16);
   const portOff = l4 + (src ? 0 : 2);
   const oldAddr = get32(buf, addrOff);
   const oldPort = get16(buf, portOff);
-  if (proto === IPPROTO_TCP) {
+  if (proto === IPPROTO_SCTP) {
+    // sctp_dnat_handler / sctp_snat_handler: the port, then the CRC32c over the packet.
+    if (oldPort !== port) {
+      set16(buf, portOff, port);
+      refillSctpChecksum(buf, l4, end - l4);
+    }
+  } else if (proto === IPPROTO_TCP) {
     set16(buf, l4 + 16, replace16(replace32(get16(buf, l4 + 16), oldAddr, addr), oldPort, port));
   } else if (proto === IPPROTO_UDP) {
     const c = get16(buf, l4 + 6);
@@ -105,7 +120,8 @@ export function natIcmp(
   set32(buf, innerAddrOff, addr);
   const innerProto = buf[innerOff + 9]!;
   const innerL4 = innerOff + (buf[innerOff]! & 0x0f) * 4;
-  if ((innerProto === IPPROTO_TCP || innerProto === IPPROTO_UDP) && innerL4 + 4 <= end) {
+  // "the TCP/UDP/SCTP port"; the quoted transport checksum (SCTP's CRC32c too) is left alone.
+  if ((innerProto === IPPROTO_TCP || innerProto === IPPROTO_UDP || innerProto === IPPROTO_SCTP) && innerL4 + 4 <= end) {
     set16(buf, innerL4 + (out ? 2 : 0), port);
   }
   set16(buf, icmpOff + 2, 0);
@@ -117,10 +133,11 @@ export const QUOTE_UNRELATED = -1;
 export const QUOTE_TRUNCATED = -2;
 
 /**
- * For an ICMP message at `l4`: the offset of the TCP/UDP header it quotes, when it is an
- * error IPVS handles (unreachable, source quench, time exceeded — not redirect or parameter
- * problem) about a TCP or UDP packet with its ports present; else QUOTE_UNRELATED or
- * QUOTE_TRUNCATED. The caller has checked the 8-byte ICMP header is there.
+ * For an ICMP message at `l4`: the offset of the TCP/UDP/SCTP header it quotes, when it is
+ * an error IPVS handles (unreachable, source quench, time exceeded — not redirect or
+ * parameter problem) about a packet of an IPVS protocol (ip_vs_in_icmp / ip_vs_out_icmp
+ * look up the quoted protocol's ip_vs_proto_data) with its ports present; else
+ * QUOTE_UNRELATED or QUOTE_TRUNCATED. The caller has checked the 8-byte ICMP header is there.
  */
 export function quotedTransport(buf: Uint8Array, l4: number, end: number): number {
   const type = buf[l4]!;
@@ -129,6 +146,6 @@ export function quotedTransport(buf: Uint8Array, l4: number, end: number): numbe
   if (end - inner < 20) return QUOTE_TRUNCATED;
   const innerProto = buf[inner + 9]!;
   const innerL4 = inner + (buf[inner]! & 0x0f) * 4;
-  if ((innerProto !== 6 && innerProto !== 17) || innerL4 + 4 > end) return QUOTE_UNRELATED;
+  if ((innerProto !== 6 && innerProto !== 17 && innerProto !== 132) || innerL4 + 4 > end) return QUOTE_UNRELATED;
   return innerL4;
 }

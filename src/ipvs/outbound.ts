@@ -2,8 +2,9 @@
  * Replies from real servers (net/netfilter/ipvs/ip_vs_core.c ip_vs_out at FORWARD /
  * LOCAL_OUT): a packet from daddr:dport to caddr:cport of a masquerading connection gets
  * its source rewritten back to vaddr:vport (handle_response with the protocol
- * snat_handler), counted, and drives the state machine in the OUTPUT direction. Replies
- * keep flowing even when the real server was deleted (ip_vs_out does not check it).
+ * snat_handler; SCTP's recomputes the CRC32c), counted, and drives the state machine in
+ * the OUTPUT direction. Replies keep flowing even when the real server was deleted
+ * (ip_vs_out does not check it).
  * ICMP errors from a real server about a client's packet go through ip_vs_out_icmp.
  */
 import { DIR_OUTPUT } from "./conn-table.js";
@@ -11,6 +12,7 @@ import type { IpvsConn } from "./conn.js";
 import type { IpvsCore } from "./core.js";
 import * as nat from "./nat.js";
 import type { IpvsResult } from "./result.js";
+import { sctpEvent } from "./sctp-state.js";
 
 // Local copies (see inbound.ts).
 const get16 = nat.get16;
@@ -20,6 +22,8 @@ const natIcmp = nat.natIcmp;
 const IPPROTO_ICMP = 1;
 const IPPROTO_TCP = 6;
 const IPPROTO_UDP = 17;
+const IPPROTO_SCTP = 132;
+const event = sctpEvent;
 
 function countOut(core: IpvsCore, cp: IpvsConn, bytes: number): void {
   const dest = cp.dest;
@@ -42,14 +46,15 @@ export function ipvsOutbound(core: IpvsCore, buf: Uint8Array, ipOff: number, len
   const proto = buf[ipOff + 9]!;
   const l4 = ipOff + ihl;
   if (proto === IPPROTO_ICMP) return outIcmp(core, buf, ipOff, l4, end, res);
-  if (proto !== IPPROTO_TCP && proto !== IPPROTO_UDP) return res.set("not-virtual", "not-tcp-udp", null);
-  if (end - l4 < (proto === IPPROTO_TCP ? 20 : 8)) return res.set("not-virtual", "truncated", null);
+  const sctp = proto === IPPROTO_SCTP;
+  if (proto !== IPPROTO_TCP && proto !== IPPROTO_UDP && !sctp) return res.set("not-virtual", "not-tcp-udp", null);
+  if (end - l4 < (proto === IPPROTO_TCP ? 20 : sctp ? 12 : 8)) return res.set("not-virtual", "truncated", null);
   const cp = core.conns.byServer.find(proto, get32(buf, ipOff + 12), get16(buf, l4), get32(buf, ipOff + 16), get16(buf, l4 + 2));
   if (cp === null) return res.set("not-virtual", "no-conn", null);
   if (cp.dest !== null && cp.dest.fwd !== "masq") return res.set("not-virtual", "not-masq", null);
-  rewriteAddrPort(buf, ipOff, l4, proto, true, cp.vaddr, cp.vport);
+  rewriteAddrPort(buf, ipOff, l4, proto, true, cp.vaddr, cp.vport, end);
   countOut(core, cp, end - ipOff);
-  core.conns.transition(cp, DIR_OUTPUT, proto === IPPROTO_TCP ? buf[l4 + 13]! : 0);
+  core.conns.transition(cp, DIR_OUTPUT, proto === IPPROTO_TCP ? buf[l4 + 13]! : sctp ? event(buf, l4, end) : 0);
   core.conns.put(cp);
   return res.set("forwarded", "", cp);
 }

@@ -1,10 +1,11 @@
 /**
  * A parser for `ipvsadm-restore` input (ipvsadm -R): one ipvsadm command per line, short
- * or long options (`--opt value` or `--opt=value`), numeric addresses only. Defaults are
- * ipvsadm's: scheduler wlc, forwarding -g (route), weight 1, `-p` alone = 300 s, a real
- * server without a port takes the service's port. Blank lines and `#` comments are
- * skipped. Errors are PodwireErrors with the line and 1-based column of the offending
- * token.
+ * or long options (`--opt value` or `--opt=value`), numeric addresses only. An SCTP
+ * virtual service is `--sctp-service addr:port` (ipvsadm.c has no short form for it).
+ * Defaults are ipvsadm's: scheduler wlc, forwarding -g (route), weight 1, `-p` alone =
+ * 300 s, a real server without a port takes the service's port. Blank lines and `#`
+ * comments are skipped. Errors are PodwireErrors with the line and 1-based column of the
+ * offending token.
  */
 import { PodwireError } from "../base/errors.js";
 import { parseIpv4 } from "../base/ipv4-int.js";
@@ -47,6 +48,7 @@ const OPTIONS: Record<string, [string, "value" | "none" | "optional"]> = {
   "--tcp-service": ["tcp", "value"],
   "-u": ["udp", "value"],
   "--udp-service": ["udp", "value"],
+  "--sctp-service": ["sctp", "value"],
   "-f": ["fwmark", "value"],
   "--fwmark-service": ["fwmark", "value"],
   "-s": ["scheduler", "value"],
@@ -72,6 +74,9 @@ const OPTIONS: Record<string, [string, "value" | "none" | "optional"]> = {
   "-y": ["l-threshold", "value"],
   "--l-threshold": ["l-threshold", "value"],
 };
+
+/** The options naming a virtual service; a line takes one of them. */
+const SERVICE_KINDS = ["tcp", "udp", "sctp", "fwmark"];
 
 function tokenize(line: string): Token[] {
   const out: Token[] = [];
@@ -164,7 +169,7 @@ function parseLine(raw: string, lineNo: number, file: string | undefined): IpvsC
     const spec = OPTIONS[name];
     if (spec === undefined) p.fail(tok, 0, `unknown option ${JSON.stringify(tok.text)}`);
     const [canon, arity] = spec;
-    if (seen.has(canon) || (["tcp", "udp", "fwmark"].includes(canon) && ["tcp", "udp", "fwmark"].some((k) => seen.has(k)))) {
+    if (seen.has(canon) || (SERVICE_KINDS.includes(canon) && SERVICE_KINDS.some((k) => seen.has(k)))) {
       p.fail(tok, 0, `option ${name} conflicts with an earlier one`);
     }
     if (["gatewaying", "ipip", "masquerading"].includes(canon) && ["gatewaying", "ipip", "masquerading"].some((k) => seen.has(k))) {
@@ -197,7 +202,7 @@ function parseLine(raw: string, lineNo: number, file: string | undefined): IpvsC
   // The virtual service.
   let key: ServiceKey | null = null;
   let svcPort = 0;
-  for (const proto of ["tcp", "udp"] as const) {
+  for (const proto of ["tcp", "udp", "sctp"] as const) {
     const v = values.get(proto);
     if (v === undefined) continue;
     const [addr, port] = p.addrPort({ text: v.text, column: v.tok.column }, false);
@@ -206,7 +211,7 @@ function parseLine(raw: string, lineNo: number, file: string | undefined): IpvsC
   }
   const fw = values.get("fwmark");
   if (fw !== undefined) key = { fwmark: p.int(fw.tok, fw.text, 1, 0xffffffff, "fwmark") };
-  if (key === null) p.fail(opTok, 1, "no virtual service given", "add -t addr:port, -u addr:port or -f mark");
+  if (key === null) p.fail(opTok, 1, "no virtual service given", "add -t addr:port, -u addr:port, --sctp-service addr:port or -f mark");
 
   const forbid = (names: string[]): void => {
     for (const n of names) {

@@ -14,9 +14,12 @@ export type IpvsReason =
   | ""
   | "truncated"
   | "fragment"
+  /** Not a protocol IPVS carries (TCP, UDP, SCTP). */
   | "not-tcp-udp"
   | "no-service"
   | "not-syn"
+  /** An SCTP packet without a connection whose first chunk is not an INIT (sctp_conn_schedule). */
+  | "not-init"
   | "no-conn"
   | "ftp-data"
   | "port-zero-not-persistent"

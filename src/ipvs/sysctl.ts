@@ -18,6 +18,8 @@ export interface IpvsSysctl {
   conntrack: number;
   /** sloppy_tcp (default 0): any TCP packet, not only a SYN, may create a connection. */
   sloppyTcp: number;
+  /** sloppy_sctp (default 0): any SCTP packet but an ABORT, not only an INIT, may create a connection. */
+  sloppySctp: number;
 }
 
 export const DEFAULT_SYSCTL: Readonly<IpvsSysctl> = {
@@ -26,6 +28,7 @@ export const DEFAULT_SYSCTL: Readonly<IpvsSysctl> = {
   expireQuiescentTemplate: 0,
   conntrack: 0,
   sloppyTcp: 0,
+  sloppySctp: 0,
 };
 
 /**

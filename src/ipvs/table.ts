@@ -9,7 +9,7 @@ import type { Clock } from "../base/clock.js";
 import { PodwireError } from "../base/errors.js";
 import { formatIpv4 } from "../base/ipv4-int.js";
 import type { ForwardMethod } from "./constants.js";
-import { DEST_F_AVAILABLE, DEST_F_OVERLOAD, IPPROTO_TCP, IPPROTO_UDP, SEC, SVC_F_PERSISTENT, SVC_F_SCHED_MASK } from "./constants.js";
+import { DEST_F_AVAILABLE, DEST_F_OVERLOAD, IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP, SEC, SVC_F_PERSISTENT, SVC_F_SCHED_MASK, protoName } from "./constants.js";
 import type { IpvsConn } from "./conn.js";
 import { ConnTable } from "./conn-table.js";
 import type { IpvsCore } from "./core.js";
@@ -23,8 +23,11 @@ import type { SchedulerOptions } from "./sched/scheduler.js";
 import type { IpvsSysctl, ReuseBehaviour } from "./sysctl.js";
 import { DEFAULT_SYSCTL } from "./sysctl.js";
 
+/** A virtual service's protocol: a name ipvsadm takes (`-t`, `-u`, `--sctp-service`) or an IPPROTO_* number. */
+export type ServiceProtocol = "tcp" | "udp" | "sctp" | number;
+
 /** A virtual service's identity: protocol + address + port, or a firewall mark. */
-export type ServiceKey = { protocol: "tcp" | "udp" | number; addr: number; port: number } | { fwmark: number };
+export type ServiceKey = { protocol: ServiceProtocol; addr: number; port: number } | { fwmark: number };
 
 export interface ServiceOptions {
   /** Scheduler name (default "wlc", ipvsadm's default). */
@@ -60,12 +63,13 @@ export interface IpvsTableOptions {
   scheduler?: SchedulerOptions;
 }
 
-function protoNumber(p: "tcp" | "udp" | number): number {
-  return p === "tcp" ? IPPROTO_TCP : p === "udp" ? IPPROTO_UDP : p;
+function protoNumber(p: ServiceProtocol): number {
+  return p === "tcp" ? IPPROTO_TCP : p === "udp" ? IPPROTO_UDP : p === "sctp" ? IPPROTO_SCTP : p;
 }
 
+/** 0 for any protocol but TCP, UDP and SCTP (the packet path never looks such a service up). */
 function protoIndex(proto: number): number {
-  return proto === IPPROTO_TCP ? 1 : proto === IPPROTO_UDP ? 2 : 3;
+  return proto === IPPROTO_TCP ? 1 : proto === IPPROTO_UDP ? 2 : proto === IPPROTO_SCTP ? 3 : 0;
 }
 
 /** Map key of a (protocol, address, port) service. */
@@ -76,7 +80,8 @@ function serviceKeyNum(proto: number, addr: number, port: number): number {
 export function describeServiceKey(key: ServiceKey): string {
   if ("fwmark" in key) return `FWM ${key.fwmark}`;
   const proto = protoNumber(key.protocol);
-  return `${proto === IPPROTO_TCP ? "TCP" : proto === IPPROTO_UDP ? "UDP" : `proto ${proto}`} ${formatIpv4(key.addr)}:${key.port}`;
+  const name = proto === IPPROTO_TCP || proto === IPPROTO_UDP || proto === IPPROTO_SCTP ? protoName(proto) : `proto ${proto}`;
+  return `${name} ${formatIpv4(key.addr)}:${key.port}`;
 }
 
 export class IpvsTable implements IpvsCore {
@@ -155,7 +160,7 @@ export class IpvsTable implements IpvsCore {
     return [...this.list];
   }
 
-  getService(protocol: "tcp" | "udp" | number, addr: number, port: number): IpvsService | null {
+  getService(protocol: ServiceProtocol, addr: number, port: number): IpvsService | null {
     return this.byAddr.get(serviceKeyNum(protoNumber(protocol), addr, port)) ?? null;
   }
 

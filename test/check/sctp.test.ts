@@ -1,6 +1,7 @@
-/** check sends real SCTP associations to SCTP Service and Pod ports; a mode that does not carry SCTP says so. */
+/** check sends real SCTP associations to SCTP Service and Pod ports in every mode; a mode that did not carry SCTP would say so. */
 import test from "ava";
-import { runCheck } from "../../src/check/index.js";
+import { planCheck, runCheck, withProbePods } from "../../src/check/index.js";
+import { bootCluster } from "../../src/cluster/boot.js";
 import { parseClusterYaml } from "../../src/cluster/load.js";
 import type { ProxyMode } from "../../src/cluster/spec.js";
 import { threeNodes } from "../fixtures/three-nodes.js";
@@ -31,7 +32,7 @@ const sctpCells = (mode: ProxyMode) => {
   return runCheck(spec);
 };
 
-for (const mode of ["iptables", "nftables"] as ProxyMode[]) {
+for (const mode of ["iptables", "ipvs", "nftables"] as ProxyMode[]) {
   test(`${mode}: SCTP ClusterIP, NodePort and Pod port cells are real associations, all ok`, (t) => {
     const r = sctpCells(mode);
     const cells = r.cells.filter((c) => c.column.endsWith("/SCTP"));
@@ -43,10 +44,25 @@ for (const mode of ["iptables", "nftables"] as ProxyMode[]) {
   });
 }
 
-test("ipvs: SCTP Service ports are listed as skipped with the reason; the Pod port is still checked", (t) => {
+test("ipvs: the SCTP Service port is planned like any other (ClusterIP from every node, NodePort from outside), nothing skipped", (t) => {
   const r = sctpCells("ipvs");
-  t.true(r.skipped.some((s) => s.target === "svc/default/diameter:3868/SCTP" && /ipvs mode does not carry SCTP yet/.test(s.reason)));
-  t.false(r.cells.some((c) => c.column === "default/diameter:3868/SCTP"));
-  t.true(r.cells.some((c) => c.column === "pod/default/diameter:3868/SCTP" && c.outcome === "ok"));
-  t.is(r.summary.unexpected, 0);
+  t.deepEqual(r.skipped.filter((s) => s.target.endsWith("/SCTP")), []);
+  const cells = r.cells.filter((c) => c.column === "default/diameter:3868/SCTP");
+  t.is(cells.filter((c) => c.kind === "clusterIP").length, 6, "3 probe Pods and 3 nodes to the ClusterIP");
+  t.is(cells.filter((c) => c.kind === "nodePort").length, 3, "outside to the NodePort on each node");
+  t.true(cells.every((c) => c.outcome === "ok"));
+});
+
+test("a mode that does not carry a protocol lists that protocol's Service ports as skipped, with the reason", (t) => {
+  // Every runnable mode carries TCP, UDP and SCTP today; the mechanism stays for the next one.
+  const spec = parseClusterYaml(CLUSTER, "sctp.yaml");
+  spec.proxyMode = "ipvs";
+  const { spec: probed, probes } = withProbePods(spec);
+  const running = bootCluster(probed);
+  t.deepEqual([...running.services.proxy.protocols].sort(), ["SCTP", "TCP", "UDP"]);
+  Object.defineProperty(running.services.proxy, "protocols", { value: new Set(["TCP", "UDP"]) });
+  const plan = planCheck(running, probes);
+  t.true(plan.skipped.some((s) => s.target === "svc/default/diameter:3868/SCTP" && s.reason === "SCTP port: podwire's ipvs mode does not carry SCTP yet"));
+  t.false(plan.cells.some((c) => c.column === "default/diameter:3868/SCTP"));
+  t.true(plan.cells.some((c) => c.column === "pod/default/diameter:3868/SCTP"), "the Pod port is still checked");
 });

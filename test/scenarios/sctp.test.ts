@@ -55,9 +55,8 @@ metadata: {name: nobody, namespace: default}
 spec: {selector: {app: nobody}, ports: [{name: assoc, port: 80, protocol: SCTP}]}
 `;
 
-// IPVS mode boots with SCTP Services (see below), but podwire's IPVS schedules only TCP and
-// UDP, so SCTP to an IPVS virtual service is not load-balanced yet.
-const MODES = ["iptables", "nftables"] as const;
+// IPVS mode has its own, closer look in ipvs-sctp.test.ts (virtual services, IPVS states, tshark).
+const MODES = ["iptables", "ipvs", "nftables"] as const;
 
 function boot(mode: string) {
   return bootCluster(parseClusterYaml(YAML(mode), "sctp.yaml"));

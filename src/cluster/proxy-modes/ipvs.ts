@@ -33,8 +33,8 @@ interface IpvsNode {
 export class IpvsMode implements KubeProxyMode {
   readonly name = "ipvs" as const;
   readonly costUnit = "hash lookups";
-  /** podwire's IPVS schedules TCP and UDP; SCTP virtual services are not emulated yet. */
-  readonly protocols: ReadonlySet<"TCP" | "UDP" | "SCTP"> = new Set(["TCP", "UDP"] as const);
+  /** kube-proxy creates TCP, UDP and SCTP virtual services, and podwire's IPVS carries all three. */
+  readonly protocols: ReadonlySet<"TCP" | "UDP" | "SCTP"> = new Set(["TCP", "UDP", "SCTP"] as const);
   private readonly nodes = new Map<string, IpvsNode>();
 
   constructor(private readonly ctx: ModeContext) {}
@@ -122,7 +122,8 @@ export class IpvsMode implements KubeProxyMode {
 
 /** Carries out one of kube-proxy's IPVS operations on a node (what its netlink calls do). */
 function applyIpvsOperation(table: IpvsTable, node: NodeRuntime, dummy: Dummy, ipsets: IpsetRegistry | null, op: IpvsOperation, realServers: readonly IpvsRealServer[]): void {
-  const key = (vs: { protocol: string; address: string; port: number }) => ({ protocol: vs.protocol.toLowerCase() as "tcp" | "udp", addr: parseIpv4(vs.address), port: vs.port });
+  // kube-proxy's stringToProtocol: "TCP"/"UDP"/"SCTP" → IPPROTO_TCP/UDP/SCTP.
+  const key = (vs: { protocol: string; address: string; port: number }) => ({ protocol: vs.protocol.toLowerCase() as "tcp" | "udp" | "sctp", addr: parseIpv4(vs.address), port: vs.port });
   const keyOf = (name: string) => {
     const m = /^(.+):(\d+)\/(\w+)$/.exec(name);
     if (!m) throw new Error(`bad virtual server name ${name}`);

@@ -23,7 +23,7 @@ export interface FlowRun {
   dst: number;
   port: number;
   /** The transport (a DNS flow's `udp` or `tcp`). */
-  proto: "tcp" | "udp";
+  proto: "tcp" | "udp" | "sctp";
 }
 
 export interface ModeAdapter {
@@ -31,7 +31,8 @@ export interface ModeAdapter {
   /**
    * `IP:PORT` of every endpoint the mode may send `run`'s flow to on `node` (the node whose
    * dataplane handled its first packet), sorted; empty when the mode drops or refuses the
-   * flow there before choosing an endpoint.
+   * flow there before choosing an endpoint; null when the adapter cannot tell for this
+   * flow (its endpoint set is then shown as unknown and not compared).
    */
-  endpointSetOf(node: NodeRuntime, run: FlowRun): string[];
+  endpointSetOf(node: NodeRuntime, run: FlowRun): string[] | null;
 }

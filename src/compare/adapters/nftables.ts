@@ -67,7 +67,7 @@ function packet(run: FlowRun): NftPacket {
   const p = new NftPacket();
   const buf = new Uint8Array(24);
   buf[0] = 0x45;
-  buf[9] = run.proto === "tcp" ? 6 : 17;
+  buf[9] = run.proto === "tcp" ? 6 : run.proto === "sctp" ? 132 : 17;
   const put32 = (o: number, v: number) => {
     buf[o] = v >>> 24;
     buf[o + 1] = (v >>> 16) & 255;
