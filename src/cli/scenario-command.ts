@@ -4,10 +4,10 @@
  * (whether the symptom showed is the answer, in the output and in `--json`), 2 on bad input.
  */
 import { type Command, Option } from "commander";
-import { checkOutputFile } from "../base/output-file.js";
 import type { ProxyMode } from "../cluster/spec.js";
-import { SCENARIOS, findScenario, formatScenarioList, formatScenarioRun, formatScenarioShow, runScenario, scenarioListJson, scenarioRunJson } from "../scenario/index.js";
-import { parseSeed } from "./load-spec.js";
+
+/** Loaded when a subcommand runs, so that `podwire --help` does not load the emulator. */
+const load = () => Promise.all([import("../scenario/index.js"), import("./load-spec.js"), import("../base/output-file.js")]);
 
 interface RunFlags {
   fixed?: boolean;
@@ -23,7 +23,8 @@ export function registerScenario(program: Command): void {
     .command("list")
     .description("every scenario: its name, the symptom, and where it was reported")
     .option("--json", "print [{name, number, symptom, issues, modes, fix}]")
-    .action((flags: { json?: boolean }) => {
+    .action(async (flags: { json?: boolean }) => {
+      const [{ SCENARIOS, formatScenarioList, scenarioListJson }] = await load();
       if (flags.json) process.stdout.write(JSON.stringify(scenarioListJson(SCENARIOS), null, 2) + "\n");
       else process.stdout.write(formatScenarioList(SCENARIOS).join("\n") + "\n");
     });
@@ -31,7 +32,8 @@ export function registerScenario(program: Command): void {
     .command("show")
     .description("the scenario's cluster file (Kubernetes YAML, usable with -f elsewhere), with its notes")
     .argument("<name>", "scenario name or number")
-    .action((name: string) => {
+    .action(async (name: string) => {
+      const [{ findScenario, formatScenarioShow }] = await load();
       process.stdout.write(formatScenarioShow(findScenario(name)));
     });
   scenario
@@ -43,7 +45,8 @@ export function registerScenario(program: Command): void {
     .option("--pcap <file>", "write every frame to this pcapng file (frame numbers in the output point into it)")
     .option("--json", "print {name, issues, symptom, summary, mechanism, evidence, counters, fix}")
     .option("--seed <n>", "seed for every random choice", "1")
-    .action((name: string, flags: RunFlags) => {
+    .action(async (name: string, flags: RunFlags) => {
+      const [{ findScenario, formatScenarioRun, runScenario, scenarioRunJson }, { parseSeed }, { checkOutputFile }] = await load();
       const s = findScenario(name);
       const seed = parseSeed(flags.seed ?? "1");
       if (flags.pcap !== undefined) checkOutputFile(flags.pcap, "--pcap");
