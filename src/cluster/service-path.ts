@@ -43,16 +43,19 @@ function entryNode(cluster: Cluster, sourceLabel: string, dst: number): { node: 
   return null;
 }
 
+/** IPPROTO_* by name. */
+const PROTO_NUMBER = { tcp: 6, udp: 17, sctp: 132, icmp: 1 } as const;
+
 export function servicePath(cluster: Cluster, result: ExchangeResult, srcIp: number, dst: number, dstPort: number, proto: ExchangeProto): ServicePath {
   const entry = entryNode(cluster, result.fromLabel, dst);
   if (entry === null || proto === "dns" || result.clientPort === 0) {
     return { node: entry?.node.spec.name ?? null, verdict: null, endpoint: null, candidates: [], masquerade: false };
   }
   const node = entry.node;
-  const p = proto === "icmp" ? "icmp" : proto === "udp" ? "udp" : "tcp";
+  const p = proto === "icmp" ? "icmp" : proto === "udp" ? "udp" : proto === "sctp" ? "sctp" : "tcp";
   const ipvs = node.netfilter.ipvs;
   const svc = ipvs !== null && p !== "icmp" ? ipvs.getService(p, dst, dstPort) : null;
-  if (ipvs !== null && svc !== null) return ipvsPath(node, svc, srcIp, result.clientPort, dst, dstPort, p === "tcp" ? 6 : 17);
+  if (ipvs !== null && svc !== null) return ipvsPath(node, svc, srcIp, result.clientPort, dst, dstPort, PROTO_NUMBER[p]);
   const local = node.ns.addresses().map((a) => a.ip);
   const routeOut = node.ns.routes.lookup(dst);
   const offline = traceRules(
@@ -69,7 +72,7 @@ export function servicePath(cluster: Cluster, result: ExchangeResult, srcIp: num
     },
     (chain, rule) => printRule(chain, rule),
   );
-  const pnum = p === "tcp" ? 6 : p === "udp" ? 17 : 1;
+  const pnum = PROTO_NUMBER[p];
   const found = node.netfilter.conntrack.lookup({ src: srcIp, dst, proto: pnum, sport: result.clientPort, dport: p === "icmp" ? 8 : dstPort });
   let endpoint: string | null = null;
   let masquerade = offline.masquerade;

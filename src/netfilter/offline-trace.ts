@@ -21,7 +21,7 @@ import {
 import { PacketContext } from "./packet-context.js";
 
 export interface PacketSpec {
-  proto: "tcp" | "udp" | "icmp";
+  proto: "tcp" | "udp" | "sctp" | "icmp";
   src: number;
   sport: number;
   dst: number;
@@ -74,14 +74,14 @@ export interface OfflineTraceResult {
   rulesEvaluated: number;
 }
 
-const PROTO_NUMBERS = { tcp: 6, udp: 17, icmp: 1 } as const;
+const PROTO_NUMBERS = { tcp: 6, udp: 17, sctp: 132, icmp: 1 } as const;
 /** Enumeration stops after this many distinct random paths. */
 const MAX_PATHS = 4096;
 
-/** Parses `tcp 10.244.1.5:40000 > 10.96.0.1:443` (udp likewise; `icmp A > B` for an echo request). */
+/** Parses `tcp 10.244.1.5:40000 > 10.96.0.1:443` (udp and sctp likewise; `icmp A > B` for an echo request). */
 export function parsePacketSpec(text: string, field = "--packet"): PacketSpec {
-  const m = /^\s*(tcp|udp|icmp)\s+(\S+)\s*>\s*(\S+)\s*$/i.exec(text);
-  const hint = 'write it as "tcp 10.244.1.5:40000 > 10.96.0.1:443" (or udp …, or "icmp 10.0.0.1 > 10.0.0.2")';
+  const m = /^\s*(tcp|udp|sctp|icmp)\s+(\S+)\s*>\s*(\S+)\s*$/i.exec(text);
+  const hint = 'write it as "tcp 10.244.1.5:40000 > 10.96.0.1:443" (or udp …, sctp …, or "icmp 10.0.0.1 > 10.0.0.2")';
   if (!m) throw new PodwireError("E_PACKET", `cannot read ${JSON.stringify(text)} as a packet`, { field }, hint);
   const proto = m[1]!.toLowerCase() as PacketSpec["proto"];
   const end = (s: string, which: string): [number, number] => {
@@ -101,7 +101,7 @@ export function parsePacketSpec(text: string, field = "--packet"): PacketSpec {
   return { proto, src, sport, dst, dport };
 }
 
-/** The first packet of a connection as bytes (a TCP SYN, a UDP datagram, an ICMP echo), for the offline walks. */
+/** The first packet of a connection as bytes (a TCP SYN, a UDP datagram, an SCTP INIT, an ICMP echo), for the offline walks. */
 export function packetBytes(p: PacketSpec): Uint8Array {
   const b = new Uint8Array(60);
   b[0] = 0x45;
@@ -121,6 +121,10 @@ export function packetBytes(p: PacketSpec): Uint8Array {
     if (p.proto === "tcp") {
       b[32] = 0x50;
       b[33] = 0x02; // SYN: the first packet of a connection
+    } else if (p.proto === "sctp") {
+      // Verification tag 0 and an INIT chunk (RFC 9260 §3.3.2): an association's first packet.
+      b[32] = 1;
+      b[35] = 20;
     }
   }
   return b;

@@ -2,8 +2,7 @@
  * iptables mode: the endpoints an offline trace of the node's rules can reach, over every
  * outcome of the `statistic` splits, from a fresh state (no `recent` entries, so ClientIP
  * affinity does not pin the set to the last endpoint): the `candidates` `podwire trace`
- * prints. A flow the rules drop or reject has none. SCTP flows are beyond the offline walk:
- * their set is unknown (null), so compare-modes compares their verdicts and sources only.
+ * prints. A flow the rules drop or reject has none.
  */
 import { formatIpv4 } from "../../base/index.js";
 import type { NodeRuntime } from "../../cluster/build.js";
@@ -15,9 +14,6 @@ const IP_PORT = /^\d+\.\d+\.\d+\.\d+:\d+$/;
 export const iptablesAdapter: ModeAdapter = {
   mode: "iptables",
   endpointSetOf(node: NodeRuntime, run: FlowRun): string[] | null {
-    // The offline iptables walk (netfilter/offline-trace.ts) builds TCP, UDP and ICMP
-    // packets only: an SCTP flow's candidates are unknown to it.
-    if (run.proto === "sctp") return null;
     const path = servicePath(run.running.cluster, run.result, run.srcIp, run.dst, run.port, run.proto);
     if (path.node !== node.spec.name) return [];
     // Without a DNAT, the destination itself comes back as the one candidate: not an endpoint.
