@@ -9,6 +9,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { hostNowMs } from "../src/base/clock.js";
 import { type ByteSink, CountingSink, FileSink, PcapWriter, PcapngWriter } from "../src/pcap/index.js";
+import { BENCH_DIR } from "./util.js";
 
 export interface PcapBenchOptions {
   /** Frame bytes written per run; default 200 MB. */
@@ -47,8 +48,7 @@ export interface PcapBenchResult {
   medians: Record<string, PcapBenchMedian>;
 }
 
-const here = dirname(fileURLToPath(import.meta.url));
-const DEFAULT_JSON = join(here, "results", "pcap-write.json");
+const DEFAULT_JSON = join(BENCH_DIR, "results", "pcap-write.json");
 
 function oneRun(
   writer: "pcap" | "pcapng",

@@ -2,7 +2,11 @@
 import { mkdirSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { writeFileAtomic } from "../src/base/index.js";
+
+/** The bench/ directory of the source tree, also when this runs compiled from dist/bench/ (`npm run bench`). */
+export const BENCH_DIR = fileURLToPath(new URL(new URL(".", import.meta.url).pathname.endsWith("/dist/bench/") ? "../../bench/" : "./", import.meta.url));
 
 export function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -17,7 +21,7 @@ export function machineInfo(): { cpus: number; cpuModel: string; memGB: number; 
 
 /** Writes `bench/results/NAME.json`. */
 export function writeResult(name: string, data: unknown): string {
-  const dir = new URL("./results/", import.meta.url).pathname;
+  const dir = join(BENCH_DIR, "results");
   mkdirSync(dir, { recursive: true });
   const path = join(dir, `${name}.json`);
   writeFileAtomic(path, JSON.stringify(data, null, 2) + "\n");

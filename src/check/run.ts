@@ -250,11 +250,10 @@ function dnatTarget(running: RunningCluster, cell: PlannedCell, result: Exchange
 /** The first DNAT of the exchange, from its trace (a conntrack NAT binding, or IPVS's real server). */
 function dnatInTrace(running: RunningCluster, events: readonly TraceEvent[]): string | null {
   for (const e of events) {
-    if (e.action !== "netfilter") continue;
-    const m = /DNAT binding: reply tuple src=(\S+) dst=\S+ sport=(\d+)/.exec(e.detail) ?? /→ real server (\S+):(\d+)/.exec(e.detail);
-    if (!m) continue;
-    const who = running.cluster.whoHas(parseIpv4(m[1]!));
-    return who ? `${who} (${m[1]}:${m[2]})` : `${m[1]}:${m[2]}`;
+    if (e.nat === null || e.nat.kind !== "DNAT" || e.nat.reply) continue;
+    const to = e.nat.to;
+    const who = running.cluster.whoHas(parseIpv4(to.replace(/:\d+$/, "")));
+    return who ? `${who} (${to})` : to;
   }
   return null;
 }

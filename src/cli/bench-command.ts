@@ -4,12 +4,9 @@
  * results.json, results.csv, chart-*.svg and report.html into --out.
  */
 import { Command } from "commander";
-import cliProgress from "cli-progress";
 import { PodwireError } from "../base/index.js";
 import { PROXY_MODES, type ProxyModeName } from "../bench/modes.js";
-import { writeReport } from "../bench/report.js";
-import { formatTable } from "../bench/results.js";
-import { type BenchOptions, runBench } from "../bench/runner.js";
+import type { BenchOptions } from "../bench/runner.js";
 
 export const DEFAULT_SERVICES = "100,1000,5000,10000,50000";
 export const QUICK_SERVICES = "100,1000,5000";
@@ -88,7 +85,9 @@ export function registerBench(program: Command): void {
     .option("--json", "print results.json to stdout instead of the table (no progress bar)")
     .option("--no-kernel", "do not measure the real kernel (iptables-restore / nft -f, first packets through a namespace)")
     .option("--kernel-max <n>", "largest Service count loaded into the real kernel", "10000")
-    .action((flags: BenchFlags) => {
+    .action(async (flags: BenchFlags) => {
+      // Loaded when the command runs, so that `podwire --help` does not load the emulator.
+      const [{ default: cliProgress }, { writeReport }, { formatTable }, { runBench }] = await Promise.all([import("cli-progress"), import("../bench/report.js"), import("../bench/results.js"), import("../bench/runner.js")]);
       const opts = benchOptions(flags);
       const json = flags.json ?? false;
       const tty = !json && process.stderr.isTTY === true;

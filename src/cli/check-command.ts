@@ -5,9 +5,7 @@
  * did, 2 on bad input (a PodwireError, printed by main's handler).
  */
 import { Command, Option } from "commander";
-import { checkJson, formatCheck, runCheck } from "../check/index.js";
 import type { ProxyMode } from "../cluster/spec.js";
-import { loadSpec } from "./load-spec.js";
 
 const EXIT_UNEXPECTED = 1;
 
@@ -28,7 +26,9 @@ export function registerCheck(program: Command): void {
     .option("--seed <n>", "seed for every random choice")
     .option("--json", "print the summary and every cell as JSON")
     .option("--strict", "refuse objects that change traffic but are not emulated (NetworkPolicy, Ingress, IPv6 families)")
-    .action((flags: CheckFlags) => {
+    .action(async (flags: CheckFlags) => {
+      // Loaded when the command runs, so that `podwire --help` does not load the emulator.
+      const [{ checkJson, formatCheck, runCheck }, { loadSpec }] = await Promise.all([import("../check/index.js"), import("./load-spec.js")]);
       const report = runCheck(loadSpec(flags.file, { seed: flags.seed, mode: flags.mode, strict: flags.strict }));
       if (flags.json) process.stdout.write(JSON.stringify(checkJson(report), null, 2) + "\n");
       else process.stdout.write(formatCheck(report).join("\n") + "\n");

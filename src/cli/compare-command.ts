@@ -6,8 +6,6 @@
  * printed by main's handler).
  */
 import type { Command } from "commander";
-import { compareJson, formatCompare, runCompare } from "../compare/index.js";
-import { loadSpec } from "./load-spec.js";
 
 interface CompareFlags {
   file?: string;
@@ -24,7 +22,9 @@ export function registerCompare(program: Command): void {
     .option("--seed <n>", "seed for every random choice (the same in every mode)")
     .option("--json", "print {modes, flows, differences: [{from, to, proto, port, outcomes, documented, reason}]} as JSON")
     .option("--strict", "refuse objects that change traffic but are not emulated (NetworkPolicy, Ingress, IPv6 families)")
-    .action((flags: CompareFlags) => {
+    .action(async (flags: CompareFlags) => {
+      // Loaded when the command runs, so that `podwire --help` does not load the emulator.
+      const [{ compareJson, formatCompare, runCompare }, { loadSpec }] = await Promise.all([import("../compare/index.js"), import("./load-spec.js")]);
       const report = runCompare(loadSpec(flags.file, { seed: flags.seed, strict: flags.strict }));
       if (flags.json) process.stdout.write(JSON.stringify(compareJson(report), null, 2) + "\n");
       else process.stdout.write(formatCompare(report).join("\n") + "\n");

@@ -5,29 +5,24 @@
 import { join } from "node:path";
 import { Command, CommanderError, Option } from "commander";
 import { PodwireError, checkOutputFile, escapeControl, formatIpv4, parseCidr, prepareOutputDir } from "../base/index.js";
-import { bootCluster } from "../cluster/boot.js";
-import { Cluster } from "../cluster/build.js";
-import { CaptureSession } from "../cluster/capture.js";
-import { clusterDocumentYaml, nodeDocumentsYaml } from "../cluster/cluster-doc.js";
-import { runDemo } from "../cluster/demo.js";
-import { defaultPort, parseDestination, parseSource } from "../cluster/endpoints.js";
-import { DEFAULT_DNS_QUERY, type ExchangeProto, runExchange } from "../cluster/exchange.js";
-import { formatTopology, formatTrace } from "../cluster/report.js";
-import { servicePath, servicePorts } from "../cluster/service-path.js";
+import type { ExchangeProto } from "../cluster/exchange.js";
+import type { TraceStyle } from "../cluster/report.js";
 import type { KubeProxyFlags } from "../cluster/services.js";
-import { formatIpvsadmConnections, formatIpvsadmList } from "../ipvs/index.js";
-import { printRuleset } from "../netfilter/save-print.js";
-import { DNS_PORT, dnsNameProblem } from "../wire/index.js";
 import type { ClusterSpec, ProxyMode } from "../cluster/spec.js";
 import { registerBench } from "./bench-command.js";
 import { registerCheck } from "./check-command.js";
 import { registerScenario } from "./scenario-command.js";
 import { registerCompare } from "./compare-command.js";
-import { loadSpec } from "./load-spec.js";
-import { type TraceRulesArgs, formatTraceRules, runTraceRules, traceRulesJson } from "./trace-rules.js";
+import type { TraceRulesArgs } from "./trace-rules.js";
+// The emulator itself is loaded by the command that runs it: each action starts with
+// `await import("./emulator.js")` (or ./trace-rules.js), so `podwire --help` starts at once.
+// Import only types from the emulator here (test/cli/build.test.ts checks).
 
 const EXIT_BAD_INPUT = 2;
 const EXIT_INTERNAL = 1;
+
+/** cluster/exchange.ts's DEFAULT_DNS_QUERY, for trace's help without loading the emulator (test/cli/build.test.ts checks they agree). */
+const DEFAULT_DNS_QUERY_HELP = "kubernetes.default.svc.cluster.local";
 
 const modeOption = () => new Option("--mode <mode>", "kube-proxy mode (default: the Cluster document's proxyMode)").choices(["iptables", "ipvs", "nftables"]);
 
@@ -69,11 +64,13 @@ export function buildProgram(): Command {
     .option("--out <dir>", "directory for demo.pcapng", "captures")
     .option("--seed <n>", "seed for every random choice (ports, sequence numbers, MACs)")
     .addOption(modeOption())
-    .option("--brief", "print only the endpoints' events of each trace, not every hop")
+    .option("--verbose", "print every event of each trace: rule paths, deciding rules, conntrack, frames")
+    .option("--brief", "print only the endpoints' events of each trace, in the --verbose form")
     .option("--comments", "comment every captured frame with the device and direction")
     .option("--no-capture", "do not write a capture")
     .option("--quiet", "print only the summary")
-    .action((opts: { out: string; seed?: string; mode?: ProxyMode; brief?: boolean; comments?: boolean; capture: boolean; quiet?: boolean }) => {
+    .action(async (opts: { out: string; seed?: string; mode?: ProxyMode; verbose?: boolean; brief?: boolean; comments?: boolean; capture: boolean; quiet?: boolean }) => {
+      const { formatTrace, loadSpec, runDemo, wrapText } = await import("./emulator.js");
       const spec = loadSpec(undefined, { seed: opts.seed, mode: opts.mode });
       let capturePath: string | null = null;
       if (opts.capture) {
@@ -82,24 +79,26 @@ export function buildProgram(): Command {
       }
       const run = runDemo(spec, { capturePath, comments: opts.comments ?? false });
       const lines: string[] = [];
+      const style: TraceStyle = opts.verbose ? "verbose" : opts.brief ? "brief" : "summary";
       if (!opts.quiet) {
-        lines.push(`podwire demo on cluster ${spec.name}: ${run.cluster.nodes.size} nodes, ${run.cluster.pods.size} pods, overlay ${spec.overlay}, kube-proxy ${spec.proxyMode} mode, seed ${spec.seed}`);
+        lines.push(...wrapText(`podwire demo on cluster ${spec.name}: ${run.cluster.nodes.size} nodes, ${run.cluster.pods.size} pods, overlay ${spec.overlay}, kube-proxy ${spec.proxyMode} mode, seed ${spec.seed}`, "", "  "));
         for (const [i, r] of run.results.entries()) {
           lines.push("");
-          lines.push(`── ${i + 1}. ${r.title}`);
-          lines.push(...formatTrace(r, { brief: opts.brief ?? false }));
+          lines.push(...wrapText(`── ${i + 1}. ${r.title}`, "", "      "));
+          lines.push(...formatTrace(r, { style }));
         }
         lines.push("");
       }
       lines.push("summary:");
       for (const [i, r] of run.results.entries()) {
         const us = ((r.endNs - r.startNs) / 1000).toFixed(1);
-        lines.push(`  ${r.ok ? "ok  " : "FAIL"} ${i + 1}. ${r.title} (${r.events.length} events, ${us} µs virtual)`);
+        lines.push(...wrapText(`${r.ok ? "ok  " : "FAIL"} ${i + 1}. ${r.title} (${r.events.length} events, ${us} µs virtual)`, "  ", "          "));
       }
       if (run.capture) {
-        lines.push(`capture: ${run.capture.path} (${run.capture.frames} frames, ${run.cluster.devices.length} interfaces)`);
-        lines.push(`  open it in Wireshark, or: tshark -r ${run.capture.path} -d udp.port==8472,vxlan`);
+        lines.push(...wrapText(`capture: ${run.capture.path} (${run.capture.frames} frames, ${run.cluster.devices.length} interfaces)`, "", "  "));
+        lines.push(...wrapText(`open it in Wireshark, or: tshark -r ${run.capture.path} -d udp.port==8472,vxlan`, "  ", "    "));
       }
+      lines.push("next: the failures people debug, reproduced and fixed: podwire scenario list");
       out(lines);
       if (run.results.some((r) => !r.ok)) process.exitCode = EXIT_INTERNAL;
     });
@@ -112,12 +111,15 @@ export function buildProgram(): Command {
     .requiredOption("--from <source>", "pod/NS/NAME, node/NAME or ext/NAME|IP")
     .requiredOption("--to <dest>", "pod/NS/NAME[:PORT], svc/NS/NAME[:PORT], node/NAME[:PORT] (NodePorts) or IP[:PORT]")
     .addOption(new Option("--proto <proto>", "protocol").choices(["tcp", "udp", "icmp"]).default("tcp"))
-    .option("--query <name>", `the name a DNS trace (port 53, UDP or TCP) asks for (default: ${DEFAULT_DNS_QUERY})`)
-    .option("--json", "print the result as JSON")
-    .option("--pcap <file>", "write the exchange's frames to this pcapng file")
+    .option("--query <name>", `the name a DNS trace (port 53, UDP or TCP) asks for (default: ${DEFAULT_DNS_QUERY_HELP})`)
+    .option("--verbose", "print every event: rule paths, deciding rules, conntrack, frames")
+    .option("--json", "print the result as JSON (schemaVersion 1: see the README's Trace JSON schema)")
+    .option("--pcap <file>", "write the exchange's frames to this pcapng file; each hop then names its frame number")
     .option("--seed <n>", "seed for every random choice")
     .addOption(modeOption())
-    .action((opts: { file?: string; strict?: boolean; from: string; to: string; proto: "tcp" | "udp" | "icmp"; query?: string; json?: boolean; pcap?: string; seed?: string; mode?: ProxyMode }) => {
+    .action(async (opts: { file?: string; strict?: boolean; from: string; to: string; proto: "tcp" | "udp" | "icmp"; query?: string; verbose?: boolean; json?: boolean; pcap?: string; seed?: string; mode?: ProxyMode }) => {
+      const { CaptureSession, DEFAULT_DNS_QUERY, DNS_PORT, TRACE_JSON_SCHEMA_VERSION, bootCluster, defaultPort, dnsNameProblem, formatTrace, loadSpec, parseDestination, parseSource, runExchange, servicePath, servicePorts, traceHopJson, wrapText } =
+        await import("./emulator.js");
       const spec = loadSpec(opts.file, { seed: opts.seed, mode: opts.mode, strict: opts.strict });
       const { cluster, services } = bootCluster(spec);
       const src = parseSource(cluster, opts.from);
@@ -148,7 +150,7 @@ export function buildProgram(): Command {
       const nameProblem = dnsTransport === null ? null : dnsNameProblem(query);
       if (nameProblem !== null) throw new PodwireError("E_ARG", `--query ${JSON.stringify(query)} is not a DNS name: ${nameProblem}`, { field: "--query" }, `e.g. --query ${DEFAULT_DNS_QUERY}`);
       if (opts.pcap !== undefined) checkOutputFile(opts.pcap, "--pcap");
-      const capture = opts.pcap !== undefined ? CaptureSession.toFile(opts.pcap, cluster.devices) : null;
+      const capture = opts.pcap !== undefined ? CaptureSession.toFile(opts.pcap, cluster.devices, { numberTraceFrames: true }) : null;
       let result;
       try {
         const title = `${dnsTransport ? `dns/${dnsTransport}` : opts.proto} ${src.label} → ${dst.label}`;
@@ -164,6 +166,7 @@ export function buildProgram(): Command {
       if (opts.json) {
         const answer = result.answer;
         const json = {
+          schemaVersion: TRACE_JSON_SCHEMA_VERSION,
           from: src.label,
           to: dst.label,
           destination: opts.proto === "icmp" ? formatIpv4(dst.ip) : `${formatIpv4(dst.ip)}:${port}`,
@@ -176,19 +179,19 @@ export function buildProgram(): Command {
           endpoint: path.endpoint,
           candidates: path.candidates,
           masquerade: path.masquerade,
-          hops: result.events.map((e) => ({ timeNs: e.time - result.startNs, netns: e.netns, device: e.device, action: e.action, detail: e.detail, frame: e.summary })),
+          hops: result.events.map((e) => traceHopJson(e, result.startNs)),
           capture: opts.pcap ?? null,
         };
         process.stdout.write(JSON.stringify(json, null, 2) + "\n");
       } else {
-        const lines = formatTrace(result);
+        const lines = formatTrace(result, { style: opts.verbose ? "verbose" : "summary" });
         if (path.node !== null && path.verdict !== null) {
-          lines.push(`  kube-proxy rules on ${path.node}: ${path.verdict}${path.endpoint ? `, DNAT to ${path.endpoint}` : ""}${path.masquerade ? ", masqueraded" : ""}`);
+          lines.push(...wrapText(`kube-proxy rules on ${path.node}: ${path.verdict}${path.endpoint ? `, DNAT to ${path.endpoint}` : ""}${path.masquerade ? ", masqueraded" : ""}`, "  ", "    "));
           if (path.candidates.length > 1) {
-            lines.push(`  possible endpoints: ${path.candidates.map((c) => `${c.destination} (${(c.probability * 100).toFixed(1)}%)`).join(", ")}`);
+            lines.push(...wrapText(`possible endpoints: ${path.candidates.map((c) => `${c.destination} (${(c.probability * 100).toFixed(1)}%)`).join(", ")}`, "  ", "    "));
           }
         }
-        if (opts.pcap) lines.push(`capture: ${opts.pcap}`);
+        if (opts.pcap) lines.push(...wrapText(`capture: ${opts.pcap}`, "", "  "));
         out(lines);
       }
       if (!result.ok) process.exitCode = EXIT_INTERNAL;
@@ -210,7 +213,8 @@ export function buildProgram(): Command {
     .option("--noflush", "load iptables text like iptables-restore --noflush: a later *table section adds to the table (as kube-proxy loads `podwire rules` output)")
     .option("--json", "print the result as JSON")
     .option("--seed <n>", "seed for the statistic/numgen draws of the traced path")
-    .action((opts: TraceRulesArgs & { json?: boolean }) => {
+    .action(async (opts: TraceRulesArgs & { json?: boolean }) => {
+      const { formatTraceRules, runTraceRules, traceRulesJson } = await import("./trace-rules.js");
       // Rule text, comments and chain names come from the user's file: escaped before printing.
       const result = runTraceRules(opts, (w) => process.stderr.write(`podwire: warning: ${escapeControl(w)}\n`));
       if (opts.json) process.stdout.write(JSON.stringify(traceRulesJson(result), null, 2) + "\n");
@@ -234,7 +238,8 @@ export function buildProgram(): Command {
     .addOption(new Option("--detect-local-mode <mode>", "kube-proxy's --detect-local-mode").choices(["ClusterCIDR", "NodeCIDR"]))
     .option("--conntrack-tcp-be-liberal", "kube-proxy's conntrack.tcpBeLiberal (no INVALID drop rule; the node's nf_conntrack_tcp_be_liberal=1)")
     .option("--save-format", "print the node's whole ruleset as iptables-save prints it (flannel's rules and kube-proxy's, canonical form)")
-    .action((opts: { file?: string; strict?: boolean; node: string; mode?: "iptables" | "ipvs" | "nftables"; clusterCidr?: string; masqueradeAll?: boolean; randomFully: boolean; nfacct?: boolean; localhostNodeports: boolean; masqueradeBit?: string; nodeportAddresses?: string; detectLocalMode?: "ClusterCIDR" | "NodeCIDR"; conntrackTcpBeLiberal?: boolean; saveFormat?: boolean }) => {
+    .action(async (opts: { file?: string; strict?: boolean; node: string; mode?: "iptables" | "ipvs" | "nftables"; clusterCidr?: string; masqueradeAll?: boolean; randomFully: boolean; nfacct?: boolean; localhostNodeports: boolean; masqueradeBit?: string; nodeportAddresses?: string; detectLocalMode?: "ClusterCIDR" | "NodeCIDR"; conntrackTcpBeLiberal?: boolean; saveFormat?: boolean }) => {
+      const { bootCluster, loadSpec, printRuleset } = await import("./emulator.js");
       const spec = loadSpec(opts.file, { strict: opts.strict });
       if (opts.mode) spec.proxyMode = opts.mode;
       // Flags override the Cluster document's kubeProxy block only where they are given.
@@ -268,7 +273,8 @@ export function buildProgram(): Command {
     .requiredOption("--node <name>", "the node")
     .option("--seed <n>", "seed for every random choice")
     .option("--no-traffic", "print the table without running any traffic first")
-    .action((opts: { file?: string; strict?: boolean; node: string; seed?: string; traffic: boolean }) => {
+    .action(async (opts: { file?: string; strict?: boolean; node: string; seed?: string; traffic: boolean }) => {
+      const { bootCluster, formatIpvsadmConnections, formatIpvsadmList, loadSpec, runDemo } = await import("./emulator.js");
       const spec = loadSpec(opts.file, { seed: opts.seed, mode: "ipvs", strict: opts.strict });
       const run = opts.traffic ? runDemo(spec, { capturePath: null }) : { cluster: bootCluster(spec).cluster, services: null };
       const table = run.cluster.node(opts.node)?.netfilter.ipvs;
@@ -286,7 +292,8 @@ export function buildProgram(): Command {
     .option("-f, --file <file>", "cluster file; default: the embedded cluster")
     .option("--strict", "refuse objects that change traffic but are not emulated (NetworkPolicy, Ingress, IPv6 families)")
     .option("--json", "print the resolved cluster spec as JSON")
-    .action((opts: { file?: string; strict?: boolean; json?: boolean }) => {
+    .action(async (opts: { file?: string; strict?: boolean; json?: boolean }) => {
+      const { Cluster, clusterDocumentYaml, formatTopology, loadSpec, nodeDocumentsYaml } = await import("./emulator.js");
       const spec = loadSpec(opts.file, { strict: opts.strict });
       const cluster = new Cluster(spec);
       if (opts.json) {

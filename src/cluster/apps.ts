@@ -7,7 +7,7 @@ import { formatIpv4 } from "../base/index.js";
 import type { PacketBuffer } from "../netdev/index.js";
 import type { NetworkNamespace, SctpEnvelope, SctpHandler, SctpStack, TcpApp, TcpConnection, UdpHandler } from "../netns/index.js";
 import {
-  DNS_CLASS_IN, DNS_RCODE_NXDOMAIN, DNS_TYPE_A, DnsRepr, type DnsRecord, DnsTcpReader, type SctpChunk, type SctpRepr, frameDnsTcp, get32, prependIpv4, set32,
+  DNS_CLASS_IN, DNS_RCODE_NXDOMAIN, DNS_TYPE_A, DNS_TYPE_SOA, DnsRepr, type DnsRecord, DnsTcpReader, type SctpChunk, type SctpRepr, frameDnsTcp, get32, prependIpv4, set32,
 } from "../wire/index.js";
 import type { Cluster, PodRuntime } from "./build.js";
 import type { ClusterSpec, NodeSpec } from "./spec.js";
@@ -211,6 +211,7 @@ export class DnsServer implements UdpHandler {
   respond(query: DnsRepr): DnsRepr {
     const answers: DnsRecord[] = [];
     let rcode = 0;
+    let nodata = false;
     for (const q of query.questions) {
       const ips = this.lookup(q.name);
       if (ips === null) {
@@ -218,13 +219,31 @@ export class DnsServer implements UdpHandler {
         continue;
       }
       if (q.type === DNS_TYPE_A) for (const ip of ips) answers.push({ name: q.name, type: DNS_TYPE_A, class: DNS_CLASS_IN, ttl: 30, data: ip });
+      // The name exists but has no records of this type (AAAA of an IPv4 Service): NOERROR
+      // with no answers — NODATA, with the zone's SOA for negative caching (RFC 2308 §2.2).
+      else nodata = true;
     }
-    return {
+    const response: DnsRepr = {
       id: query.id,
       flags: { qr: true, opcode: query.flags.opcode, aa: true, tc: false, rd: query.flags.rd, ra: true, rcode },
       questions: query.questions,
       answers,
     };
+    if (nodata && rcode === 0 && answers.length === 0) response.authority = [this.soa()];
+    return response;
+  }
+
+  /** The zone's SOA as CoreDNS's kubernetes plugin writes it (`ns.dns.<zone>`, `hostmaster.<zone>`, minimum 30 s). */
+  private soa(): DnsRecord {
+    const names = [`ns.dns.${this.zone}`, `hostmaster.${this.zone}`];
+    const bytes: number[] = [];
+    for (const n of names) {
+      for (const label of n.split(".")) bytes.push(label.length, ...encoder.encode(label));
+      bytes.push(0);
+    }
+    // serial, refresh, retry, expire, minimum
+    for (const v of [1_700_000_000, 7200, 1800, 86400, 30]) bytes.push(v >>> 24, (v >>> 16) & 255, (v >>> 8) & 255, v & 255);
+    return { name: this.zone, type: DNS_TYPE_SOA, class: DNS_CLASS_IN, ttl: 30, data: Uint8Array.from(bytes) };
   }
 
   /** Answers one query message with the response's bytes; null when the message does not parse. */
@@ -311,7 +330,8 @@ export function apiserverNode(spec: ClusterSpec): NodeSpec | undefined {
   return spec.nodes.find((n) => n.controlPlane) ?? spec.nodes[0];
 }
 
-function startApps(pod: PodRuntime, dns: Map<string, DnsServer>): void {
+/** Starts one Pod's servers (a Pod created at run time gets them too: pod-lifecycle.ts). */
+export function startApps(pod: PodRuntime, dns: Map<string, DnsServer>): void {
   const isDns = pod.spec.labels["k8s-app"] === "kube-dns";
   // One server per CoreDNS Pod serves both UDP 53 and TCP 53.
   const dnsServer = (): DnsServer => {

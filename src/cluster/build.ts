@@ -13,7 +13,7 @@ import { applyRestore } from "../netfilter/apply-restore.js";
 import { newRuleset } from "../netfilter/model.js";
 import { parseRestore } from "../netfilter/restore-parse.js";
 import { printRuleSpec } from "../netfilter/save-print.js";
-import type { Timeouts } from "../conntrack/index.js";
+import { type Timeouts, parseKernelVersion } from "../conntrack/index.js";
 import { NamespaceNetfilter, type NetfilterOptions, NetworkNamespace } from "../netns/index.js";
 import { flannelRulesText } from "./flannel-rules.js";
 import { nodeSysctl } from "./read-node-settings.js";
@@ -92,8 +92,14 @@ export class Cluster {
     return out;
   }
 
-  /** MTU of the Pod network: the VXLAN device's in vxlan mode (flannel's FLANNEL_MTU). */
+  /**
+   * MTU of the Pod network (cni0, Pods' eth0 and their host veths): the CNI config's `mtu`
+   * when the Cluster document gives one, else flannel's FLANNEL_MTU — the VXLAN device's
+   * in vxlan mode.
+   */
   get podMTU(): number {
+    const set = this.spec.nodeSettings?.cniMtu;
+    if (set !== undefined) return set;
     return this.spec.overlay === "vxlan" ? this.spec.nodeMTU - VXLAN_OVERHEAD : this.spec.nodeMTU;
   }
 
@@ -137,6 +143,8 @@ export class Cluster {
       this.devices.push(flannel);
     }
     const netfilter = new NamespaceNetfilter(ns, this.initialRules(spec), { engine: "compiled", describeRule: (_chain, rule) => printRuleSpec(rule), ...conntrackSettings(this.spec.nodeSettings) });
+    // nodeCPUs: the node's receive processing runs on that many softirq CPUs (netdev/softirq.ts).
+    if (this.spec.nodeSettings?.cpus !== undefined) ns.setSoftirqCpus(this.spec.nodeSettings.cpus);
     ns.nf = netfilter;
     cni0.nfHooks = netfilter;
     this.nodes.set(spec.name, { spec, ns, eth0, cni0, flannel, gateway, netfilter, pods: [] });
@@ -168,7 +176,8 @@ export class Cluster {
     }
   }
 
-  private addPod(spec: PodSpec): void {
+  /** Sets up one Pod's sandbox (CNI ADD): its netns, veth pair and address. Runtime additions: pod-lifecycle.ts. */
+  addPod(spec: PodSpec): PodRuntime {
     const node = this.nodes.get(spec.nodeName);
     if (!node) throw new Error(`pod ${spec.namespace}/${spec.name}: unknown node ${spec.nodeName}`);
     const key = `${spec.namespace}/${spec.name}`;
@@ -176,7 +185,7 @@ export class Cluster {
       const rt: PodRuntime = { spec, key, ns: node.ns, node, eth0: null, hostVeth: null };
       this.pods.set(key, rt);
       node.pods.push(rt);
-      return;
+      return rt;
     }
     const ns = new NetworkNamespace(this.sim, key);
     const [eth0, hostVeth] = createVethPair(
@@ -199,6 +208,7 @@ export class Cluster {
     const rt: PodRuntime = { spec, key, ns, node, eth0, hostVeth };
     this.pods.set(key, rt);
     node.pods.push(rt);
+    return rt;
   }
 
   private addExternal(spec: ExternalHostSpec): void {
@@ -253,7 +263,7 @@ export function vethName(podKey: string): string {
 }
 
 /** The conntrack options a node's sysctls set (only those the file gives; the rest keep the kernel's defaults). */
-function conntrackSettings(settings: NodeSettings | undefined): Pick<NetfilterOptions, "conntrackMax" | "conntrackTimeouts" | "tcpBeLiberal"> {
+function conntrackSettings(settings: NodeSettings | undefined): Pick<NetfilterOptions, "conntrackMax" | "conntrackTimeouts" | "tcpBeLiberal" | "kernel"> {
   if (!settings) return {};
   const timeouts: Partial<Timeouts> = {};
   if (settings.udpTimeout !== undefined) timeouts.udp = settings.udpTimeout;
@@ -263,5 +273,6 @@ function conntrackSettings(settings: NodeSettings | undefined): Pick<NetfilterOp
     ...(settings.conntrackMax !== undefined ? { conntrackMax: settings.conntrackMax } : {}),
     ...(Object.keys(timeouts).length > 0 ? { conntrackTimeouts: timeouts } : {}),
     ...(settings.tcpBeLiberal !== undefined ? { tcpBeLiberal: settings.tcpBeLiberal === 1 } : {}),
+    ...(settings.kernelVersion !== undefined ? { kernel: parseKernelVersion(settings.kernelVersion)! } : {}),
   };
 }

@@ -19,6 +19,11 @@ function deviceDrops(dev: NetDevice): number {
 export interface CaptureOptions {
   /** Add a comment to each frame saying where it was seen and which way it went. */
   comments?: boolean;
+  /**
+   * Tell the simulator's tracer, while one is on, the number of each frame written, so trace
+   * events name the frame of their packet on their device (one capture per trace should).
+   */
+  numberTraceFrames?: boolean;
 }
 
 export class CaptureSession implements CaptureTap {
@@ -57,6 +62,21 @@ export class CaptureSession implements CaptureTap {
     return new CaptureSession(new FileSink(path), devices, options);
   }
 
+  /**
+   * Captures devices created after the capture started too (a Pod created at run time): each
+   * gets its interface description block now, which pcapng allows before its first packet.
+   */
+  addDevices(devices: readonly NetDevice[]): void {
+    for (const dev of devices) {
+      if (this.ids.has(dev)) continue;
+      this.devices.push(dev);
+      this.ids.set(dev, this.writer.addInterface({ name: dev.qualifiedName, description: `${dev.kind} device ${dev.name} in ${dev.owner || "(none)"}` }));
+      this.dropBaselines.push(deviceDrops(dev));
+      this.written.push(0);
+      dev.taps.push(this);
+    }
+  }
+
   /** Sets a comment to attach to the next captured frame. */
   annotateNext(comment: string): void {
     this.pendingComment = comment;
@@ -80,6 +100,8 @@ export class CaptureSession implements CaptureTap {
     this.written[id]!++;
     this.frames++;
     this.bytes += data.length;
+    // Wireshark's frame.number: this frame's 1-based position in the file.
+    if (this.options.numberTraceFrames && dev.sim.tracer !== null) dev.sim.tracer.frameCaptured(dev.qualifiedName, pkt, this.frames);
   }
 
   /**

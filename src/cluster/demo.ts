@@ -91,7 +91,8 @@ function dashed(ip: number): string {
 export function runDemo(spec: ClusterSpec, options: DemoOptions): DemoRun {
   const running = bootCluster(spec);
   const cluster = running.cluster;
-  const capture = options.capturePath ? CaptureSession.toFile(options.capturePath, cluster.devices, { comments: options.comments ?? false }) : null;
+  // The capture numbers its frames for the traces, so each hop names its frame in the file.
+  const capture = options.capturePath ? CaptureSession.toFile(options.capturePath, cluster.devices, { comments: options.comments ?? false, numberTraceFrames: true }) : null;
   const results: ExchangeResult[] = [];
   let finished = false;
   try {

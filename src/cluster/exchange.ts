@@ -140,6 +140,8 @@ function runTcp(cluster: Cluster, spec: ExchangeSpec, result: ExchangeResult): v
   }
   result.clientPort = conn.localPort;
   cluster.sim.run(cluster.sim.now() + EXCHANGE_TIMEOUT_NS);
+  // The client gives up: a connection still trying stops retransmitting its SYN.
+  if (conn.state === "SYN_SENT") conn.close();
   if (response.startsWith("HTTP/1.1 ")) {
     const status = response.slice(0, response.indexOf("\r\n"));
     const body = response.slice(response.indexOf("\r\n\r\n") + 4).trim();

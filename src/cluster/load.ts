@@ -303,6 +303,8 @@ const CLUSTER_SPEC_FIELDS = [
   "serviceNodePortRange",
   "sysctls",
   "cni",
+  "kernelVersion",
+  "nodeCPUs",
 ] as const;
 type ClusterSetting = (typeof CLUSTER_SPEC_FIELDS)[number];
 
@@ -348,7 +350,7 @@ function readClusterConfig(obj: KubeObject | undefined): ClusterConfig {
     externalHosts: setting("externalHosts").items().map(readExternalHost),
     kubeProxy: readKubeProxy(setting("kubeProxy")),
     serviceNodePortRange: readNodePortRange(setting("serviceNodePortRange")),
-    nodeSettings: readNodeSettings(setting("sysctls"), setting("cni")),
+    nodeSettings: readNodeSettings(setting("sysctls"), setting("cni"), setting("kernelVersion"), setting("nodeCPUs")),
   };
   checkNetworksDisjoint(config, setting);
   checkNodeMaskSize(config, setting);

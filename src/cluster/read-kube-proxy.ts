@@ -12,7 +12,7 @@ import type { Field } from "./yaml-field.js";
 const TOP_FIELDS = ["clusterCIDR", "detectLocalMode", "masqueradeAll", "nodePortAddresses", "iptables", "nftables", "conntrack"] as const;
 const IPTABLES_FIELDS = ["masqueradeAll", "masqueradeBit", "localhostNodePorts"] as const;
 const NFTABLES_FIELDS = ["masqueradeAll", "masqueradeBit"] as const;
-const CONNTRACK_FIELDS = ["tcpBeLiberal"] as const;
+const CONNTRACK_FIELDS = ["tcpBeLiberal", "maxPerCore", "min"] as const;
 /** The detectors podwire's kube-proxy can build (BridgeInterface and InterfaceNamePrefix are not emulated). */
 const DETECT_LOCAL_MODES = ["ClusterCIDR", "NodeCIDR"] as const;
 
@@ -70,5 +70,11 @@ export function readKubeProxy(block: Field): KubeProxyConfig {
   if (localhost !== undefined) config.localhostNodePorts = localhost;
   const liberal = conntrack.child("tcpBeLiberal").optBool();
   if (liberal !== undefined) config.conntrackTCPLiberal = liberal;
+  for (const [key, name] of [["maxPerCore", "conntrackMaxPerCore"], ["min", "conntrackMin"]] as const) {
+    const f = conntrack.child(key);
+    const n = f.optInt();
+    if (n !== undefined && n < 0) f.fail("E_RANGE", `${f.path} ${n} is negative`, "use 0 to leave nf_conntrack_max alone, or a count of entries");
+    if (n !== undefined) config[name] = n;
+  }
   return config;
 }

@@ -4,6 +4,7 @@
  * cni-conf.json names them). Only knobs podwire honours are accepted; anything else is an
  * error naming the field, never silently ignored.
  */
+import { parseKernelVersion } from "../conntrack/kernel.js";
 import type { NodeSettings } from "./spec.js";
 import type { Field } from "./yaml-field.js";
 
@@ -29,15 +30,28 @@ export const NODE_SYSCTLS: Readonly<Record<string, SysctlSpec>> = {
   "net.ipv4.vs.expire_nodest_conn": { key: "ipvsExpireNodestConn", min: 0, max: 1, def: 0, what: "IPVS expires connections whose real server was removed" },
 };
 
-const CNI_FIELDS = ["hairpinMode"] as const;
+const CNI_FIELDS = ["hairpinMode", "mtu"] as const;
 
 function sysctlList(): string {
   return Object.keys(NODE_SYSCTLS).join(", ");
 }
 
-/** `sysctls:` and `cni:` of the Cluster document's spec. Absent blocks give `{}` (the defaults). */
-export function readNodeSettings(sysctls: Field, cni: Field): NodeSettings {
+/**
+ * `sysctls:`, `cni:`, `kernelVersion:` and `nodeCPUs:` of the Cluster document's spec.
+ * Absent ones give `{}` (the defaults).
+ */
+export function readNodeSettings(sysctls: Field, cni: Field, kernel?: Field, cpus?: Field): NodeSettings {
   const settings: NodeSettings = {};
+  if (kernel !== undefined && !kernel.absent) {
+    const text = kernel.requiredString();
+    if (parseKernelVersion(text) === null) kernel.fail("E_KERNEL_VERSION", `${kernel.path} ${JSON.stringify(text.slice(0, 40))} is not a kernel version`, "write it as uname -r starts, e.g. 5.4.40");
+    settings.kernelVersion = text;
+  }
+  if (cpus !== undefined && !cpus.absent) {
+    const n = cpus.optInt();
+    if (n === undefined || n < 1 || n > 1024) cpus.fail("E_RANGE", `${cpus.path} must be a whole number from 1 to 1024`, "the CPUs each node's receive processing runs on; leave it out to not model CPUs");
+    settings.cpus = n;
+  }
   if (!sysctls.absent) {
     for (const [name, value] of sysctls.entries()) {
       const spec = NODE_SYSCTLS[name];
@@ -57,6 +71,12 @@ export function readNodeSettings(sysctls: Field, cni: Field): NodeSettings {
     }
     const hairpin = cni.child("hairpinMode").optBool();
     if (hairpin !== undefined) settings.hairpinMode = hairpin;
+    const mtuField = cni.child("mtu");
+    const mtu = mtuField.optInt();
+    if (mtu !== undefined && (mtu < 576 || mtu > 65535)) {
+      mtuField.fail("E_RANGE", `${mtuField.path} must be a whole number from 576 to 65535`, "the Pods' MTU: the node MTU less the overlay's overhead (50 bytes for VXLAN), as flannel computes it");
+    }
+    if (mtu !== undefined) settings.cniMtu = mtu;
   }
   return settings;
 }
@@ -72,7 +92,13 @@ export function nodeSysctl(settings: NodeSettings | undefined, name: keyof typeo
 export function nodeSettingsYaml(settings: NodeSettings | undefined): string[] {
   if (!settings) return [];
   const lines: string[] = [];
-  if (settings.hairpinMode !== undefined) lines.push("  cni:", `    hairpinMode: ${settings.hairpinMode}`);
+  if (settings.hairpinMode !== undefined || settings.cniMtu !== undefined) {
+    lines.push("  cni:");
+    if (settings.hairpinMode !== undefined) lines.push(`    hairpinMode: ${settings.hairpinMode}`);
+    if (settings.cniMtu !== undefined) lines.push(`    mtu: ${settings.cniMtu}`);
+  }
+  if (settings.kernelVersion !== undefined) lines.push(`  kernelVersion: ${JSON.stringify(settings.kernelVersion)}`);
+  if (settings.cpus !== undefined) lines.push(`  nodeCPUs: ${settings.cpus}`);
   const set = Object.entries(NODE_SYSCTLS).filter(([, s]) => settings[s.key] !== undefined);
   if (set.length > 0) {
     lines.push("  sysctls:");

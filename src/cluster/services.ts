@@ -8,6 +8,7 @@
 import { formatCidr, formatIpv4, parseIpv4 } from "../base/index.js";
 import {
   type ConntrackEntryView,
+  type ConntrackFilter,
   type IptablesProxierOptions,
   type IptablesSyncResult,
   type KubeDocument,
@@ -18,6 +19,7 @@ import {
   buildKubeModel,
   builtinServiceDocuments,
   staleConntrackFilters,
+  clusterIPOnlyConntrackFilters,
 } from "../kube/index.js";
 import { IpvsMode, type KubeProxyMode, createProxyMode } from "./proxy-modes/index.js";
 import type { KubeProxyConfig, ProxyMode } from "./spec.js";
@@ -35,6 +37,21 @@ export interface SyncOutcome {
   computeMs: number;
   /** Loading it into the node's dataplane (netfilter, IPVS table, ipsets), ms. */
   applyMs: number;
+}
+
+/** The CPUs kube-proxy's detectNumCPU finds on a podwire node (a 2-CPU VM). */
+export const NODE_CPUS = 2;
+
+/**
+ * The nf_conntrack_max kube-proxy sets at start, 0 for none (cmd/kube-proxy getConntrackMax:
+ * maxPerCore × CPUs, at least conntrack.min, default 131072; maxPerCore 0 leaves the limit
+ * alone). Only an explicit conntrack.maxPerCore applies here; without one podwire keeps the
+ * nodes' sysctl.
+ */
+export function conntrackMaxFor(config: KubeProxyConfig): number {
+  const perCore = config.conntrackMaxPerCore;
+  if (perCore === undefined || perCore <= 0) return 0;
+  return Math.max(perCore * NODE_CPUS, config.conntrackMin ?? 131072);
 }
 
 /** kube-proxy flags podwire mirrors (see `podwire rules --help`): the Cluster document's `kubeProxy:` names. */
@@ -55,7 +72,7 @@ export class ClusterServices {
     readonly flags: KubeProxyFlags = {},
   ) {
     const spec = cluster.spec;
-    this.proxy = createProxyMode(spec.proxyMode, { cluster, options: (node) => this.options(node) }, spec.source);
+    this.proxy = createProxyMode(spec.proxyMode, { cluster, options: (node) => this.options(node), config: () => ({ ...this.cluster.spec.kubeProxy, ...this.flags }) }, spec.source);
     this.mode = spec.proxyMode;
     this.documents = this.withBuiltins(spec.otherDocuments);
     this.model = this.build(this.documents);
@@ -102,6 +119,8 @@ export class ClusterServices {
     if (f.nodePortAddresses !== undefined) o.nodePortAddresses = f.nodePortAddresses;
     if (f.localhostNodePorts !== undefined) o.localhostNodePorts = f.localhostNodePorts;
     if (f.randomFully !== undefined) o.randomFully = f.randomFully;
+    if (f.unmarkBeforeMasquerade !== undefined) o.unmarkBeforeMasquerade = f.unmarkBeforeMasquerade;
+    if (f.dropInvalid !== undefined) o.dropInvalid = f.dropInvalid;
     if (f.nfacct !== undefined) o.nfacct = f.nfacct;
     if (f.conntrackTCPLiberal !== undefined) o.conntrackTCPLiberal = f.conntrackTCPLiberal;
     return o;
@@ -138,6 +157,9 @@ export class ClusterServices {
     if ({ ...this.cluster.spec.kubeProxy, ...this.flags }.conntrackTCPLiberal) {
       for (const node of this.cluster.nodes.values()) node.netfilter.conntrack.tcpBeLiberal = true;
     }
+    // conntrack.maxPerCore / min: kube-proxy sets nf_conntrack_max at start (getConntrackMax).
+    const max = conntrackMaxFor({ ...this.cluster.spec.kubeProxy, ...this.flags });
+    if (max > 0) for (const node of this.cluster.nodes.values()) node.netfilter.conntrack.max = max;
     for (const node of this.cluster.nodes.values()) this.setupTimes.set(node.spec.name, this.proxy.setup(node, this.model));
   }
 
@@ -159,23 +181,35 @@ export class ClusterServices {
     const out = new Map<string, SyncOutcome>();
     for (const node of this.cluster.nodes.values()) {
       const r = this.proxy.resync(node, next);
-      out.set(node.spec.name, { sync: r.sync, ipvsOperations: r.operations, conntrackDeleted: this.cleanConntrack(node, next), computeMs: r.computeMs, applyMs: r.applyMs });
+      out.set(node.spec.name, { sync: r.sync, ipvsOperations: r.operations, conntrackDeleted: this.cleanConntrack(node, this.model, next), computeMs: r.computeMs, applyMs: r.applyMs });
     }
     this.model = next;
     return out;
   }
 
-  /** kube-proxy's stale UDP conntrack cleanup on one node; returns the entries deleted. */
-  private cleanConntrack(node: NodeRuntime, state: ProxyState): number {
+  /**
+   * kube-proxy's stale UDP conntrack cleanup on one node after a sync from `before` to
+   * `state`, as the configured version does it (`udpConntrackCleanup`, default the v1.32+
+   * reconciler); returns the entries deleted.
+   */
+  private cleanConntrack(node: NodeRuntime, before: ProxyState, state: ProxyState): number {
     const ct = node.netfilter.conntrack;
-    const entries: ConntrackEntryView[] = [];
-    for (const c of ct.entries()) {
-      if (c.original.proto !== 17) continue;
-      entries.push({ protocol: "udp", origDst: formatIpv4(c.original.dst), origDstPort: c.original.dport, replySrc: formatIpv4(c.reply.src) });
+    const cleanup = { ...this.cluster.spec.kubeProxy, ...this.flags }.udpConntrackCleanup ?? "reconciler";
+    let filters: ConntrackFilter[];
+    if (cleanup === "cluster-ip-only") {
+      filters = clusterIPOnlyConntrackFilters(before, state);
+    } else {
+      const entries: ConntrackEntryView[] = [];
+      for (const c of ct.entries()) {
+        if (c.original.proto !== 17) continue;
+        entries.push({ protocol: "udp", origDst: formatIpv4(c.original.dst), origDstPort: c.original.dport, replySrc: formatIpv4(c.reply.src) });
+      }
+      filters = staleConntrackFilters(state, entries, "", cleanup === "reconciler-skip-no-endpoints");
     }
     let deleted = 0;
-    for (const f of staleConntrackFilters(state, entries)) {
-      const filter: Parameters<typeof ct.delete>[0] = { proto: 17, replySrc: parseIpv4(f.replySrc) };
+    for (const f of filters) {
+      const filter: Parameters<typeof ct.delete>[0] = { proto: 17 };
+      if ("replySrc" in f) filter.replySrc = parseIpv4(f.replySrc);
       if ("origDst" in f) filter.origDst = parseIpv4(f.origDst);
       else filter.origDport = f.origDstPort;
       deleted += ct.delete(filter);

@@ -4,6 +4,7 @@
  * devices. Every address and range here is already checked and allocated.
  */
 import type { InputLocation, Ipv4Cidr } from "../base/index.js";
+import type { UdpConntrackCleanup } from "../kube/index.js";
 import type { LoadSummary } from "./load-summary.js";
 
 export type OverlayMode = "vxlan" | "host-gw";
@@ -32,10 +33,42 @@ export interface KubeProxyConfig {
   localhostNodePorts?: boolean;
   /** `conntrack.tcpBeLiberal`: kube-proxy sets nf_conntrack_tcp_be_liberal and writes no INVALID drop rule. */
   conntrackTCPLiberal?: boolean;
+  /**
+   * `conntrack.maxPerCore` (kube-proxy's default 32768; 0 leaves nf_conntrack_max alone):
+   * at start kube-proxy sets nf_conntrack_max to max(maxPerCore × CPUs, conntrack.min).
+   * Absent: podwire leaves the nodes' nf_conntrack_max as the sysctls give it.
+   */
+  conntrackMaxPerCore?: number;
+  /** `conntrack.min` (kube-proxy's default 131072). */
+  conntrackMin?: number;
+  /**
+   * The MinimizeIPTablesRestore feature gate (command line only; v1.26 alpha, on by default
+   * from v1.27, GA in v1.28): false makes every iptables-mode sync write the whole table, as
+   * kube-proxy did before v1.26.
+   */
+  minimizeIPTablesRestore?: boolean;
   /** The iptables binary supports `--random-fully` (command line only; default true). */
   randomFully?: boolean;
+  /**
+   * KUBE-POSTROUTING clears the masquerade mark before MASQUERADE (command line only; default
+   * true). kube-proxy before kubernetes/kubernetes#92035 (v1.19; 1.16.13, 1.17.9, 1.18.6) did
+   * not, so a VXLAN packet carrying a masqueraded one kept the mark and was masqueraded too.
+   */
+  unmarkBeforeMasquerade?: boolean;
+  /**
+   * KUBE-FORWARD drops conntrack INVALID packets (command line only; default true, unless
+   * conntrack.tcpBeLiberal). kube-proxy before kubernetes/kubernetes#74840 (v1.15) wrote no
+   * such rule, so an INVALID packet was forwarded un-NATed.
+   */
+  dropInvalid?: boolean;
   /** nfacct counters exist (command line only). */
   nfacct?: boolean;
+  /**
+   * Which stale-UDP-conntrack cleanup kube-proxy runs after a sync, standing for its version
+   * (podwire's setting, command line only; see UdpConntrackCleanup in kube/stale-conntrack.ts).
+   * Default `reconciler` (v1.32+ with PR #139629).
+   */
+  udpConntrackCleanup?: UdpConntrackCleanup;
 }
 
 /**
@@ -62,6 +95,22 @@ export interface NodeSettings {
   ipvsExpireNodestConn?: number;
   /** The bridge CNI plugin's hairpinMode on each Pod's host veth (flannel's cni-conf.json: true). */
   hairpinMode?: boolean;
+  /**
+   * The bridge CNI plugin's `mtu`: the MTU of cni0, every Pod's eth0 and its host veth.
+   * Absent: what flannel writes (FLANNEL_MTU: the node MTU, less 50 in VXLAN mode).
+   */
+  cniMtu?: number;
+  /**
+   * `kernelVersion:` the nodes' kernel, e.g. "5.4.40", for the version-dependent behaviours
+   * of conntrack/kernel.ts (conntrack clash resolution, the NAT port rover, the zero UDP
+   * checksum bug). Absent: conntrack/kernel.ts's DEFAULT_KERNEL.
+   */
+  kernelVersion?: string;
+  /**
+   * `nodeCPUs:` how many CPUs each node's receive processing (the NET_RX softirq) runs on
+   * (netdev/softirq.ts). Absent: not modelled — every packet's pass runs at once.
+   */
+  cpus?: number;
 }
 
 export interface ClusterSpec {

@@ -14,4 +14,5 @@ export * from "./nat.js";
 export { manipPacket, fullChecksumsValid, isIcmpError } from "./manip.js";
 export { formatConn } from "./format.js";
 export * from "./table.js";
+export * from "./kernel.js";
 export type { NatRange } from "./nat-range.js";

@@ -68,7 +68,7 @@ function set32(b: Uint8Array, o: number, v: number): void {
  * bytes present: a transport header cut short (inside an ICMP error) keeps its checksum.
  * Returns false when the transport header is too short to rewrite.
  */
-function manipIpv4(buf: Uint8Array, ipOff: number, end: number, l4proto: number, src: boolean, addr: number, port: number): boolean {
+function manipIpv4(buf: Uint8Array, ipOff: number, end: number, l4proto: number, src: boolean, addr: number, port: number, zeroCsumPartial = false): boolean {
   const hdroff = ipOff + (buf[ipOff]! & 0x0f) * 4;
   const addrOff = ipOff + (src ? 12 : 16);
   const oldAddr = get32(buf, addrOff);
@@ -93,6 +93,15 @@ function manipIpv4(buf: Uint8Array, ipOff: number, end: number, l4proto: number,
       // A zero checksum means "none" and stays zero; a computed zero is sent as 0xffff.
       c = replace32(c, oldAddr, addr);
       c = replace16(c, oldPort, port);
+      set16(buf, hdroff + 6, c === 0 ? 0xffff : c);
+    } else if (zeroCsumPartial) {
+      // The bug ea64d8d6c675 fixed: udp_manip_pkt took `check || ip_summed ==
+      // CHECKSUM_PARTIAL` as "has a checksum". For a CHECKSUM_PARTIAL skb the field is the
+      // pseudo-header seed: inet_proto_csum_replace4 folds the address change into it
+      // uncomplemented, inet_proto_csum_replace2 leaves it alone for the port, and a zero
+      // result becomes CSUM_MANGLED_0. The field was never a checksum of this header (VXLAN
+      // sends none), so whatever lands on the wire is wrong.
+      c = ~replace32(~c & 0xffff, oldAddr, addr) & 0xffff;
       set16(buf, hdroff + 6, c === 0 ? 0xffff : c);
     }
     set16(buf, portOff, port);
@@ -123,8 +132,10 @@ function manipIpv4(buf: Uint8Array, ipOff: number, end: number, l4proto: number,
  * at PREROUTING/OUTPUT). An ICMP error RELATED to the conn is translated inside and out
  * (nf_nat_icmp_reply_translation). Returns false when the packet must be dropped (an ICMP
  * redirect about a NATed conn, or a header too short to rewrite).
+ * `zeroCsumPartial`: the packet is CHECKSUM_PARTIAL on a kernel with the zero UDP checksum
+ * bug (kernel.ts), so a UDP checksum of 0 is rewritten as the bug did.
  */
-export function manipPacket(conn: Conn, dir: Dir, manip: NatManip, buf: Uint8Array, ipOff: number, len: number): boolean {
+export function manipPacket(conn: Conn, dir: Dir, manip: NatManip, buf: Uint8Array, ipOff: number, len: number, zeroCsumPartial = false): boolean {
   const src = manip === "src";
   let statusBit = src ? IPS_SRC_NAT : IPS_DST_NAT;
   if (dir === 1) statusBit ^= IPS_NAT_MASK;
@@ -143,7 +154,7 @@ export function manipPacket(conn: Conn, dir: Dir, manip: NatManip, buf: Uint8Arr
   // Target: the inverse of the other direction's tuple.
   const addr = src ? other.dst : other.src;
   const port = proto === IPPROTO_ICMP ? other.sport : src ? other.dport : other.sport;
-  return manipIpv4(buf, ipOff, end, conn.original.proto === proto ? proto : -1, src, addr, port);
+  return manipIpv4(buf, ipOff, end, conn.original.proto === proto ? proto : -1, src, addr, port, zeroCsumPartial);
 }
 
 function icmpReplyTranslation(

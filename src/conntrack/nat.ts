@@ -35,6 +35,11 @@ export interface NatEnv {
   rng: Rng;
   /** Per-table secret for the hashed port offset (the kernel keys its hashes with a boot-time secret). */
   secret: number;
+  /**
+   * Kernels before 4.19 (kernel.ts): the per-protocol port rover every CPU shares, by
+   * protocol number; null on later kernels.
+   */
+  rover: Map<number, number> | null;
 }
 
 /** nf_nat_range2 as flags and bounds (NF_NAT_RANGE_MAP_IPS, NF_NAT_RANGE_PROTO_SPECIFIED). */
@@ -152,14 +157,29 @@ function l4UniqueTuple(env: NatEnv, t: Tuple, r: Range, src: boolean, ct: Conn, 
     if (icmp || src) t.sport = v;
     else t.dport = v;
   };
-  // Starting offset (u16): random-fully draws like get_random_u16; a destination without
-  // --random starts at the range's beginning (Linux ≥ 6.9); otherwise a keyed hash of the
-  // flow, so the search is deterministic per flow (older kernels' secure_port / rover).
+  // Starting offset (u16), as nf_nat_l4proto_unique_tuple picks it: a destination without
+  // --random starts at the range's beginning (Linux ≥ 6.9); every other search starts at
+  // get_random_u16() (since 6ed5943f8735 removed the rover in 4.19). Older kernels (above)
+  // start at the shared rover, or with --random at secure_port's keyed hash of the flow.
   const randomAll = flags.random === true || flags.randomFully === true;
+  if (env.rover !== null && !randomAll) {
+    // Before 6ed5943f8735: start at the rover, walk the whole range, and leave the rover at
+    // the port taken. The rover moves when the search ends, but the conn only becomes
+    // visible to nf_nat_used_tuple when it is confirmed: two CPUs searching at once start
+    // at the same port and pick the same one, and one of them loses at confirm.
+    let roverOff = env.rover.get(t.proto) ?? 0;
+    for (let i = 1; ; i++, roverOff = (roverOff + 1) & 0xffff) {
+      setKey(min + (roverOff % size));
+      if (i !== size && used(env, t, ct)) continue;
+      env.rover.set(t.proto, roverOff);
+      return;
+    }
+  }
   let off: number;
   if (flags.randomFully) off = env.rng.nextU32() & 0xffff;
   else if (!src && !randomAll) off = 0;
-  else off = jhash2([rawBe32(t.src), rawBe32(t.dst), src ? t.dport : t.sport], env.secret) & 0xffff;
+  else if (env.rover !== null) off = jhash2([rawBe32(t.src), rawBe32(t.dst), src ? t.dport : t.sport], env.secret) & 0xffff; // --random before 4.19: secure_port
+  else off = env.rng.nextU32() & 0xffff; // 4.19+: get_random_u16() for every source search
 
   let attempts = Math.min(size, MAX_ATTEMPTS);
   for (;;) {
@@ -169,7 +189,7 @@ function l4UniqueTuple(env: NatEnv, t: Tuple, r: Range, src: boolean, ct: Conn, 
     }
     if (attempts >= size || attempts < 16) return;
     attempts >>= 1;
-    off = flags.randomFully ? env.rng.nextU32() & 0xffff : jhash2([off, t.src, t.dst], env.secret) & 0xffff;
+    off = env.rng.nextU32() & 0xffff;
   }
 }
 

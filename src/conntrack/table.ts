@@ -17,8 +17,9 @@ import { NS_PER_SEC } from "../base/clock.js";
 import type { Rng } from "../base/rng.js";
 import type { NatRange } from "./nat-range.js";
 import type { Dir } from "./conn.js";
-import { Conn, HashNode, IPS_ASSURED, IPS_CONFIRMED, IPS_DYING, IPS_EXPECTED, IPS_NAT_CLASH, IPS_SEEN_REPLY, IPS_SRC_NAT_DONE } from "./conn.js";
+import { Conn, HashNode, IPS_ASSURED, IPS_CONFIRMED, IPS_DYING, IPS_EXPECTED, IPS_FIXED_TIMEOUT, IPS_NAT_CLASH, IPS_NAT_DONE_MASK, IPS_SEEN_REPLY, IPS_SRC_NAT_DONE } from "./conn.js";
 import { formatConn } from "./format.js";
+import { type ClashResolution, DEFAULT_KERNEL, type KernelVersion, clashResolution, natPortRover, natUpdatesZeroUdpChecksum, tcpIgnoresOverlyDelayed } from "./kernel.js";
 import { isIcmpError, manipPacket as applyNat } from "./manip.js";
 import type { NatEnv, NatFlags, NatManip } from "./nat.js";
 import { isNatDone as natDone, setupNat as natSetup } from "./nat.js";
@@ -27,7 +28,7 @@ import { TCP_RES_ACCEPT, TCP_RES_INVALID, TCP_RES_KILL, TCP_RES_REPEAT, tcpPacke
 import type { Timeouts, TimeoutsNs } from "./timeouts.js";
 import { timeoutsNs } from "./timeouts.js";
 import type { Tuple } from "./tuple.js";
-import { IPPROTO_ICMP, IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP, hash5, icmpInverseType, icmpValidNew, invertTuple } from "./tuple.js";
+import { IPPROTO_ICMP, IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP, hash5, icmpInverseType, icmpValidNew, invertTuple, tupleEquals } from "./tuple.js";
 
 export type CtInfo = "NEW" | "ESTABLISHED" | "RELATED" | "INVALID" | "UNTRACKED";
 
@@ -52,6 +53,8 @@ export interface ConntrackStats {
   drop: number;
   early_drop: number;
   insert_failed: number;
+  /** Clashes at confirm resolved without a drop (kernels 5.7 and later count them here). */
+  clash_resolve: number;
   searched: number;
 }
 
@@ -70,7 +73,12 @@ export interface ConntrackOptions {
   acct?: boolean;
   /** Hash buckets (rounded up to a power of two); default max rounded up, at most 2^20. */
   buckets?: number;
+  /** The node's kernel, for the version-dependent behaviours of kernel.ts (default DEFAULT_KERNEL). */
+  kernel?: KernelVersion;
 }
+
+/** How a clash at confirm ended (for onClash). */
+export type ClashOutcome = "merged" | "reply-only" | "dropped";
 
 /** `conntrack -D` filters; every given field must match. */
 export interface ConntrackFilter {
@@ -86,13 +94,23 @@ export interface ConntrackFilter {
 /** early_drop scans this many buckets from the new conn's (NF_CT_EVICTION_RANGE). */
 const EVICTION_RANGE = 8;
 const UDP_STREAM_DELAY_NS = 2 * NS_PER_SEC;
+/** nf_ct_resolve_clash_harder: "we want the clashing entry to go away real soon: 1 second timeout". */
+const NAT_CLASH_TIMEOUT_NS = NS_PER_SEC;
 
 export class ConntrackTable {
-  readonly stats: ConntrackStats = { found: 0, new: 0, invalid: 0, drop: 0, early_drop: 0, insert_failed: 0, searched: 0 };
-  readonly max: number;
+  readonly stats: ConntrackStats = { found: 0, new: 0, invalid: 0, drop: 0, early_drop: 0, insert_failed: 0, clash_resolve: 0, searched: 0 };
+  /** nf_conntrack_max: a sysctl, so it may change while the table is in use (kube-proxy raises it at start). */
+  max: number;
   readonly tcpLoose: boolean;
   tcpBeLiberal: boolean;
   readonly acct: boolean;
+  /** The kernel whose clash resolution, NAT port search and UDP checksum handling this table follows. */
+  readonly kernel: KernelVersion;
+  private readonly clash: ClashResolution;
+  /** tcp_in_window before 6.1: a segment under the window's lower bound is INVALID, not ignored (kernel.ts). */
+  private readonly tcpStrictWindow: boolean;
+  /** udp_manip_pkt rewrites a zero UDP checksum of a CHECKSUM_PARTIAL packet (kernel.ts). */
+  readonly natZeroUdpChecksumBug: boolean;
   private readonly clock: Clock;
   private readonly rng: Rng;
   private readonly t: TimeoutsNs;
@@ -105,11 +123,18 @@ export class ConntrackTable {
   private readonly seed: number;
   /** Confirmed conns in insertion order. */
   private readonly all = new Set<Conn>();
+  /** Clash losers inserted in the reply direction only (5.7+): not listed, expire in 1 s. */
+  private readonly replyOnly = new Set<Conn>();
   /** SNAT bindings by original (proto, src, sport): nf_nat_bysource. */
   private readonly bySource = new Map<number, Conn[]>();
   private nextId = 1;
   private readonly verdict: CtVerdict = { conn: null, dir: 0, ctinfo: "INVALID", drop: false };
   private readonly natEnv: NatEnv;
+  /**
+   * Told of every clash at confirm (the kernel's only trace of one is a counter; a scenario
+   * wants the two entries): the conn in the table, the one that lost, what became of it.
+   */
+  onClash: ((winner: Conn, loser: Conn, outcome: ClashOutcome) => void) | null = null;
 
   constructor(opts: ConntrackOptions) {
     this.clock = opts.clock;
@@ -118,6 +143,10 @@ export class ConntrackTable {
     this.tcpLoose = opts.tcpLoose ?? true;
     this.tcpBeLiberal = opts.tcpBeLiberal ?? false;
     this.acct = opts.acct ?? false;
+    this.kernel = opts.kernel ?? DEFAULT_KERNEL;
+    this.clash = clashResolution(this.kernel);
+    this.natZeroUdpChecksumBug = natUpdatesZeroUdpChecksum(this.kernel);
+    this.tcpStrictWindow = !tcpIgnoresOverlyDelayed(this.kernel);
     this.t = timeoutsNs(opts.timeouts);
     let n = 1;
     const want = Math.min(opts.buckets ?? this.max, 1 << 20);
@@ -139,6 +168,7 @@ export class ConntrackTable {
       sameSource: (t) => this.bySource.get(sourceKey(t)),
       rng: this.rng,
       secret,
+      rover: natPortRover(this.kernel) ? new Map<number, number>() : null,
     };
   }
 
@@ -226,7 +256,7 @@ export class ConntrackTable {
       const now = this.clock.now();
       let refreshed = true;
       if (proto === IPPROTO_TCP) {
-        const r = tcpPacket(conn, dir, buf, l4off, l4len, now, this.t.tcp, this.tcpLoose, this.tcpBeLiberal);
+        const r = tcpPacket(conn, dir, buf, l4off, l4len, now, this.t.tcp, this.tcpLoose, this.tcpBeLiberal, this.tcpStrictWindow);
         if (r === TCP_RES_INVALID) return this.invalid();
         if (r === TCP_RES_REPEAT) {
           this.kill(conn);
@@ -267,6 +297,9 @@ export class ConntrackTable {
   /** nf_conntrack_udp_packet. */
   private udpPacket(conn: Conn, now: number): void {
     const status = conn.status;
+    // IPS_FIXED_TIMEOUT (here only a clash loser inserted reply-only, which is also
+    // IPS_NAT_CLASH): traffic neither extends it nor makes it ASSURED.
+    if (status & IPS_FIXED_TIMEOUT) return;
     if (!(status & IPS_CONFIRMED)) conn.udpStreamAt = now + UDP_STREAM_DELAY_NS;
     if (status & IPS_SEEN_REPLY) {
       // Two-way traffic still going after 2 s: a stream. Longer timeout, and ASSURED.
@@ -363,26 +396,33 @@ export class ConntrackTable {
   }
 
   /**
-   * nf_conntrack_confirm: insert an unconfirmed conn. False (counted in insert_failed and
-   * drop) when either tuple is already tracked (a clash) or the table is full and early
-   * drop finds nothing to evict. True for an already confirmed conn.
+   * nf_conntrack_confirm: insert an unconfirmed conn. True when the packet may go on (see
+   * confirmPacket for the conn it goes on with); false when it is dropped.
    */
   confirm(conn: Conn): boolean {
-    if (conn.status & IPS_CONFIRMED) return true;
-    if (conn.status & IPS_DYING) return false;
+    return this.confirmPacket(conn) !== null;
+  }
+
+  /**
+   * __nf_conntrack_confirm for the packet that carries `conn`: inserts it and returns it; on
+   * a clash (another packet of the flow was confirmed first, or NAT picked a reply tuple a
+   * confirmed conn has) resolves it as the kernel does (kernel.ts) and returns the conn the
+   * packet goes on with — the winner when they merge — or null: the packet is dropped
+   * (insert_failed, drop). A full table that early drop cannot make room for also fails.
+   */
+  confirmPacket(conn: Conn): Conn | null {
+    if (conn.status & IPS_CONFIRMED) return conn;
+    if (conn.status & IPS_DYING) return null;
     const h0 = this.hashOf(conn.original);
     const h1 = this.hashOf(conn.reply);
     const o = conn.original;
     const r = conn.reply;
-    if (this.findNode(h0, o.src, o.dst, o.proto, o.sport, o.dport) || this.findNode(h1, r.src, r.dst, r.proto, r.sport, r.dport)) {
-      this.stats.insert_failed++;
-      this.stats.drop++;
-      return false;
-    }
+    const clash = this.findNode(h0, o.src, o.dst, o.proto, o.sport, o.dport) ?? this.findNode(h1, r.src, r.dst, r.proto, r.sport, r.dport);
+    if (clash !== null) return this.resolveClash(conn, clash, h1);
     if (this.all.size >= this.max && !this.earlyDrop(h0)) {
       this.stats.insert_failed++;
       this.stats.drop++;
-      return false;
+      return null;
     }
     this.link(conn.nodes[0], h0);
     this.link(conn.nodes[1], h1);
@@ -394,7 +434,69 @@ export class ConntrackTable {
       if (list) list.push(conn);
       else this.bySource.set(k, [conn]);
     }
-    return true;
+    return conn;
+  }
+
+  /**
+   * nf_ct_resolve_clash: `loser` lost the race to `found`'s conn. Only protocols with
+   * allow_clash (UDP) are ever resolved; TCP's loser is always dropped.
+   */
+  private resolveClash(loser: Conn, found: HashNode, replyHash: number): Conn | null {
+    const kept = this.resolveClashOutcome(loser, found, replyHash);
+    this.onClash?.(found.conn, loser, kept === null ? "dropped" : kept === loser ? "reply-only" : "merged");
+    return kept;
+  }
+
+  private resolveClashOutcome(loser: Conn, found: HashNode, replyHash: number): Conn | null {
+    const winner = found.conn;
+    loser.status |= IPS_DYING;
+    const allowClash = loser.original.proto === IPPROTO_UDP;
+    if (this.clash !== "reply-only") {
+      // Before 5.7 every clash counts in insert_failed, resolved or not.
+      this.stats.insert_failed++;
+      const natDone = (winner.status & IPS_NAT_DONE_MASK) !== 0;
+      const merge = this.clash === "unnated-only" ? !natDone && (loser.status & IPS_NAT_DONE_MASK) === 0 : !natDone || connsMatch(winner, loser);
+      if (allowClash && !(winner.status & IPS_DYING) && merge) return this.merge(winner, loser);
+      this.stats.drop++;
+      return null;
+    }
+    if (allowClash && !(winner.status & IPS_DYING)) {
+      // __nf_ct_resolve_clash: the same flow and the same NAT: the packet joins the winner.
+      if (!(winner.status & IPS_NAT_DONE_MASK) || connsMatch(winner, loser)) {
+        this.stats.clash_resolve++;
+        return this.merge(winner, loser);
+      }
+      // nf_ct_resolve_clash_harder: a reply tuple no one has is inserted in the reply
+      // direction only; the original direction keeps finding the winner.
+      const r = loser.reply;
+      const replyTaken = this.findNode(replyHash, r.src, r.dst, r.proto, r.sport, r.dport);
+      if (replyTaken === null) {
+        loser.status = (loser.status & ~IPS_DYING) | IPS_FIXED_TIMEOUT | IPS_NAT_CLASH | IPS_CONFIRMED;
+        loser.timeoutAt = this.clock.now() + NAT_CLASH_TIMEOUT_NS;
+        this.link(loser.nodes[1], replyHash);
+        this.replyOnly.add(loser);
+        this.stats.clash_resolve++;
+        return loser;
+      }
+      if (!(replyTaken.conn.status & IPS_NAT_DONE_MASK) || connsMatch(replyTaken.conn, loser)) {
+        this.stats.clash_resolve++;
+        return this.merge(replyTaken.conn, loser);
+      }
+    }
+    this.stats.drop++;
+    this.stats.insert_failed++;
+    return null;
+  }
+
+  /** nf_ct_acct_merge + nf_ct_set: the loser's packet is counted on, and goes on with, the winner. */
+  private merge(winner: Conn, loser: Conn): Conn {
+    const [p0, p1] = loser.packets;
+    const [b0, b1] = loser.bytes;
+    winner.num[2] += p0;
+    winner.num[3] += p1;
+    winner.num[4] += b0;
+    winner.num[5] += b1;
+    return winner;
   }
 
   /**
@@ -456,6 +558,10 @@ export class ConntrackTable {
   /** Removes a conn from the table (nf_ct_delete / nf_ct_kill). Unconfirmed conns are just marked dying. */
   kill(conn: Conn): void {
     conn.status |= IPS_DYING;
+    if (this.replyOnly.delete(conn)) {
+      this.unlink(conn.nodes[1]);
+      return;
+    }
     if (!this.all.delete(conn)) return;
     this.unlink(conn.nodes[0]);
     this.unlink(conn.nodes[1]);
@@ -521,9 +627,13 @@ export class ConntrackTable {
     return natDone(conn, manip);
   }
 
-  /** nf_nat_packet: rewrite the packet per the conn's binding. See manip.ts. False = drop. */
-  manipPacket(conn: Conn, dir: Dir, manip: NatManip, buf: Uint8Array, ipOff: number, len: number): boolean {
-    return applyNat(conn, dir, manip, buf, ipOff, len);
+  /**
+   * nf_nat_packet: rewrite the packet per the conn's binding. See manip.ts. False = drop.
+   * `csumPartial`: the skb is CHECKSUM_PARTIAL (its checksum is left to the device), which
+   * matters only on a kernel with the zero UDP checksum bug (kernel.ts).
+   */
+  manipPacket(conn: Conn, dir: Dir, manip: NatManip, buf: Uint8Array, ipOff: number, len: number, csumPartial = false): boolean {
+    return applyNat(conn, dir, manip, buf, ipOff, len, csumPartial && this.natZeroUdpChecksumBug);
   }
 
   /** Live confirmed entries in insertion order (expired ones are reaped first). */
@@ -572,4 +682,9 @@ function get32(b: Uint8Array, o: number): number {
 /** hash_by_src key: protocol, source address and source port (or ICMP id). */
 function sourceKey(t: Tuple): number {
   return hash5(t.src, 0, t.proto, t.sport, 0, 0x5eed);
+}
+
+/** nf_ct_match: the same tuples both ways (the same flow, mangled the same way). */
+function connsMatch(a: Conn, b: Conn): boolean {
+  return tupleEquals(a.original, b.original) && tupleEquals(a.reply, b.reply);
 }

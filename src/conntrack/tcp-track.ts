@@ -212,10 +212,12 @@ const WIN_ACCEPT = 2;
 
 /**
  * nf_tcp_log_invalid: a liberal sender (picked up mid-stream) or the
- * nf_conntrack_tcp_be_liberal sysctl turns any verdict into accept.
+ * nf_conntrack_tcp_be_liberal sysctl turns any verdict into accept. Kernels before 6.1
+ * (`strict`, see kernel.ts) had no ignore: every failed check was INVALID.
  */
-function verdictFor(sender: TcpSeen, res: number, liberal: boolean): number {
-  return liberal || sender.flags & TCP_FLAG_BE_LIBERAL ? WIN_ACCEPT : res;
+function verdictFor(sender: TcpSeen, res: number, liberal: boolean, strict = false): number {
+  if (liberal || sender.flags & TCP_FLAG_BE_LIBERAL) return WIN_ACCEPT;
+  return strict ? WIN_INVALID : res;
 }
 
 /** tcp_in_window. */
@@ -231,6 +233,7 @@ function inWindow(
   winRaw: number,
   end: number,
   liberal: boolean,
+  strict: boolean,
 ): number {
   const sender = tcp.seen[dir];
   const receiver = tcp.seen[dir ^ 1]!;
@@ -279,6 +282,7 @@ function inWindow(
     const inRecvWin = receiver.tdMaxWin !== 0 && after(end, (sender.tdEnd - receiver.tdMaxWin - 1) >>> 0);
     if (inRecvWin && ackOk && overshot <= receiver.tdMaxWin && before(sack, (receiver.tdEnd + 1) >>> 0)) {
       // A sender overshooting the receive window a little: remember the data, ignore the packet.
+      if (strict) return verdictFor(sender, WIN_INVALID, liberal);
       sender.tdEnd = end;
       sender.flags |= TCP_FLAG_DATA_UNACKNOWLEDGED;
       return verdictFor(sender, WIN_IGNORE, liberal);
@@ -287,8 +291,8 @@ function inWindow(
   }
   if (!before(sack, (receiver.tdEnd + 1) >>> 0)) return verdictFor(sender, WIN_INVALID, liberal); // ACK over upper bound
   const inRecvWin = receiver.tdMaxWin === 0 || after(end, (sender.tdEnd - receiver.tdMaxWin - 1) >>> 0);
-  if (!inRecvWin) return verdictFor(sender, WIN_IGNORE, liberal); // already ACKed data retransmitted
-  if (!after(sack, (receiver.tdEnd - maxAckWin - 1) >>> 0)) return verdictFor(sender, WIN_IGNORE, liberal); // ACK under lower bound
+  if (!inRecvWin) return verdictFor(sender, WIN_IGNORE, liberal, strict); // already ACKed data retransmitted
+  if (!after(sack, (receiver.tdEnd - maxAckWin - 1) >>> 0)) return verdictFor(sender, WIN_IGNORE, liberal, strict); // ACK under lower bound
 
   if (!(flags & SYN)) win = (win << sender.tdScale) >>> 0;
 
@@ -363,6 +367,8 @@ export function tcpPacket(
   loose: boolean,
   /** nf_conntrack_tcp_be_liberal. */
   liberal = false,
+  /** A kernel before 6.1: segments outside the window are INVALID, never ignored (kernel.ts). */
+  strict = false,
 ): number {
   if (tcpMalformed(buf, l4off, l4len)) return TCP_RES_INVALID;
   let tcp = conn.tcp;
@@ -471,7 +477,7 @@ export function tcpPacket(
   }
 
   if (!skipWindow) {
-    const res = inWindow(tcp, dir, index, buf, l4off, flags, seqNo, ackNo, winRaw, end, liberal);
+    const res = inWindow(tcp, dir, index, buf, l4off, flags, seqNo, ackNo, winRaw, end, liberal, strict);
     if (res === WIN_IGNORE) return TCP_RES_IGNORE;
     if (res === WIN_INVALID) {
       handleInvalid(conn, tcp, dir, index, now, timeouts);

@@ -31,10 +31,12 @@ export {
 export { jumpRulesText, jumpRuleArgs, JUMP_RULES, type JumpRule } from "./jump-rules.js";
 export {
   staleConntrackFilters,
+  clusterIPOnlyConntrackFilters,
   udpServingSets,
   conntrackCommand,
   type ConntrackEntryView,
   type ConntrackFilter,
+  type UdpConntrackCleanup,
   type UdpServingSets,
 } from "./stale-conntrack.js";
 export {

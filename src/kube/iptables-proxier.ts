@@ -159,8 +159,9 @@ export function partialSyncIptablesRules(previous: ProxyState, next: ProxyState,
 
 function writeFixedRules(b: Buffers, o: ResolvedOptions): void {
   b.natRules.write("-A", KUBE_POSTROUTING, "-m", "mark", "!", "--mark", `${o.mark}/${o.mark}`, "-j", "RETURN");
-  // Clear the mark so a packet that goes through the stack again is not masqueraded twice.
-  b.natRules.write("-A", KUBE_POSTROUTING, "-j", "MARK", "--xor-mark", o.mark);
+  // Clear the mark so a packet that goes through the stack again is not masqueraded twice
+  // (kubernetes/kubernetes#92035; older kube-proxy did not).
+  if (o.unmarkBeforeMasquerade) b.natRules.write("-A", KUBE_POSTROUTING, "-j", "MARK", "--xor-mark", o.mark);
   const masq = ["-A", KUBE_POSTROUTING, "-m", "comment", "--comment", quoted("kubernetes service traffic requiring SNAT"), "-j", "MASQUERADE"];
   if (o.randomFully) masq.push("--random-fully");
   b.natRules.write(masq);
@@ -374,7 +375,7 @@ function writeNodePortsTail(b: Buffers, o: ResolvedOptions): void {
 }
 
 function writeForwardRules(b: Buffers, o: ResolvedOptions): void {
-  if (!o.conntrackTCPLiberal) {
+  if (!o.conntrackTCPLiberal && o.dropInvalid) {
     const rule = ["-A", KUBE_FORWARD, "-m", "conntrack", "--ctstate", "INVALID"];
     if (o.nfacct) rule.push("-m", "nfacct", "--nfacct-name", NFACCT_INVALID_DROPPED);
     rule.push("-j", "DROP");

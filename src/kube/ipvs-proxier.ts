@@ -369,7 +369,7 @@ export function writeIptablesRules(o: ResolvedOptions, ipsets: readonly IpvsIpse
   filter.write("-A", KUBE_IPVS_FILTER, "-m", "conntrack", "--ctstate", "NEW", "-m", "set", "--match-set", KUBE_IPVS_IPS, "dst", "-j", "REJECT");
 
   nat.write("-A", KUBE_POSTROUTING, "-m", "mark", "!", "--mark", mark, "-j", "RETURN");
-  nat.write("-A", KUBE_POSTROUTING, "-j", "MARK", "--xor-mark", o.mark);
+  if (o.unmarkBeforeMasquerade) nat.write("-A", KUBE_POSTROUTING, "-j", "MARK", "--xor-mark", o.mark);
   const masq = ["-A", KUBE_POSTROUTING, "-m", "comment", "--comment", quoted("kubernetes service traffic requiring SNAT"), "-j", "MASQUERADE"];
   if (o.randomFully) masq.push("--random-fully");
   nat.write(masq);

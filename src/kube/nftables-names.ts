@@ -65,13 +65,7 @@ export interface NftServicePortChains {
 }
 
 export function nftServicePortChains(p: Pick<ServicePortInfo, "spn" | "serviceKey" | "proto">): NftServicePortChains {
-  const base = servicePortChainNameBase(p.serviceKey, p.proto, portNameOf(p));
-  return {
-    cluster: NFT_SERVICE_CHAIN_PREFIX + base,
-    local: NFT_LOCAL_CHAIN_PREFIX + base,
-    external: NFT_EXTERNAL_CHAIN_PREFIX + base,
-    firewall: NFT_FIREWALL_CHAIN_PREFIX + base,
-  };
+  return nftPortNames(p).chains;
 }
 
 export interface NftEndpointNames {
@@ -80,8 +74,62 @@ export interface NftEndpointNames {
 }
 
 export function nftEndpointNames(p: Pick<ServicePortInfo, "spn" | "serviceKey" | "proto">, ip: string, port: number): NftEndpointNames {
-  const base = servicePortEndpointChainNameBase(p.serviceKey, p.proto, portNameOf(p), ip, port);
-  return { chain: NFT_ENDPOINT_CHAIN_PREFIX + base, affinitySet: NFT_AFFINITY_SET_PREFIX + base };
+  return nftEndpointNamesOf(nftPortNames(p), ip, port);
+}
+
+/**
+ * The names of one Service port and of its endpoints, worked out once (as kube-proxy's
+ * servicePortInfo and endpointInfo precompute them) and kept across syncs: a sync looks
+ * them up by the port and by `ip`/`port`, without hashing or building the hash input again.
+ */
+export interface NftPortNames {
+  /** `ns/name/proto/portName`, the hash input of the port's chains. */
+  readonly base: string;
+  readonly chains: NftServicePortChains;
+  /** Endpoint names by `ip/port`. */
+  readonly endpoints: Map<string, NftEndpointNames>;
+}
+
+const portNames = new Map<string, NftPortNames>();
+let endpointNameCount = 0;
+/** Names kept before starting over (enough for a 1,000,000-endpoint cluster). */
+const PORT_NAMES_LIMIT = 1 << 20;
+
+export function nftPortNames(p: Pick<ServicePortInfo, "spn" | "serviceKey" | "proto">): NftPortNames {
+  const key = p.spn + "/" + p.proto;
+  let names = portNames.get(key);
+  if (names === undefined) {
+    const base = `${p.serviceKey}/${p.proto}/${portNameOf(p)}`;
+    const hashed = hashAndTruncate(base);
+    names = {
+      base,
+      chains: {
+        cluster: NFT_SERVICE_CHAIN_PREFIX + hashed,
+        local: NFT_LOCAL_CHAIN_PREFIX + hashed,
+        external: NFT_EXTERNAL_CHAIN_PREFIX + hashed,
+        firewall: NFT_FIREWALL_CHAIN_PREFIX + hashed,
+      },
+      endpoints: new Map(),
+    };
+    if (portNames.size >= PORT_NAMES_LIMIT || endpointNameCount >= PORT_NAMES_LIMIT) {
+      portNames.clear();
+      endpointNameCount = 0;
+    }
+    portNames.set(key, names);
+  }
+  return names;
+}
+
+export function nftEndpointNamesOf(names: NftPortNames, ip: string, port: number): NftEndpointNames {
+  const key = ip + "/" + port;
+  let n = names.endpoints.get(key);
+  if (n === undefined) {
+    const base = hashAndTruncate(`${names.base}__${ip.replaceAll(":", ".")}/${port}`);
+    n = { chain: NFT_ENDPOINT_CHAIN_PREFIX + base, affinitySet: NFT_AFFINITY_SET_PREFIX + base };
+    names.endpoints.set(key, n);
+    endpointNameCount++;
+  }
+  return n;
 }
 
 /** Service and endpoint chains always contain a "/"; kube-proxy's fixed chains never do. */

@@ -29,19 +29,24 @@
  * - Service chains in the kernel that are no longer used are flushed and remembered; a later
  *   sync, at least one second after, deletes them in a separate transaction run first
  *   (`cleanupText`). Unused affinity sets are deleted at once.
+ *
+ * Cost: like servicePortInfo and endpointInfo upstream, the names of a Service port's and an
+ * endpoint's chains are worked out once and kept (nftables-names.ts). A sync's state keeps
+ * what every Service port put in the kernel (its chains, affinity sets and element keys), so
+ * a partial sync looks at the changed Services only — given them (`changedServices`, as the
+ * change trackers give upstream's sync its UpdatedServices), or finding them by comparing
+ * signatures — and writes exactly what the walk over every Service writes: an unchanged
+ * Service writes nothing there either (ensuring elements that are already there), unless it
+ * shares an element key or chain with a changed one, and then the sync does walk them all.
+ * Where upstream's partial sync still visits every Service (the element loop, listing the
+ * kernel's chains), this one does not; the text is the same.
  */
 import { cidrContains, formatCidr, formatIpv4, parseCidr } from "../base/index.js";
 import { buildEndpointsMap, type EndpointInfo } from "./endpoints-map.js";
-import {
-  isNftAffinitySetName,
-  isNftServiceChainName,
-  nftEndpointNames,
-  nftServicePortChains,
-  type NftServicePortChains,
-} from "./nftables-names.js";
-import type { ProxyState } from "./objects.js";
+import { isNftAffinitySetName, isNftServiceChainName, nftEndpointNamesOf, nftPortNames, type NftPortNames } from "./nftables-names.js";
+import type { EndpointSlice, ProxyState } from "./objects.js";
 import { resolveOptions, type IptablesProxierOptions, type ResolvedOptions } from "./proxier-options.js";
-import { allServicePorts, policyChains, portExternallyAccessible, usesClusterEndpoints, usesLocalEndpoints, type ServicePortInfo } from "./service-ports.js";
+import { allServicePorts, policyChains, portExternallyAccessible, servicePortInfos, usesClusterEndpoints, usesLocalEndpoints, type ServicePortInfo } from "./service-ports.js";
 import { categorizeEndpoints } from "./topology.js";
 
 export * from "./nftables-names.js";
@@ -155,6 +160,27 @@ export interface NftablesSyncOptions {
   existing?: NftablesKernelState;
   /** Time of this sync in ms; default: 60 s after the previous sync, or 0. */
   now?: number;
+  /**
+   * With `previous`: the Services (`ns/name`) whose Service or EndpointSlices changed since,
+   * as kube-proxy's change trackers hand them to a sync (UpdatedServices), deleted ones
+   * included. The sync then looks at these Services only. Absent: it compares `previous`'s
+   * objects with these to find them. Either way a Service is rewritten only when what its
+   * chains are made of changed, so the transaction is the same. With it, the Services of
+   * both models must be sorted by `ns/name`, as buildKubeModel sorts them.
+   */
+  changedServices?: Iterable<string>;
+  /**
+   * The model's EndpointSlices by Service (`ns/name`), as kube-proxy's EndpointSliceCache
+   * holds them: with it a sync given `changedServices` reads those Services' slices only
+   * (without it, it picks them out of the model's list). It must hold every slice of the
+   * model that names a Service.
+   */
+  slicesByService?: ReadonlyMap<string, readonly EndpointSlice[]>;
+  /**
+   * Work out the transactions without keeping anything: the result's `state` is `previous`
+   * (a later sync from it is the real one). For a look at what a sync would write.
+   */
+  dryRun?: boolean;
 }
 
 export interface NftablesSyncResult {
@@ -165,6 +191,8 @@ export interface NftablesSyncResult {
   cleanupText: string;
   /** The sync transaction (`nft -f` input). */
   text: string;
+  /** The same transaction as lines (without their newlines), as `applyNftScript` also takes it. */
+  lines: readonly string[];
   fullSync: boolean;
   /** `ns/name` of the Services whose chains were written (all of them in a full sync). */
   writtenServices: string[];
@@ -181,12 +209,26 @@ export interface NftablesSyncResult {
 
 const q = (s: string): string => `"${s.replace(/\\/g, "\\\\").replace(/"/g, '\\"')}"`;
 
+/** The chain or set names a transaction adds and deletes (plain sets, or the kept state through its journal). */
+interface NameSet {
+  has(name: string): boolean;
+  add(name: string): void;
+  delete(name: string): void;
+}
+
+const PREFIX = ` ${NFT_FAMILY} ${NFT_TABLE} `;
+const ADD_CHAIN = "add chain" + PREFIX;
+const FLUSH_CHAIN = "flush chain" + PREFIX;
+const ADD_RULE = "add rule" + PREFIX;
+const ADD_ELEMENT = "add element" + PREFIX;
+const DELETE_ELEMENT = "delete element" + PREFIX;
+
 /** A knftables transaction being written, tracking which chains and sets exist after it. */
 class Tx {
   readonly lines: string[] = [];
   constructor(
-    readonly chains: Set<string>,
-    readonly sets: Set<string>,
+    readonly chains: NameSet,
+    readonly sets: NameSet,
   ) {}
 
   private op(verb: string, kind: string, rest: string): void {
@@ -205,12 +247,12 @@ class Tx {
       if (comment !== undefined) props += ` comment ${q(comment)} ;`;
       props += " }";
     }
-    this.op("add", "chain", name + props);
+    this.lines.push(ADD_CHAIN + name + props);
     this.chains.add(name);
   }
 
   flushChain(name: string): void {
-    this.op("flush", "chain", name);
+    this.lines.push(FLUSH_CHAIN + name);
   }
 
   deleteChain(name: string): void {
@@ -219,7 +261,7 @@ class Tx {
   }
 
   addRule(chain: string, rule: string, comment?: string): void {
-    this.op("add", "rule", `${chain} ${rule}${comment === undefined ? "" : ` comment ${q(comment)}`}`);
+    this.lines.push(comment === undefined ? ADD_RULE + chain + " " + rule : `${ADD_RULE}${chain} ${rule} comment ${q(comment)}`);
   }
 
   addSet(name: string, type: string, opts: { flags?: string[]; timeoutSeconds?: number; comment?: string } = {}): void {
@@ -245,11 +287,11 @@ class Tx {
   }
 
   addElement(container: string, key: string, value: string, comment?: string): void {
-    this.op("add", "element", `${container} { ${key}${comment === undefined ? "" : ` comment ${q(comment)}`}${value === "" ? "" : ` : ${value}`} }`);
+    this.lines.push(`${ADD_ELEMENT}${container} { ${key}${comment === undefined ? "" : ` comment ${q(comment)}`}${value === "" ? "" : ` : ${value}`} }`);
   }
 
   deleteElement(container: string, key: string): void {
-    this.op("delete", "element", `${container} { ${key} }`);
+    this.lines.push(`${DELETE_ELEMENT}${container} { ${key} }`);
   }
 
   text(): string {
@@ -257,25 +299,45 @@ class Tx {
   }
 }
 
+const CONTAINERS: readonly { kind: "set" | "map"; name: string }[] = [
+  { kind: "set", name: NFT_CLUSTER_IPS_SET },
+  { kind: "map", name: NFT_SERVICE_IPS_MAP },
+  { kind: "map", name: NFT_FIREWALL_IPS_MAP },
+  { kind: "map", name: NFT_NO_ENDPOINT_SERVICES_MAP },
+  { kind: "map", name: NFT_NO_ENDPOINT_NODEPORTS_MAP },
+  { kind: "map", name: NFT_SERVICE_NODEPORTS_MAP },
+];
+const CLUSTER_IPS = 0;
+const SERVICE_IPS = 1;
+const FIREWALL_IPS = 2;
+const NO_ENDPOINT_SERVICES = 3;
+const NO_ENDPOINT_NODEPORTS = 4;
+const SERVICE_NODEPORTS = 5;
+
+/** An element container as the service loop fills it: a key (`a . b . c`) and its value (`goto X`, `drop`, or "" in a set). */
+interface Storage {
+  ensure(tx: Tx, key: string, value: string, comment?: string): void;
+}
+
 /** nftElementStorage: the elements kube-proxy believes a set or map holds. */
-class ElementStorage {
-  readonly elements = new Map<string, string>();
+class ElementStorage implements Storage {
+  readonly elements: Map<string, string>;
   private leftover = new Set<string>();
 
   constructor(
     readonly kind: "set" | "map",
     readonly name: string,
-    initial?: Readonly<Record<string, string>>,
+    initial?: ReadonlyMap<string, string>,
   ) {
-    if (initial) for (const [k, v] of Object.entries(initial)) this.elements.set(k, v);
+    this.elements = new Map(initial ?? []);
     this.resetLeftover();
   }
 
   /** readOrReset: read the kernel's elements, or flush the container when they cannot be read. */
-  readOrReset(tx: Tx, kernel: Readonly<Record<string, string>> | undefined): void {
+  readOrReset(tx: Tx, kernel: ReadonlyMap<string, string> | undefined): void {
     this.elements.clear();
     if (kernel === undefined) tx.flush(this.kind, this.name);
-    else for (const [k, v] of Object.entries(kernel)) this.elements.set(k, v);
+    else for (const [k, v] of kernel) this.elements.set(k, v);
     this.resetLeftover();
   }
 
@@ -283,8 +345,7 @@ class ElementStorage {
     this.leftover = new Set(this.elements.keys());
   }
 
-  ensure(tx: Tx, key: readonly (string | number)[], value: string, comment?: string): void {
-    const k = key.join(" . ");
+  ensure(tx: Tx, k: string, value: string, comment?: string): void {
     const existing = this.elements.get(k);
     if (existing !== undefined) {
       if (existing !== value) {
@@ -306,36 +367,7 @@ class ElementStorage {
     }
     this.resetLeftover();
   }
-
-  toRecord(): Record<string, string> {
-    return Object.fromEntries([...this.elements].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
-  }
 }
-
-const CONTAINERS: readonly { kind: "set" | "map"; name: string }[] = [
-  { kind: "set", name: NFT_CLUSTER_IPS_SET },
-  { kind: "map", name: NFT_SERVICE_IPS_MAP },
-  { kind: "map", name: NFT_FIREWALL_IPS_MAP },
-  { kind: "map", name: NFT_NO_ENDPOINT_SERVICES_MAP },
-  { kind: "map", name: NFT_NO_ENDPOINT_NODEPORTS_MAP },
-  { kind: "map", name: NFT_SERVICE_NODEPORTS_MAP },
-];
-
-interface Storages {
-  clusterIPs: ElementStorage;
-  serviceIPs: ElementStorage;
-  firewallIPs: ElementStorage;
-  noEndpointServices: ElementStorage;
-  noEndpointNodePorts: ElementStorage;
-  serviceNodePorts: ElementStorage;
-}
-
-function storages(from?: NftablesKernelState["elements"]): Storages {
-  const [c, s, f, nes, nen, sn] = CONTAINERS.map((x) => new ElementStorage(x.kind, x.name, from?.[x.name]));
-  return { clusterIPs: c!, serviceIPs: s!, firewallIPs: f!, noEndpointServices: nes!, noEndpointNodePorts: nen!, serviceNodePorts: sn! };
-}
-
-const storageList = (s: Storages): ElementStorage[] => [s.clusterIPs, s.serviceIPs, s.firewallIPs, s.noEndpointServices, s.noEndpointNodePorts, s.serviceNodePorts];
 
 interface NftResolved extends ResolvedOptions {
   serviceCIDRs: string;
@@ -358,27 +390,232 @@ function resolveNftOptions(options: NftablesProxierOptions): NftResolved {
   return { ...o, serviceCIDRs: cidrs.join(","), nodePortIPs };
 }
 
-/** A signature of everything about one Service that shapes its chains (UpdatedServices). */
+/** A signature of everything about one Service port that shapes its chains (UpdatedServices). */
+function portSignature(p: ServicePortInfo, endpoints: readonly EndpointInfo[]): string {
+  const { chains: _chains, ...rest } = p;
+  const eps = endpoints.map((e) => ({ ...e, zoneHints: e.zoneHints && [...e.zoneHints], nodeHints: e.nodeHints && [...e.nodeHints] }));
+  return JSON.stringify([rest, eps]);
+}
+
+/** Signatures per Service (`ns/name`): its ports' signatures in port order. */
 function serviceSignatures(state: ProxyState, o: ResolvedOptions): Map<string, string> {
   const eps = buildEndpointsMap(state.endpointSlices, { hostname: o.hostname, nodeHints: o.nodeHints });
   const sigs = new Map<string, string>();
-  for (const p of allServicePorts(state.services)) {
-    const { chains: _chains, ...rest } = p;
-    const endpoints = (eps.get(p.key) ?? []).map((e) => ({ ...e, zoneHints: e.zoneHints && [...e.zoneHints], nodeHints: e.nodeHints && [...e.nodeHints] }));
-    sigs.set(p.serviceKey, (sigs.get(p.serviceKey) ?? "") + JSON.stringify([rest, endpoints]));
-  }
+  for (const p of allServicePorts(state.services)) sigs.set(p.serviceKey, (sigs.get(p.serviceKey) ?? "") + portSignature(p, eps.get(p.key) ?? []));
   return sigs;
 }
 
-function ensureChain(tx: Tx, chain: string, created: Set<string>, skip: boolean): void {
-  if (created.has(chain)) return;
-  created.add(chain);
-  if (skip) return;
+// ---------------------------------------------------------------- kept state
+
+/**
+ * What one Service port put in the kernel at the last sync: its chains, affinity sets and
+ * elements (container index and key). A partial sync releases these for a changed Service
+ * and records the new ones, so it never walks the other Services.
+ */
+interface PortRecord {
+  key: string;
+  chains: string[];
+  affinitySets: string[];
+  elements: [number, string][];
+}
+
+const ABSENT = Symbol("absent");
+type UndoEntry = [Map<string, unknown> | Set<string>, string, unknown];
+
+/** The owner of an element key or affinity set that more than one Service uses. */
+const SHARED = "\u0000shared";
+
+/**
+ * kube-proxy's memory between syncs, as mutable maps: the kernel's chains, sets and elements,
+ * the stale chains, and per Service what its ports put there; which chains are in use (and
+ * which of them more than one port ensures), and the Service owning each element key and
+ * affinity set (SHARED when several do). A partial sync changes it in place and leaves an
+ * undo journal on the version it started from (so an older state still reads, and syncs, as
+ * it was: see `materialize`).
+ */
+class Core {
+  head: Version;
+  constructor(
+    readonly chains: Set<string>,
+    readonly sets: Set<string>,
+    readonly elements: Map<string, string>[],
+    readonly stale: Map<string, number>,
+    readonly services: Map<string, PortRecord[]>,
+    /** Signatures of Services as of the last sync that looked at them ("" for none: no ports); absent when not known. */
+    readonly sigs: Map<string, string>,
+    /** Chains some Service port ensures, and those more than one port ensures. */
+    readonly active: Set<string>,
+    readonly sharedChains: Set<string>,
+    /** Affinity set → owning Service (or SHARED); element key → owning Service per container. */
+    readonly affinity: Map<string, string>,
+    readonly owners: Map<string, string>[],
+    readonly fingerprint: string,
+  ) {
+    this.head = new Version(this);
+  }
+
+  /** A deep copy, with how each map of this core maps to the copy's. */
+  clone(): { core: Core; map: Map<unknown, Map<string, unknown> | Set<string>> } {
+    const map = new Map<unknown, Map<string, unknown> | Set<string>>();
+    const c = <T extends Map<string, unknown> | Set<string>>(x: T): T => {
+      const y = (x instanceof Set ? new Set(x) : new Map(x)) as T;
+      map.set(x, y);
+      return y;
+    };
+    const core = new Core(
+      c(this.chains),
+      c(this.sets),
+      this.elements.map(c),
+      c(this.stale),
+      c(this.services),
+      c(this.sigs),
+      c(this.active),
+      c(this.sharedChains),
+      c(this.affinity),
+      this.owners.map(c),
+      this.fingerprint,
+    );
+    return { core, map };
+  }
+}
+
+class Version {
+  /** The version synced from this one, and the journal that turns its view back into this one's. */
+  next: Version | null = null;
+  undo: UndoEntry[] | null = null;
+  constructor(readonly core: Core) {}
+}
+
+/** The core as `v` saw it: the core itself for its newest version, else a copy with the later journals undone. */
+function materialize(v: Version): Core {
+  const core = v.core;
+  if (core.head === v) return core;
+  const path: Version[] = [];
+  for (let x: Version = v; x !== core.head; x = x.next!) path.push(x);
+  const { core: copy, map } = core.clone();
+  for (let i = path.length - 1; i >= 0; i--) {
+    const undo = path[i]!.undo!;
+    for (let j = undo.length - 1; j >= 0; j--) {
+      const [orig, key, old] = undo[j]!;
+      const target = map.get(orig)!;
+      if (target instanceof Set) {
+        if (old === ABSENT) target.delete(key);
+        else target.add(key);
+      } else if (old === ABSENT) target.delete(key);
+      else target.set(key, old);
+    }
+  }
+  return copy;
+}
+
+/** Changes to a core, each with what it replaced. */
+class Journal {
+  readonly entries: UndoEntry[] = [];
+
+  set<V>(m: Map<string, V>, key: string, value: V): void {
+    this.entries.push([m as Map<string, unknown>, key, m.has(key) ? m.get(key) : ABSENT]);
+    m.set(key, value);
+  }
+
+  delete<V>(m: Map<string, V>, key: string): void {
+    if (!m.has(key)) return;
+    this.entries.push([m as Map<string, unknown>, key, m.get(key)]);
+    m.delete(key);
+  }
+
+  add(s: Set<string>, key: string): void {
+    if (s.has(key)) return;
+    this.entries.push([s, key, ABSENT]);
+    s.add(key);
+  }
+
+  remove(s: Set<string>, key: string): void {
+    if (!s.has(key)) return;
+    this.entries.push([s, key, true]);
+    s.delete(key);
+  }
+
+  rollback(): void {
+    for (let i = this.entries.length - 1; i >= 0; i--) {
+      const [c, key, old] = this.entries[i]!;
+      if (c instanceof Set) {
+        if (old === ABSENT) c.delete(key);
+        else c.add(key);
+      } else if (old === ABSENT) c.delete(key);
+      else c.set(key, old);
+    }
+    this.entries.length = 0;
+  }
+
+  names(s: Set<string>): NameSet {
+    return { has: (n) => s.has(n), add: (n) => this.add(s, n), delete: (n) => this.remove(s, n) };
+  }
+}
+
+const byString = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
+const sortedRecord = <V>(m: ReadonlyMap<string, V>): Record<string, V> => Object.fromEntries([...m].sort(([a], [b]) => byString(a, b)));
+
+/** A sync's state: reads (sorted lists and records) come from the kept core as this sync left it. */
+class ProxierState implements NftablesProxierState {
+  private view: Core | null = null;
+  private cache: { chains?: string[]; sets?: string[]; elements?: Record<string, Record<string, string>>; staleChains?: Record<string, number> } = {};
+
+  constructor(
+    readonly version: Version,
+    readonly objects: ProxyState,
+    readonly time: number,
+    /** `slicesByService` of the sync that made this state (for the next one's look at the previous objects). */
+    readonly slicesByService: ReadonlyMap<string, readonly EndpointSlice[]> | null,
+  ) {}
+
+  core(): Core {
+    if (this.version.core.head === this.version) return this.version.core;
+    return (this.view ??= materialize(this.version));
+  }
+
+  get chains(): string[] {
+    return (this.cache.chains ??= [...this.core().chains].sort(byString));
+  }
+
+  get sets(): string[] {
+    return (this.cache.sets ??= [...this.core().sets].sort(byString));
+  }
+
+  get elements(): Record<string, Record<string, string>> {
+    if (!this.cache.elements) {
+      const core = this.core();
+      const out: Record<string, Record<string, string>> = {};
+      CONTAINERS.forEach((c, i) => (out[c.name] = sortedRecord(core.elements[i]!)));
+      this.cache.elements = out;
+    }
+    return this.cache.elements;
+  }
+
+  get staleChains(): Record<string, number> {
+    return (this.cache.staleChains ??= sortedRecord(this.core().stale));
+  }
+}
+
+/** The options a kept core was built with (a partial sync on other options starts over). */
+const fingerprintOf = (o: NftResolved): string => JSON.stringify(o);
+
+// ---------------------------------------------------------------- the sync
+
+function ensureChain(tx: Tx, chain: string, ctx: PortContext): void {
+  ctx.record.chains.push(chain);
+  if (ctx.created.has(chain)) {
+    // Another port ensured it first (one port's chains all differ).
+    ctx.shared.add(chain);
+    return;
+  }
+  ctx.created.add(chain);
+  if (ctx.guard) ctx.guard(chain);
+  if (ctx.skip) return;
   tx.addChain(chain);
   tx.flushChain(chain);
 }
 
-function setupNFTables(tx: Tx, o: NftResolved, firstSync: boolean, kernel: NftablesKernelState | undefined, st: Storages): void {
+function setupNFTables(tx: Tx, o: NftResolved, firstSync: boolean, kernel: ReadonlyMap<string, string>[] | undefined, st: ElementStorage[]): void {
   const noLocalhost = "ip daddr != 127.0.0.0/8";
   tx.addTable("rules for kube-proxy");
   if (firstSync) {
@@ -393,11 +630,17 @@ function setupNFTables(tx: Tx, o: NftResolved, firstSync: boolean, kernel: Nftab
     tx.flushChain(bc.name);
   }
   const created = new Set<string>();
+  const fixed = (chain: string): void => {
+    if (created.has(chain)) return;
+    created.add(chain);
+    tx.addChain(chain);
+    tx.flushChain(chain);
+  };
   for (const jc of NFT_JUMP_CHAINS) {
-    ensureChain(tx, jc.dst, created, false);
+    fixed(jc.dst);
     tx.addRule(jc.src, [jc.extra, "jump", jc.dst].filter((w) => w !== "").join(" "));
   }
-  for (const c of [NFT_SERVICES_CHAIN, NFT_CLUSTER_IPS_CHECK, NFT_MASQUERADING_CHAIN, NFT_MARK_MASQ_CHAIN]) ensureChain(tx, c, created, false);
+  for (const c of [NFT_SERVICES_CHAIN, NFT_CLUSTER_IPS_CHECK, NFT_MASQUERADING_CHAIN, NFT_MARK_MASQ_CHAIN]) fixed(c);
 
   tx.addRule(NFT_MARK_MASQ_CHAIN, `mark set mark or ${o.mark}`);
   tx.addRule(NFT_MASQUERADING_CHAIN, `mark and ${o.mark} == 0 return`);
@@ -434,7 +677,7 @@ function setupNFTables(tx: Tx, o: NftResolved, firstSync: boolean, kernel: Nftab
   }
 
   tx.addMap(NFT_FIREWALL_IPS_MAP, "ipv4_addr . inet_proto . inet_service : verdict", "destinations that are subject to LoadBalancerSourceRanges");
-  ensureChain(tx, NFT_FIREWALL_CHECK, created, false);
+  fixed(NFT_FIREWALL_CHECK);
   tx.addRule(NFT_FIREWALL_CHECK, `ip daddr . meta l4proto . th dport vmap @${NFT_FIREWALL_IPS_MAP}`);
 
   tx.addMap(NFT_SERVICE_IPS_MAP, "ipv4_addr . inet_proto . inet_service : verdict", "ClusterIP, ExternalIP and LoadBalancer IP traffic");
@@ -446,26 +689,119 @@ function setupNFTables(tx: Tx, o: NftResolved, firstSync: boolean, kernel: Nftab
     tx.addRule(NFT_SERVICES_CHAIN, `ip daddr @${NFT_NODEPORT_IPS_SET} meta l4proto . th dport vmap @${NFT_SERVICE_NODEPORTS_MAP}`);
   }
 
-  for (const s of storageList(st)) s.readOrReset(tx, kernel?.elements[s.name]);
+  st.forEach((s, i) => s.readOrReset(tx, kernel?.[i]));
+}
+
+/** What the kernel held before a sync, read from a kept core or from a listing (`existing`). */
+interface Kernel {
+  chains: Set<string>;
+  sets: Set<string>;
+  elements: ReadonlyMap<string, string>[];
+  stale: Map<string, number>;
+}
+
+function kernelOf(prev: NftablesProxierState | undefined, existing: NftablesKernelState | undefined): Kernel | undefined {
+  if (prev instanceof ProxierState) {
+    const core = prev.core();
+    return { chains: new Set(core.chains), sets: new Set(core.sets), elements: core.elements, stale: new Map(core.stale) };
+  }
+  const k = prev ?? existing;
+  if (!k) return undefined;
+  return {
+    chains: new Set(k.chains),
+    sets: new Set(k.sets),
+    elements: CONTAINERS.map((c) => new Map(Object.entries(k.elements[c.name] ?? {}))),
+    stale: new Map(Object.entries(prev?.staleChains ?? {})),
+  };
 }
 
 export function syncNftablesRules(objects: ProxyState, options: NftablesProxierOptions, sync: NftablesSyncOptions = {}): NftablesSyncResult {
   const o = resolveNftOptions(options);
   const prev = sync.previous;
   const now = sync.now ?? (prev ? prev.time + 60_000 : 0);
+  if (prev instanceof ProxierState && sync.fullSync !== true) {
+    const fast = partialSync(prev, objects, o, now, sync.changedServices, sync.slicesByService ?? null, sync.dryRun === true);
+    if (fast) return fast;
+  }
+  const r = fullOrSlowSync(objects, o, sync, now);
+  if (sync.dryRun && prev) r.state = prev;
+  return r;
+}
+
+/** kube-proxy's partial sync: only the Services that changed since `previous` are rewritten. */
+export function partialSyncNftablesRules(previous: NftablesProxierState, next: ProxyState, options: NftablesProxierOptions, now?: number): NftablesSyncResult {
+  return syncNftablesRules(next, options, { previous, ...(now === undefined ? {} : { now }) });
+}
+
+interface ResultParts {
+  cleanup: Tx;
+  tx: Tx;
+  fullSync: boolean;
+  written: string[];
+  deletedStale: string[];
+  flushedStale: string[];
+  deletedSets: string[];
+  state: ProxierState;
+}
+
+function result(p: ResultParts): NftablesSyncResult {
+  let text: string | undefined;
+  let active: string[] | undefined;
+  return {
+    cleanupText: p.cleanup.text(),
+    get text(): string {
+      return (text ??= p.tx.text());
+    },
+    lines: p.tx.lines,
+    fullSync: p.fullSync,
+    writtenServices: p.written,
+    deletedStaleChains: p.deletedStale,
+    flushedStaleChains: p.flushedStale,
+    deletedAffinitySets: p.deletedSets,
+    get activeChains(): string[] {
+      return (active ??= [...p.state.core().active].sort(byString));
+    },
+    state: p.state,
+  };
+}
+
+/** Owners of element keys and affinity sets from the port records. */
+function ownersOf(services: Map<string, PortRecord[]>): { affinity: Map<string, string>; owners: Map<string, string>[] } {
+  const affinity = new Map<string, string>();
+  const owners = CONTAINERS.map(() => new Map<string, string>());
+  for (const [k, ports] of services) {
+    for (const r of ports) {
+      for (const a of r.affinitySets) {
+        const o = affinity.get(a);
+        affinity.set(a, o === undefined || o === k ? k : SHARED);
+      }
+      for (const [i, key] of r.elements) {
+        const m = owners[i]!;
+        const o = m.get(key);
+        if (o === undefined) m.set(key, k);
+        else if (o !== k) m.set(key, SHARED);
+      }
+    }
+  }
+  return { affinity, owners };
+}
+
+/** A full sync, or a partial one that walks every Service (when the kept state cannot be used). */
+function fullOrSlowSync(objects: ProxyState, o: NftResolved, sync: NftablesSyncOptions, now: number): NftablesSyncResult {
+  const prev = sync.previous;
   const doFullSync = prev === undefined || sync.fullSync === true;
   const firstSync = prev === undefined;
 
   // What the kernel holds before this sync (undefined: no table yet).
-  const kernel: NftablesKernelState | undefined = prev ?? sync.existing;
-  const staleChains = new Map<string, number>(Object.entries(prev?.staleChains ?? {}));
+  const kernel = kernelOf(prev, sync.existing);
+  const staleChains = kernel?.stale ?? new Map<string, number>();
 
   // 1. Delete sufficiently stale chains in their own transaction.
-  const kernelChains = new Set(kernel?.chains ?? []);
-  const kernelSets = new Set(kernel?.sets ?? []);
+  const kernelChains = kernel?.chains ?? new Set<string>();
+  const kernelSets = kernel?.sets ?? new Set<string>();
   const cleanup = new Tx(kernelChains, kernelSets);
   const deletedStale: string[] = [];
-  for (const [chain, modtime] of [...staleChains].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+  for (const [chain, modtime] of [...staleChains].sort(([a], [b]) => byString(a, b))) {
     if (modtime < now - 1000) {
       cleanup.deleteChain(chain);
       staleChains.delete(chain);
@@ -474,13 +810,13 @@ export function syncNftablesRules(objects: ProxyState, options: NftablesProxierO
   }
 
   // What kube-proxy's List("chains") / List("sets") return during the sync (before it runs).
-  const listedChains = [...kernelChains].sort();
-  const listedSets = [...kernelSets].sort();
+  const listedChains = [...kernelChains].sort(byString);
+  const listedSets = [...kernelSets].sort(byString);
 
   // 2. The sync transaction.
   const tx = new Tx(kernelChains, kernelSets);
-  const st = storages(prev?.elements);
-  if (doFullSync) setupNFTables(tx, o, firstSync, kernel, st);
+  const st = CONTAINERS.map((c, i) => new ElementStorage(c.kind, c.name, prev ? kernel?.elements[i] : undefined));
+  if (doFullSync) setupNFTables(tx, o, firstSync, kernel?.elements, st);
 
   let changed: Set<string> | null = null;
   if (!doFullSync && prev) {
@@ -491,13 +827,19 @@ export function syncNftablesRules(objects: ProxyState, options: NftablesProxierO
   }
 
   const endpointsMap = buildEndpointsMap(objects.endpointSlices, { hostname: o.hostname, nodeHints: o.nodeHints });
-  const activeChains = new Set<string>();
+  const created = new Set<string>();
+  const shared = new Set<string>();
   const activeAffinitySets = new Set<string>();
   const written = new Set<string>();
+  const services = new Map<string, PortRecord[]>();
   for (const svc of allServicePorts(objects.services)) {
     const skip = changed !== null && !changed.has(svc.serviceKey);
     if (!skip) written.add(svc.serviceKey);
-    writeServicePort(tx, o, st, svc, endpointsMap.get(svc.key) ?? [], { skip, activeChains, activeAffinitySets });
+    const record: PortRecord = { key: svc.key, chains: [], affinitySets: [], elements: [] };
+    let ports = services.get(svc.serviceKey);
+    if (!ports) services.set(svc.serviceKey, (ports = []));
+    ports.push(record);
+    writeServicePort(tx, o, st, svc, endpointsMap.get(svc.key) ?? [], { skip, created, shared, activeAffinitySets, record, guard: null });
   }
 
   // 3. Stale service chains are flushed now and deleted by a later sync; stale affinity
@@ -506,7 +848,7 @@ export function syncNftablesRules(objects: ProxyState, options: NftablesProxierO
   if (kernel) {
     for (const chain of listedChains) {
       if (!isNftServiceChainName(chain)) continue;
-      if (!activeChains.has(chain)) {
+      if (!created.has(chain)) {
         tx.flushChain(chain);
         staleChains.set(chain, now);
         flushedStale.push(chain);
@@ -524,58 +866,455 @@ export function syncNftablesRules(objects: ProxyState, options: NftablesProxierO
       }
     }
   }
-  for (const s of storageList(st)) s.cleanup(tx);
+  for (const s of st) s.cleanup(tx);
 
-  const elements: Record<string, Record<string, string>> = {};
-  for (const s of storageList(st)) elements[s.name] = s.toRecord();
-  return {
-    cleanupText: cleanup.text(),
-    text: tx.text(),
+  const owners = ownersOf(services);
+  const core = new Core(kernelChains, kernelSets, st.map((s) => s.elements), staleChains, services, new Map(), created, shared, owners.affinity, owners.owners, fingerprintOf(o));
+  return result({
+    cleanup,
+    tx,
     fullSync: doFullSync,
-    writtenServices: [...written].sort(),
-    deletedStaleChains: deletedStale,
-    flushedStaleChains: flushedStale,
-    deletedAffinitySets: deletedSets,
-    activeChains: [...activeChains].sort(),
-    state: {
-      objects,
-      chains: [...tx.chains].sort(),
-      sets: [...tx.sets].sort(),
-      elements,
-      staleChains: Object.fromEntries([...staleChains].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))),
-      time: now,
-    },
-  };
+    written: [...written].sort(byString),
+    deletedStale,
+    flushedStale,
+    deletedSets,
+    state: new ProxierState(core.head, objects, now, sync.slicesByService ?? null),
+  });
 }
 
-/** kube-proxy's partial sync: only the Services that changed since `previous` are rewritten. */
-export function partialSyncNftablesRules(previous: NftablesProxierState, next: ProxyState, options: NftablesProxierOptions, now?: number): NftablesSyncResult {
-  return syncNftablesRules(next, options, { previous, ...(now === undefined ? {} : { now }) });
+/** Thrown inside a partial sync that cannot stay on the changed Services (it is rolled back and redone walking all of them). */
+class NeedsFullWalk extends Error {}
+
+/** The storage of a partial sync: the kept element map, changed through the journal; keys another Service owns stop the fast path. */
+class JournaledStorage implements Storage {
+  readonly ensured = new Set<string>();
+  constructor(
+    readonly name: string,
+    private readonly elements: Map<string, string>,
+    private readonly owners: Map<string, string>,
+    private readonly journal: Journal,
+  ) {}
+
+  ensure(tx: Tx, k: string, value: string, comment?: string): void {
+    if (this.owners.has(k)) throw new NeedsFullWalk();
+    this.ensured.add(k);
+    const existing = this.elements.get(k);
+    if (existing !== undefined) {
+      if (existing === value) return;
+      tx.deleteElement(this.name, k);
+      tx.addElement(this.name, k, value, comment);
+    } else tx.addElement(this.name, k, value, comment);
+    this.journal.set(this.elements, k, value);
+  }
+}
+
+/**
+ * A Service of the model by `ns/name`: a binary search, the model's Services being sorted by
+ * `ns/name` as buildKubeModel sorts them (see `changedServices`).
+ */
+function findService(services: ProxyState["services"], key: string): ProxyState["services"][number] | undefined {
+  let lo = 0;
+  let hi = services.length - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    const s = services[mid]!;
+    const k = `${s.namespace}/${s.name}`;
+    if (k === key) return s;
+    if (k < key) lo = mid + 1;
+    else hi = mid - 1;
+  }
+  return undefined;
+}
+
+/** Are the Services sorted by `ns/name` (as buildKubeModel returns them)? Checked once per list. */
+const SORTED = new WeakMap<readonly unknown[], boolean>();
+function sortedByName(services: ProxyState["services"]): boolean {
+  let known = SORTED.get(services);
+  if (known === undefined) {
+    known = true;
+    let prev = "";
+    for (const s of services) {
+      const k = `${s.namespace}/${s.name}`;
+      if (k < prev) {
+        known = false;
+        break;
+      }
+      prev = k;
+    }
+    SORTED.set(services, known);
+  }
+  return known;
+}
+
+/** The EndpointSlices of some Services (a plain comparison of each slice's Service name with a few names). */
+function slicesOf(slices: ProxyState["endpointSlices"], keys: ReadonlySet<string>): ProxyState["endpointSlices"][number][] {
+  const names = [...keys].map((k) => k.slice(k.indexOf("/") + 1));
+  const out: ProxyState["endpointSlices"][number][] = [];
+  const few = names.length <= 8;
+  const nameSet = few ? null : new Set(names);
+  for (const sl of slices) {
+    const sn = sl.serviceName;
+    if (sn === null) continue;
+    let hit = false;
+    if (nameSet !== null) hit = nameSet.has(sn);
+    else for (let i = 0; i < names.length && !hit; i++) hit = sn === names[i];
+    if (hit && keys.has(`${sl.namespace}/${sn}`)) out.push(sl);
+  }
+  return out;
+}
+
+/** The Service ports and endpoints of some Services. */
+function portsOf(
+  state: ProxyState,
+  keys: ReadonlySet<string>,
+  o: ResolvedOptions,
+  sorted: boolean,
+  slicesByService: ReadonlyMap<string, readonly EndpointSlice[]> | null,
+): { ports: ServicePortInfo[]; endpoints: Map<string, EndpointInfo[]> } {
+  const ports: ServicePortInfo[] = [];
+  if (sorted) {
+    for (const k of keys) {
+      const s = findService(state.services, k);
+      if (s) ports.push(...servicePortInfos(s));
+    }
+  } else {
+    for (const s of state.services) if (keys.has(`${s.namespace}/${s.name}`)) ports.push(...servicePortInfos(s));
+  }
+  if (keys.size === 0) return { ports, endpoints: new Map() };
+  let slices: readonly EndpointSlice[];
+  if (slicesByService !== null) {
+    const picked: EndpointSlice[] = [];
+    for (const k of keys) for (const sl of slicesByService.get(k) ?? []) picked.push(sl);
+    slices = picked;
+  } else slices = slicesOf(state.endpointSlices, keys);
+  return { ports, endpoints: buildEndpointsMap(slices, { hostname: o.hostname, nodeHints: o.nodeHints }) };
+}
+
+/** Per Service, the signature of its ports (as `serviceSignatures`). */
+function signaturesOf(ports: readonly ServicePortInfo[], endpoints: ReadonlyMap<string, EndpointInfo[]>): Map<string, string> {
+  const sigs = new Map<string, string>();
+  for (const p of [...ports].sort((a, b) => byString(a.key, b.key))) sigs.set(p.serviceKey, (sigs.get(p.serviceKey) ?? "") + portSignature(p, endpoints.get(p.key) ?? []));
+  return sigs;
+}
+
+/** Equal plain data (objects, arrays, strings, numbers, booleans, null), compared field by field. */
+function same(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== "object" || typeof b !== "object" || a === null || b === null) return false;
+  if (Array.isArray(a)) {
+    if (!Array.isArray(b) || a.length !== b.length) return false;
+    for (let i = 0; i < a.length; i++) if (!same(a[i], b[i])) return false;
+    return true;
+  }
+  if (Array.isArray(b)) return false;
+  const x = a as Record<string, unknown>;
+  const y = b as Record<string, unknown>;
+  let n = 0;
+  for (const k in x) {
+    n++;
+    if (!same(x[k], y[k])) return false;
+  }
+  for (const _ in y) n--;
+  return n === 0;
+}
+
+/**
+ * The Services (`ns/name`) whose Service object or EndpointSlices differ between two models
+ * (what kube-proxy's change trackers would report; a superset of the Services whose chains
+ * change, which the signatures then decide). Both lists are walked side by side, each
+ * object compared field by field: no signature or endpoint map for the unchanged ones.
+ */
+function changedObjects(before: ProxyState, after: ProxyState): Set<string> {
+  const out = new Set<string>();
+  const keyOf = (s: { namespace: string; name: string }): string => `${s.namespace}/${s.name}`;
+  const svcKey = (sl: ProxyState["endpointSlices"][number]): string | null => (sl.serviceName === null ? null : `${sl.namespace}/${sl.serviceName}`);
+  // Services: both sorted by `ns/name` (buildKubeModel), else compared by key.
+  const a = before.services;
+  const b = after.services;
+  let i = 0;
+  let j = 0;
+  while (i < a.length && j < b.length) {
+    const x = a[i]!;
+    const y = b[j]!;
+    if (x.namespace === y.namespace && x.name === y.name) {
+      if (!same(x, y)) out.add(keyOf(y));
+      i++;
+      j++;
+      continue;
+    }
+    const kx = keyOf(x);
+    const ky = keyOf(y);
+    if (kx < ky) {
+      out.add(kx);
+      i++;
+    } else {
+      out.add(ky);
+      j++;
+    }
+  }
+  for (; i < a.length; i++) out.add(keyOf(a[i]!));
+  for (; j < b.length; j++) out.add(keyOf(b[j]!));
+  // EndpointSlices: side by side while the same slice is at the same place, then by name.
+  const sa = before.endpointSlices;
+  const sb = after.endpointSlices;
+  let k = 0;
+  for (; k < sa.length && k < sb.length; k++) {
+    const x = sa[k]!;
+    const y = sb[k]!;
+    if (x.namespace !== y.namespace || x.name !== y.name) break;
+    if (!same(x, y)) {
+      const kx = svcKey(x);
+      const ky = svcKey(y);
+      if (kx !== null) out.add(kx);
+      if (ky !== null) out.add(ky);
+    }
+  }
+  if (k < sa.length || k < sb.length) {
+    const rest = new Map<string, ProxyState["endpointSlices"][number]>();
+    for (let m = k; m < sa.length; m++) rest.set(keyOf(sa[m]!), sa[m]!);
+    for (let m = k; m < sb.length; m++) {
+      const y = sb[m]!;
+      const x = rest.get(keyOf(y));
+      rest.delete(keyOf(y));
+      if (x !== undefined && same(x, y)) continue;
+      const ky = svcKey(y);
+      if (ky !== null) out.add(ky);
+      const kx = x === undefined ? null : svcKey(x);
+      if (kx !== null) out.add(kx);
+    }
+    for (const x of rest.values()) {
+      const kx = svcKey(x);
+      if (kx !== null) out.add(kx);
+    }
+  }
+  return out;
+}
+
+/**
+ * A partial sync that looks at the changed Services only, changing the kept core in place
+ * (journaled on `prev`'s version). It writes what the walk over every Service would write:
+ * an unchanged Service writes nothing there either, as long as no element key or chain is
+ * shared with a changed one; when one is, or the kept state cannot be used, it returns null
+ * (having changed nothing) and the caller walks every Service.
+ */
+function partialSync(
+  prev: ProxierState,
+  objects: ProxyState,
+  o: NftResolved,
+  now: number,
+  hint: Iterable<string> | undefined,
+  slicesByService: ReadonlyMap<string, readonly EndpointSlice[]> | null,
+  dryRun: boolean,
+): NftablesSyncResult | null {
+  const core = prev.version.core;
+  if (core.head !== prev.version || core.fingerprint !== fingerprintOf(o)) return null;
+
+  // Which Services changed: the hint (or a comparison of the objects), each confirmed by its signature.
+  let candidates: Set<string>;
+  if (hint !== undefined) candidates = new Set(hint);
+  else candidates = changedObjects(prev.objects, objects);
+  // Old signatures: kept from the sync that last looked at a Service, else read from the previous objects.
+  const unknown = new Set<string>();
+  for (const k of candidates) if (!core.sigs.has(k)) unknown.add(k);
+  // (Given the hint, the models are sorted by contract; else they were just walked anyway.)
+  const old = portsOf(prev.objects, unknown, o, hint !== undefined || sortedByName(prev.objects.services), prev.slicesByService);
+  const oldSigs = signaturesOf(old.ports, old.endpoints);
+  const next = portsOf(objects, candidates, o, hint !== undefined || sortedByName(objects.services), slicesByService);
+  const newSigs = signaturesOf(next.ports, next.endpoints);
+  const changed = new Set<string>();
+  for (const k of candidates) if ((core.sigs.get(k) ?? oldSigs.get(k) ?? "") !== (newSigs.get(k) ?? "")) changed.add(k);
+
+  const journal = new Journal();
+  try {
+    for (const k of candidates) journal.set(core.sigs, k, newSigs.get(k) ?? "");
+    return partialSyncOn(prev, core, journal, objects, o, now, changed, next, slicesByService, dryRun);
+  } catch (err) {
+    journal.rollback();
+    if (err instanceof NeedsFullWalk) return null;
+    throw err;
+  }
+}
+
+function partialSyncOn(
+  prev: ProxierState,
+  core: Core,
+  journal: Journal,
+  objects: ProxyState,
+  o: NftResolved,
+  now: number,
+  changed: ReadonlySet<string>,
+  next: { ports: ServicePortInfo[]; endpoints: Map<string, EndpointInfo[]> },
+  slicesByService: ReadonlyMap<string, readonly EndpointSlice[]> | null,
+  dryRun: boolean,
+): NftablesSyncResult {
+  // 1. Delete sufficiently stale chains in their own transaction.
+  const chains = journal.names(core.chains);
+  const sets = journal.names(core.sets);
+  const cleanup = new Tx(chains, sets);
+  const deletedStale: string[] = [];
+  for (const [chain, modtime] of [...core.stale].sort(([a], [b]) => byString(a, b))) {
+    if (modtime < now - 1000) {
+      cleanup.deleteChain(chain);
+      journal.delete(core.stale, chain);
+      deletedStale.push(chain);
+    }
+  }
+
+  // 2. Release what the changed Services had: their chains, affinity sets and element keys
+  // become candidates for staleness. Anything another Service also holds needs the full walk.
+  const releasedChains = new Set<string>();
+  const releasedSets = new Set<string>();
+  const releasedKeys = CONTAINERS.map(() => new Set<string>());
+  for (const k of changed) {
+    for (const r of core.services.get(k) ?? []) {
+      for (const c of r.chains) {
+        if (core.sharedChains.has(c)) throw new NeedsFullWalk();
+        journal.remove(core.active, c);
+        releasedChains.add(c);
+      }
+      for (const a of r.affinitySets) {
+        if (core.affinity.get(a) !== k) throw new NeedsFullWalk();
+        journal.delete(core.affinity, a);
+        releasedSets.add(a);
+      }
+      for (const [i, key] of r.elements) {
+        const owner = core.owners[i]!.get(key);
+        if (owner === undefined) continue; // (a second port of the Service with the same key)
+        if (owner !== k) throw new NeedsFullWalk();
+        journal.delete(core.owners[i]!, key);
+        releasedKeys[i]!.add(key);
+      }
+    }
+    journal.delete(core.services, k);
+  }
+
+  // 3. The changed Services' ports, in the order the full walk visits them.
+  const tx = new Tx(chains, sets);
+  const st = CONTAINERS.map((c, i) => new JournaledStorage(c.name, core.elements[i]!, core.owners[i]!, journal));
+  const created = new Set<string>();
+  const shared = new Set<string>();
+  const activeAffinitySets = new Set<string>();
+  const records = new Map<string, PortRecord[]>();
+  const guard = (chain: string): void => {
+    if (core.active.has(chain)) throw new NeedsFullWalk();
+  };
+  const ports = next.ports.filter((p) => changed.has(p.serviceKey)).sort((a, b) => byString(a.key, b.key));
+  const written = new Set<string>();
+  for (const svc of ports) {
+    written.add(svc.serviceKey);
+    const record: PortRecord = { key: svc.key, chains: [], affinitySets: [], elements: [] };
+    let list = records.get(svc.serviceKey);
+    if (!list) records.set(svc.serviceKey, (list = []));
+    list.push(record);
+    writeServicePort(tx, o, st, svc, next.endpoints.get(svc.key) ?? [], { skip: false, created, shared, activeAffinitySets, record, guard });
+  }
+  for (const c of created) journal.add(core.active, c);
+  for (const c of shared) journal.add(core.sharedChains, c);
+  for (const [k, list] of records) {
+    journal.set(core.services, k, list);
+    for (const r of list) {
+      for (const a of r.affinitySets) {
+        const o = core.affinity.get(a);
+        if (o !== k) journal.set(core.affinity, a, o === undefined ? k : SHARED);
+      }
+      for (const [i, key] of r.elements) {
+        const m = core.owners[i]!;
+        const o = m.get(key);
+        if (o !== k) journal.set(m, key, o === undefined ? k : SHARED);
+      }
+    }
+  }
+
+  // 4. Stale chains (released ones nothing uses now, and those still waiting to be deleted)
+  // are flushed again; stale affinity sets deleted; leftover elements deleted.
+  const flushedStale: string[] = [];
+  // (Every such chain was in the kernel before this sync: released ones were in use, stale ones wait for deletion.)
+  const staleCandidates = new Set<string>(releasedChains);
+  for (const c of core.stale.keys()) staleCandidates.add(c);
+  for (const chain of [...staleCandidates].sort(byString)) {
+    if (!isNftServiceChainName(chain) || !core.chains.has(chain)) continue;
+    if (!core.active.has(chain)) {
+      tx.flushChain(chain);
+      journal.set(core.stale, chain, now);
+      flushedStale.push(chain);
+    } else journal.delete(core.stale, chain);
+  }
+  const deletedSets: string[] = [];
+  for (const set of [...releasedSets].sort(byString)) {
+    if (core.sets.has(set) && !core.affinity.has(set) && isNftAffinitySetName(set)) {
+      tx.deleteSet(set);
+      deletedSets.push(set);
+    }
+  }
+  CONTAINERS.forEach((c, i) => {
+    const elements = core.elements[i]!;
+    for (const key of [...releasedKeys[i]!].sort(byString)) {
+      if (st[i]!.ensured.has(key) || !elements.has(key)) continue;
+      tx.deleteElement(c.name, key);
+      journal.delete(elements, key);
+    }
+  });
+
+  // 5. The new version: the core is now its view; `prev`'s version keeps the journal back.
+  let state = prev;
+  if (dryRun) journal.rollback();
+  else {
+    const version = new Version(core);
+    prev.version.next = version;
+    prev.version.undo = journal.entries;
+    core.head = version;
+    state = new ProxierState(version, objects, now, slicesByService);
+  }
+  return result({
+    cleanup,
+    tx,
+    fullSync: false,
+    written: [...written].sort(byString),
+    deletedStale,
+    flushedStale,
+    deletedSets,
+    state,
+  });
+}
+
+function ensureElement(tx: Tx, st: readonly Storage[], record: PortRecord, i: number, key: string, value: string, comment?: string): void {
+  st[i]!.ensure(tx, key, value, comment);
+  record.elements.push([i, key]);
 }
 
 interface PortContext {
   skip: boolean;
-  activeChains: Set<string>;
+  /** Chains ensured so far in this sync (written at most once), and those ensured by more than one port. */
+  created: Set<string>;
+  shared: Set<string>;
   activeAffinitySets: Set<string>;
+  /** What this port puts in the kernel. */
+  record: PortRecord;
+  /** Called for each chain the first time it is ensured (a partial sync checks it is not another Service's). */
+  guard: ((chain: string) => void) | null;
 }
 
-function writeServicePort(tx: Tx, o: NftResolved, st: Storages, svc: ServicePortInfo, all: readonly EndpointInfo[], ctx: PortContext): void {
+function writeServicePort(tx: Tx, o: NftResolved, st: readonly Storage[], svc: ServicePortInfo, all: readonly EndpointInfo[], ctx: PortContext): void {
   const { proto, spn } = svc;
-  const chains: NftServicePortChains = nftServicePortChains(svc);
+  const names = nftPortNames(svc);
+  const chains = names.chains;
   const { cluster, local, allReachable, hasAnyEndpoints: hasEndpoints } = categorizeEndpoints(all, svc, { nodeName: o.hostname, zone: o.zone });
-  const epNames = (ep: EndpointInfo) => nftEndpointNames(svc, ep.ip, ep.port);
   const skip = ctx.skip;
+  const record = ctx.record;
 
   for (const ep of allReachable) {
-    const n = epNames(ep);
-    ensureChain(tx, n.chain, ctx.activeChains, skip);
-    if (svc.clientIPAffinity) ctx.activeAffinitySets.add(n.affinitySet);
+    const n = nftEndpointNamesOf(names, ep.ip, ep.port);
+    ensureChain(tx, n.chain, ctx);
+    if (svc.clientIPAffinity) {
+      ctx.activeAffinitySets.add(n.affinitySet);
+      record.affinitySets.push(n.affinitySet);
+    }
   }
 
   const usesClusterPolicyChain = cluster.length > 0 && usesClusterEndpoints(svc);
-  if (usesClusterPolicyChain) ensureChain(tx, chains.cluster, ctx.activeChains, skip);
+  if (usesClusterPolicyChain) ensureChain(tx, chains.cluster, ctx);
   const usesLocalPolicyChain = local.length > 0 && usesLocalEndpoints(svc);
-  if (usesLocalPolicyChain) ensureChain(tx, chains.local, ctx.activeChains, skip);
+  if (usesLocalPolicyChain) ensureChain(tx, chains.local, ctx);
 
   const policy = policyChains(svc, chains.cluster, chains.local, hasEndpoints, local.length);
   const internalTrafficChain = policy.internal;
@@ -584,7 +1323,7 @@ function writeServicePort(tx: Tx, o: NftResolved, st: Storages, svc: ServicePort
   const hasExternalEndpoints = policy.hasExternal;
   const externalTrafficChain = chains.external;
   const usesExternalTrafficChain = hasEndpoints && portExternallyAccessible(svc);
-  if (usesExternalTrafficChain) ensureChain(tx, externalTrafficChain, ctx.activeChains, skip);
+  if (usesExternalTrafficChain) ensureChain(tx, externalTrafficChain, ctx);
 
   let internalVerdict = "";
   let externalVerdict = "";
@@ -596,32 +1335,33 @@ function writeServicePort(tx: Tx, o: NftResolved, st: Storages, svc: ServicePort
   }
 
   const port = svc.port;
+  const tail = ` . ${proto} . ${port}`;
   // The cluster IP.
-  st.clusterIPs.ensure(tx, [svc.clusterIP], "");
+  ensureElement(tx, st, record, CLUSTER_IPS, svc.clusterIP, "");
   if (hasInternalEndpoints) {
-    st.serviceIPs.ensure(tx, [svc.clusterIP, proto, port], `goto ${internalTrafficChain}`);
+    ensureElement(tx, st, record, SERVICE_IPS, svc.clusterIP + tail, `goto ${internalTrafficChain}`);
   } else {
-    st.noEndpointServices.ensure(tx, [svc.clusterIP, proto, port], internalVerdict, spn);
+    ensureElement(tx, st, record, NO_ENDPOINT_SERVICES, svc.clusterIP + tail, internalVerdict, spn);
   }
   // External IPs.
   for (const ip of svc.externalIPs) {
-    if (hasEndpoints) st.serviceIPs.ensure(tx, [ip, proto, port], `goto ${externalTrafficChain}`);
-    if (!hasExternalEndpoints) st.noEndpointServices.ensure(tx, [ip, proto, port], externalVerdict, spn);
+    if (hasEndpoints) ensureElement(tx, st, record, SERVICE_IPS, ip + tail, `goto ${externalTrafficChain}`);
+    if (!hasExternalEndpoints) ensureElement(tx, st, record, NO_ENDPOINT_SERVICES, ip + tail, externalVerdict, spn);
   }
   // Load balancer VIPs.
   const usesFWChain = svc.loadBalancerVIPs.length > 0 && svc.sourceRanges.length > 0;
-  if (usesFWChain) ensureChain(tx, chains.firewall, ctx.activeChains, skip);
+  if (usesFWChain) ensureChain(tx, chains.firewall, ctx);
   for (const ip of svc.loadBalancerVIPs) {
-    if (hasEndpoints) st.serviceIPs.ensure(tx, [ip, proto, port], `goto ${externalTrafficChain}`);
-    if (usesFWChain) st.firewallIPs.ensure(tx, [ip, proto, port], `goto ${chains.firewall}`);
+    if (hasEndpoints) ensureElement(tx, st, record, SERVICE_IPS, ip + tail, `goto ${externalTrafficChain}`);
+    if (usesFWChain) ensureElement(tx, st, record, FIREWALL_IPS, ip + tail, `goto ${chains.firewall}`);
   }
   if (!hasExternalEndpoints) {
-    for (const ip of svc.loadBalancerVIPs) st.noEndpointServices.ensure(tx, [ip, proto, port], externalVerdict, spn);
+    for (const ip of svc.loadBalancerVIPs) ensureElement(tx, st, record, NO_ENDPOINT_SERVICES, ip + tail, externalVerdict, spn);
   }
   // The node port (loadBalancerSourceRanges do not apply to it).
   if (svc.nodePort !== 0) {
-    if (hasEndpoints) st.serviceNodePorts.ensure(tx, [proto, svc.nodePort], `goto ${externalTrafficChain}`);
-    if (!hasExternalEndpoints) st.noEndpointNodePorts.ensure(tx, [proto, svc.nodePort], externalVerdict, spn);
+    if (hasEndpoints) ensureElement(tx, st, record, SERVICE_NODEPORTS, `${proto} . ${svc.nodePort}`, `goto ${externalTrafficChain}`);
+    if (!hasExternalEndpoints) ensureElement(tx, st, record, NO_ENDPOINT_NODEPORTS, `${proto} . ${svc.nodePort}`, externalVerdict, spn);
   }
 
   if (skip) return;
@@ -666,28 +1406,34 @@ function writeServicePort(tx: Tx, o: NftResolved, st: Storages, svc: ServicePort
   // Affinity sets, one per reachable endpoint.
   if (svc.clientIPAffinity) {
     for (const ep of allReachable) {
-      tx.addSet(epNames(ep).affinitySet, "ipv4_addr", { flags: ["dynamic", "timeout"], timeoutSeconds: svc.stickySeconds });
+      tx.addSet(nftEndpointNamesOf(names, ep.ip, ep.port).affinitySet, "ipv4_addr", { flags: ["dynamic", "timeout"], timeoutSeconds: svc.stickySeconds });
     }
   }
 
-  if (usesClusterPolicyChain) writeServiceToEndpointRules(tx, svc, chains.cluster, cluster);
-  if (usesLocalPolicyChain) writeServiceToEndpointRules(tx, svc, chains.local, local);
+  if (usesClusterPolicyChain) writeServiceToEndpointRules(tx, svc, names, chains.cluster, cluster);
+  if (usesLocalPolicyChain) writeServiceToEndpointRules(tx, svc, names, chains.local, local);
 
+  const masq = ` jump ${NFT_MARK_MASQ_CHAIN}`;
+  const dnat = `meta l4proto ${proto} dnat to `;
   for (const ep of allReachable) {
-    const n = epNames(ep);
-    tx.addRule(n.chain, `ip saddr ${ep.ip} jump ${NFT_MARK_MASQ_CHAIN}`); // hairpin
+    const n = nftEndpointNamesOf(names, ep.ip, ep.port);
+    tx.addRule(n.chain, "ip saddr " + ep.ip + masq); // hairpin
     if (svc.clientIPAffinity) tx.addRule(n.chain, `update @${n.affinitySet} { ip saddr }`);
-    tx.addRule(n.chain, `meta l4proto ${proto} dnat to ${ep.ip}:${ep.port}`);
+    tx.addRule(n.chain, dnat + ep.ip + ":" + ep.port);
   }
 }
 
-function writeServiceToEndpointRules(tx: Tx, svc: ServicePortInfo, chain: string, endpoints: readonly EndpointInfo[]): void {
+function writeServiceToEndpointRules(tx: Tx, svc: ServicePortInfo, names: NftPortNames, chain: string, endpoints: readonly EndpointInfo[]): void {
   if (svc.clientIPAffinity) {
     for (const ep of endpoints) {
-      const n = nftEndpointNames(svc, ep.ip, ep.port);
+      const n = nftEndpointNamesOf(names, ep.ip, ep.port);
       tx.addRule(chain, `ip saddr @${n.affinitySet} goto ${n.chain}`);
     }
   }
-  const elements = endpoints.map((ep, i) => `${i} : goto ${nftEndpointNames(svc, ep.ip, ep.port).chain}`);
-  tx.addRule(chain, `numgen random mod ${endpoints.length} vmap { ${elements.join(" , ")} }`);
+  let elements = "";
+  for (let i = 0; i < endpoints.length; i++) {
+    const ep = endpoints[i]!;
+    elements += (i === 0 ? "" : " , ") + i + " : goto " + nftEndpointNamesOf(names, ep.ip, ep.port).chain;
+  }
+  tx.addRule(chain, `numgen random mod ${endpoints.length} vmap { ${elements} }`);
 }

@@ -33,6 +33,14 @@ export interface IptablesProxierOptions {
   localhostNodePorts?: boolean;
   /** The iptables binary supports `--random-fully` (default true). */
   randomFully?: boolean;
+  /**
+   * `-j MARK --xor-mark` before MASQUERADE in KUBE-POSTROUTING (default true; kube-proxy
+   * before kubernetes/kubernetes#92035 left the mark on, so encapsulated packets were
+   * masqueraded a second time).
+   */
+  unmarkBeforeMasquerade?: boolean;
+  /** `-A KUBE-FORWARD -m conntrack --ctstate INVALID -j DROP` (default true; kube-proxy before v1.15, PR #74840, had none). */
+  dropInvalid?: boolean;
   /** The nfacct counters exist (default false). */
   nfacct?: boolean;
   /** `net.netfilter.nf_conntrack_tcp_be_liberal` is set: no INVALID drop rule. */
@@ -53,6 +61,8 @@ export interface ResolvedOptions {
   nodePortCidrs: Ipv4Cidr[];
   localhostNodePorts: boolean;
   randomFully: boolean;
+  unmarkBeforeMasquerade: boolean;
+  dropInvalid: boolean;
   nfacct: boolean;
   conntrackTCPLiberal: boolean;
   nodeHints: boolean;
@@ -102,6 +112,8 @@ export function resolveOptions(o: IptablesProxierOptions): ResolvedOptions {
     // NewProxier turns localhost NodePorts off when --nodeport-addresses excludes 127.0.0.0/8.
     localhostNodePorts: (o.localhostNodePorts ?? true) && containsLoopback,
     randomFully: o.randomFully ?? true,
+    unmarkBeforeMasquerade: o.unmarkBeforeMasquerade ?? true,
+    dropInvalid: o.dropInvalid ?? true,
     nfacct: o.nfacct ?? false,
     conntrackTCPLiberal: o.conntrackTCPLiberal ?? false,
     nodeHints: o.nodeHints ?? false,

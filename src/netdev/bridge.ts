@@ -4,12 +4,15 @@
  * unicast to every other port, and never sends a frame back out of the port it came in on
  * unless that port has hairpin mode on (the kernel's `br_allowed_egress` / hairpin rule).
  * The bridge is also a device of its own netns: frames for its MAC go up to that stack.
+ * With `bridge-nf-call-iptables` the IPv4 hooks run on bridged frames (br_netfilter), and a
+ * frame whose destination PREROUTING rewrote to an address behind this same bridge stays
+ * bridged ("bridged DNAT"), with the new destination's MAC — never routed.
  */
 import { NetDevice, type RxHandler } from "./device.js";
-import { isGroupDst, macAt } from "./frame-peek.js";
+import { isGroupDst, macAt, writeMacAt } from "./frame-peek.js";
 import type { PacketBuffer } from "./packet-buffer.js";
 import type { Simulator } from "./simulator.js";
-import { BRIDGE_FORWARD_NS, STEP_BRIDGE } from "./timing.js";
+import { BRIDGE_FORWARD_NS, STACK_RX_NS, STEP_BRIDGE } from "./timing.js";
 
 /** The kernel's default FDB ageing time (`ageing_time` 300 s). */
 export const DEFAULT_AGEING_NS = 300 * 1_000_000_000;
@@ -19,13 +22,30 @@ interface FdbEntry {
   updated: number;
 }
 
+/** bridgePreRouting's answers: drop the frame, … */
+export const BR_NF_DROP = 0;
+/** … go on bridging it by its (possibly rewritten) destination MAC, … */
+export const BR_NF_CONTINUE = 1;
+/** … the hook holds it (it answered it itself), … */
+export const BR_NF_STOLEN = 2;
+/**
+ * … or it stays bridged but was DNATed to a next hop whose MAC is not at hand
+ * (`brNfBridgedDnat` set): at the forwarding step it goes to the neighbour output
+ * (bridgeNeighOutput), and comes back through the bridge's own xmit once resolved
+ * (br_dev_xmit → br_nf_pre_routing_finish_bridge_slow).
+ */
+export const BR_NF_NEIGH = 3;
+
 /**
  * Hooks the bridge calls on bridged IPv4 frames when `bridge-nf-call-iptables` is on, as
- * br_netfilter does: PREROUTING on entry, FORWARD between ports. Returning false drops.
+ * br_netfilter does: PREROUTING on entry (with br_nf_pre_routing_finish's decision when it
+ * changed the destination address: a BR_NF_* answer), FORWARD between ports (false drops).
  */
 export interface BridgeNetfilterHooks {
-  bridgePreRouting(bridge: Bridge, inPort: NetDevice, pkt: PacketBuffer): boolean;
+  bridgePreRouting(bridge: Bridge, inPort: NetDevice, pkt: PacketBuffer): number;
   bridgeForward(bridge: Bridge, inPort: NetDevice, outPort: NetDevice, pkt: PacketBuffer): boolean;
+  /** Hands a BR_NF_NEIGH frame to its next hop's neighbour output (an ARP from the bridge when unresolved). */
+  bridgeNeighOutput(bridge: Bridge, pkt: PacketBuffer): void;
 }
 
 export class Bridge extends NetDevice implements RxHandler {
@@ -51,6 +71,19 @@ export class Bridge extends NetDevice implements RxHandler {
     this.ports.push(dev);
   }
 
+  /**
+   * Releases a port (`ip link set dev X nomaster`, or the port's deletion): the bridge
+   * forgets every FDB entry learned on it (br_fdb_delete_by_port), so frames for those MACs
+   * are flooded again.
+   */
+  removePort(dev: NetDevice): void {
+    const i = this.ports.indexOf(dev);
+    if (i < 0) return;
+    this.ports.splice(i, 1);
+    for (const [mac, e] of this.fdb) if (e.port === dev) this.fdb.delete(mac);
+    if (dev.rxHandler === this) dev.rxHandler = null;
+  }
+
   /** The port a MAC was learned on, if the entry has not aged out. */
   lookup(mac: number): NetDevice | null {
     const e = this.fdb.get(mac);
@@ -72,36 +105,60 @@ export class Bridge extends NetDevice implements RxHandler {
     return out;
   }
 
-  /** A frame arrived on one of the ports. */
+  /** A port's softirq pass: the forwarding step, and the stack's receive path for frames that go up. */
+  softirqPassNs(_port: NetDevice, pkt: PacketBuffer): number {
+    const up = isGroupDst(pkt.buf, pkt.head) || macAt(pkt.buf, pkt.head) === this.mac;
+    return this.forwardNs + (up ? STACK_RX_NS : 0);
+  }
+
+  /**
+   * A frame arrived on one of the ports (br_handle_frame): learned, then br_netfilter's
+   * PREROUTING (NF_BR_PRE_ROUTING), then the forwarding step after `forwardNs`.
+   */
   handleFrame(inPort: NetDevice, pkt: PacketBuffer): void {
     const buf = pkt.buf;
     const off = pkt.head;
     pkt.bridgePort = inPort;
     const src = macAt(buf, off + 6);
     if (!isGroupDst(buf, off + 6)) this.learn(src, inPort);
-    // tcpdump on the bridge device puts it in promiscuous mode and sees every frame that enters.
-    if (this.taps.length !== 0) this.tap("rx", pkt);
-    if (this.forwardNs > 0) this.sim.resumeLater(this, pkt, this.forwardNs, STEP_BRIDGE);
-    else this.forwardFrame(inPort, pkt);
-  }
-
-  override resume(pkt: PacketBuffer, step: number): void {
-    if (step === STEP_BRIDGE) this.forwardFrame(pkt.bridgePort!, pkt);
-    else super.resume(pkt, step);
-  }
-
-  /** The forwarding step: br_netfilter's PREROUTING, then up, flood or the FDB's port. */
-  private forwardFrame(inPort: NetDevice, pkt: PacketBuffer): void {
-    const buf = pkt.buf;
-    const off = pkt.head;
+    let neigh = false;
     if (this.nfCallIptables && this.nfHooks !== null && isIpv4(buf, off)) {
-      if (!this.nfHooks.bridgePreRouting(this, inPort, pkt)) {
+      const v = this.nfHooks.bridgePreRouting(this, inPort, pkt);
+      if (v === BR_NF_STOLEN) return;
+      if (v === BR_NF_DROP) {
         this.stats.countDrop("netfilter-prerouting");
         this.sim.pool.release(pkt);
         return;
       }
+      neigh = v === BR_NF_NEIGH;
     }
+    // tcpdump on the bridge device puts it in promiscuous mode: br_handle_frame_finish then
+    // hands it every frame (local_rcv), as it is after PREROUTING — a DNATed frame with its
+    // new destination, as a real capture on a bridge shows it. A frame that goes through the
+    // neighbour output first is seen when the bridge sends it (transmit).
+    if (this.taps.length !== 0 && !neigh) this.tap("rx", pkt);
+    if (this.forwardNs > 0) this.sim.resumeLater(this, pkt, this.forwardNs, STEP_BRIDGE);
+    else this.forwardStep(inPort, pkt);
+  }
 
+  override resume(pkt: PacketBuffer, step: number): void {
+    if (step === STEP_BRIDGE) this.forwardStep(pkt.bridgePort!, pkt);
+    else super.resume(pkt, step);
+  }
+
+  private forwardStep(inPort: NetDevice, pkt: PacketBuffer): void {
+    if (pkt.brNfBridgedDnat && this.nfHooks !== null) this.nfHooks.bridgeNeighOutput(this, pkt);
+    else this.handleFrameFinish(inPort, pkt);
+  }
+
+  /**
+   * br_handle_frame_finish: group frames flood (and go up), the bridge's own MAC goes up,
+   * a learned MAC goes to its port — never back out of the port it came in on unless that
+   * port is in hairpin mode (should_deliver) — and an unknown one floods.
+   */
+  private handleFrameFinish(inPort: NetDevice, pkt: PacketBuffer): void {
+    const buf = pkt.buf;
+    const off = pkt.head;
     if (isGroupDst(buf, off)) {
       this.flood(inPort, pkt, true);
       return;
@@ -125,9 +182,20 @@ export class Bridge extends NetDevice implements RxHandler {
 
   /** The bridge's own stack sends a frame out through the bridge (e.g. cni0 as gateway). */
   transmit(pkt: PacketBuffer): void {
-    this.countTx(pkt);
     const buf = pkt.buf;
     const off = pkt.head;
+    if (pkt.brNfBridgedDnat && pkt.bridgePort !== null) {
+      // br_dev_xmit → br_nf_pre_routing_finish_bridge_slow: a bridged DNATed frame whose
+      // next hop the neighbour layer just resolved. Its destination MAC is the neighbour's;
+      // the source MAC it came in with is put back (a capture on the bridge shows it leaving
+      // so), and it is bridged from its ingress port.
+      pkt.brNfBridgedDnat = false;
+      writeMacAt(buf, off + 6, pkt.brNfSrcMac);
+      this.countTx(pkt);
+      this.handleFrameFinish(pkt.bridgePort, pkt);
+      return;
+    }
+    this.countTx(pkt);
     if (!isGroupDst(buf, off)) {
       const out = this.lookup(macAt(buf, off));
       if (out !== null) {

@@ -1,6 +1,7 @@
 /** The network device: what every veth, bridge, VXLAN and loopback device has in common. */
 import type { PacketBuffer } from "./packet-buffer.js";
 import type { Simulator } from "./simulator.js";
+import type { SoftirqCpus } from "./softirq.js";
 import { STACK_RX_NS, STEP_HANDLER } from "./timing.js";
 
 /** Receives frames arriving on a device: a network namespace, or a bridge for its ports. */
@@ -12,6 +13,11 @@ export interface RxHandler {
    * (it schedules its own forwarding step).
    */
   readonly rxDelayNs?: number;
+  /**
+   * With softirq CPUs (softirq.ts): how long the pass of a frame arriving on `dev` holds a
+   * CPU. Absent: STACK_RX_NS.
+   */
+  softirqPassNs?(dev: NetDevice, pkt: PacketBuffer): number;
 }
 
 export type CaptureDirection = "rx" | "tx";
@@ -50,6 +56,8 @@ export abstract class NetDevice {
   hairpin = false;
   /** The IPv4 configuration the owning namespace keeps for this device (the kernel's dev->ip_ptr). */
   ipConfig: object | null = null;
+  /** The owning namespace's softirq CPUs when it models them (softirq.ts); null: every pass at once. */
+  softirq: SoftirqCpus | null = null;
 
   constructor(
     readonly sim: Simulator,
@@ -90,7 +98,22 @@ export abstract class NetDevice {
       this.drop(pkt, "no-handler");
       return;
     }
-    const delay = h.rxDelayNs ?? STACK_RX_NS;
+    let delay = h.rxDelayNs ?? STACK_RX_NS;
+    const cpus = this.softirq;
+    if (cpus !== null) {
+      if (pkt.softirq === cpus) {
+        delay = 0; // the same pass goes on (a bridge handing a frame up to its stack)
+      } else {
+        // A new pass: it starts when a CPU is free; the handler runs at its start and the
+        // stack lets the packet leave at pkt.passEnd.
+        const now = this.sim.now();
+        const duration = h.softirqPassNs?.(this, pkt) ?? STACK_RX_NS;
+        const start = cpus.reserve(now, duration);
+        pkt.softirq = cpus;
+        pkt.passEnd = start + duration;
+        delay = start - now;
+      }
+    }
     if (delay > 0) this.sim.resumeLater(this, pkt, delay, STEP_HANDLER);
     else h.handleFrame(this, pkt);
   }
@@ -120,7 +143,7 @@ export abstract class NetDevice {
   /** Drops a frame: counts the reason, traces it and returns the buffer to the pool. */
   drop(pkt: PacketBuffer, reason: string): void {
     this.stats.countDrop(reason);
-    if (this.sim.tracer) this.sim.trace(this.owner, this.name, "drop", reason, pkt);
+    if (this.sim.tracer) this.sim.trace(this.owner, this.name, "drop", reason, pkt, false, { drop: { reason } });
     this.sim.pool.release(pkt);
   }
 }

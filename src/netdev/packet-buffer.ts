@@ -3,6 +3,7 @@
  * encapsulation prepends headers in place instead of copying the frame (as an skb does).
  */
 import type { NetDevice } from "./device.js";
+import type { PacketTrace } from "./trace.js";
 
 /** Room before the frame: outer Ethernet + IPv4 + UDP + VXLAN is 50 bytes; leave plenty. */
 export const HEADROOM = 128;
@@ -28,6 +29,13 @@ export class PacketBuffer {
   ipvs: object | null = null;
   /** br_netfilter already ran PREROUTING on this frame (the stack must not run it again). */
   brNfDone = false;
+  /**
+   * A bridged frame DNATed to a destination behind the same bridge, waiting in the
+   * neighbour layer (nf_bridge->bridged_dnat): the bridge's xmit resumes it from
+   * `bridgePort` with `brNfSrcMac` (its own source MAC, nf_bridge->neigh_header) put back.
+   */
+  brNfBridgedDnat = false;
+  brNfSrcMac = 0;
   /** Whether hops of this packet are recorded in the trace. */
   trace = false;
   /** Where the scheduled delivery of this packet goes (see Simulator.deliverLater). */
@@ -36,6 +44,18 @@ export class PacketBuffer {
   deliverStep = 0;
   /** Set when the packet is owned by a pool and currently free. */
   free = false;
+  /**
+   * skb->ip_summed == CHECKSUM_PARTIAL: the sender left its TCP checksum to the device (the
+   * bytes here always carry the final checksum; the flag records who is to compute it).
+   */
+  csumPartial = false;
+  /** The softirq CPUs (softirq.ts) whose pass this packet is in, and when that pass ends; null outside one. */
+  softirq: object | null = null;
+  passEnd = 0;
+  /** Conntrack confirmation waits for the end of the softirq pass (set by the confirm hook). */
+  confirmLate = false;
+  /** While tracing: which traced packet this is and the frames it was captured as; null otherwise. */
+  traceLinks: PacketTrace | null = null;
 
   constructor(size = DEFAULT_BUFFER_SIZE) {
     this.buf = new Uint8Array(size);
@@ -62,9 +82,16 @@ export class PacketBuffer {
     this.ctState = 0;
     this.ipvs = null;
     this.brNfDone = false;
+    this.brNfBridgedDnat = false;
+    this.brNfSrcMac = 0;
     this.trace = false;
     this.deliverTo = null;
     this.deliverStep = 0;
+    this.traceLinks = null;
+    this.csumPartial = false;
+    this.softirq = null;
+    this.passEnd = 0;
+    this.confirmLate = false;
   }
 
   /**
@@ -104,7 +131,14 @@ export class PacketBuffer {
     dst.ctState = this.ctState;
     dst.ipvs = this.ipvs;
     dst.brNfDone = this.brNfDone;
+    dst.brNfBridgedDnat = this.brNfBridgedDnat;
+    dst.brNfSrcMac = this.brNfSrcMac;
     dst.trace = this.trace;
+    dst.csumPartial = this.csumPartial;
+    dst.softirq = this.softirq;
+    dst.passEnd = this.passEnd;
+    dst.confirmLate = this.confirmLate;
+    dst.traceLinks = this.traceLinks === null ? null : this.traceLinks.forClone();
   }
 }
 

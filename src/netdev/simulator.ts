@@ -5,10 +5,9 @@
  * the order they were queued), so the same inputs always give the same sequence of events.
  */
 import { EventQueue, Rng, VirtualClock } from "../base/index.js";
-import { summarizeFrame, summarizeIpv4 } from "../wire/index.js";
 import type { NetDevice } from "./device.js";
 import { PacketBuffer, PacketPool } from "./packet-buffer.js";
-import { type TraceAction, Tracer } from "./trace.js";
+import { type TraceAction, type TraceEvent, type TraceFields, Tracer } from "./trace.js";
 
 /** A timer callback scheduled on the simulator. */
 export interface TimerTask {
@@ -88,11 +87,19 @@ export class Simulator {
     return n;
   }
 
-  /** Records a trace event when tracing is on. Callers test `sim.tracer` first on hot paths. */
-  trace(netns: string, device: string, action: TraceAction, detail: string, pkt?: PacketBuffer, atIpv4 = false): void {
-    if (!this.tracer) return;
-    let summary = "";
-    if (pkt) summary = atIpv4 ? summarizeIpv4(pkt.buf, pkt.head, pkt.length) : summarizeFrame(pkt.buf, pkt.head, pkt.length);
-    this.tracer.record({ time: this.clock.now(), netns, device, action, detail, summary });
+  /**
+   * Records a trace event when tracing is on (and returns it; null when off). `atIpv4`: the
+   * packet's head is at its IPv4 header, else at an Ethernet frame. Callers test `sim.tracer`
+   * first on hot paths.
+   */
+  trace(netns: string, device: string, action: TraceAction, detail: string, pkt?: PacketBuffer, atIpv4 = false, fields?: TraceFields): TraceEvent | null {
+    if (this.tracer === null) return null;
+    return this.tracer.add(this.clock.now(), netns, device, action, detail, pkt ?? null, pkt !== undefined && atIpv4 ? pkt.head : -1, fields ?? null);
+  }
+
+  /** Like trace, for a packet whose IPv4 header is at `ipOff` (a bridged frame's is after its Ethernet header). */
+  traceIp(netns: string, device: string, action: TraceAction, detail: string, pkt: PacketBuffer, ipOff: number, fields?: TraceFields): TraceEvent | null {
+    if (this.tracer === null) return null;
+    return this.tracer.add(this.clock.now(), netns, device, action, detail, pkt, ipOff, fields ?? null);
   }
 }

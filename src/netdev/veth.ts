@@ -1,5 +1,6 @@
 /** A veth pair: what one end transmits, the other end receives (after a small latency). */
 import { NetDevice } from "./device.js";
+import type { LinkImpairment } from "./impair.js";
 import type { PacketBuffer } from "./packet-buffer.js";
 import type { Simulator } from "./simulator.js";
 import { VETH_CROSSING_NS } from "./timing.js";
@@ -11,8 +12,15 @@ export class Veth extends NetDevice {
   readonly kind = "veth" as const;
   peer!: Veth;
   latencyNs = VETH_LATENCY_NS;
+  /** Loss and duplication on the way out (impair.ts); null for a perfect link. */
+  impairment: LinkImpairment | null = null;
 
   transmit(pkt: PacketBuffer): void {
+    if (this.impairment !== null && !this.impairment.apply(this, pkt, (copy) => this.send(copy))) return;
+    this.send(pkt);
+  }
+
+  private send(pkt: PacketBuffer): void {
     this.countTx(pkt);
     const peer = this.peer;
     if (!this.up || !peer.up) {

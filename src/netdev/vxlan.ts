@@ -31,6 +31,13 @@ export class VxlanDevice extends NetDevice {
   /** Remote VTEP MAC → remote node IP. */
   readonly fdb = new Map<number, number>();
   underlay: UnderlayStack | null = null;
+  /**
+   * `ethtool -K flannel.1 tx-checksum-ip-generic on|off` (on by default: a VXLAN device
+   * advertises NETIF_F_HW_CSUM). On, a TCP packet whose checksum its sender left to the
+   * device stays CHECKSUM_PARTIAL through encapsulation (the underlay NIC finishes it); off,
+   * validate_xmit_skb computes it in software before the device sees it.
+   */
+  txChecksumOffload = true;
   private ident = 0;
 
   constructor(
@@ -73,6 +80,8 @@ export class VxlanDevice extends NetDevice {
       return;
     }
     pkt.scrub();
+    // skb_csum_hwoffload_help: without the feature the checksum is done here, in software.
+    if (!this.txChecksumOffload) pkt.csumPartial = false;
     const srcPort = flowSourcePort(pkt.buf, pkt.head, pkt.tail - pkt.head);
     prependVxlan(pkt, this.vni);
     // The kernel's VXLAN device sends IPv4 UDP with a zero checksum unless `udpcsum` is set,
@@ -105,6 +114,9 @@ export class VxlanDevice extends NetDevice {
     }
     pkt.pull(8);
     pkt.scrub();
+    // The inner frame is a new arrival: its own softirq pass, its checksum already checked.
+    pkt.softirq = null;
+    pkt.csumPartial = false;
     if (this.sim.tracer) this.sim.trace(this.owner, this.name, "decap", `VXLAN vni ${vni}`, pkt);
     // The inner frame arrives on this device VXLAN_DECAP_NS later.
     this.sim.deliverLater(this, pkt, VXLAN_DECAP_NS);

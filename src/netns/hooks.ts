@@ -18,4 +18,9 @@ export interface NetfilterHooks {
   forward(ns: NetworkNamespace, pkt: PacketBuffer, inDev: NetDevice, outDev: NetDevice): NfVerdict;
   output(ns: NetworkNamespace, pkt: PacketBuffer, outDev: NetDevice): NfVerdict;
   postrouting(ns: NetworkNamespace, pkt: PacketBuffer, outDev: NetDevice): NfVerdict;
+  /**
+   * The conntrack confirmation that POSTROUTING or INPUT left for the end of the packet's
+   * softirq pass (`pkt.confirmLate`; softirq.ts): run as the packet leaves.
+   */
+  confirmLate?(ns: NetworkNamespace, pkt: PacketBuffer): NfVerdict;
 }

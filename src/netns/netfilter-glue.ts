@@ -14,9 +14,9 @@
  * bridge has `bridge-nf-call-iptables` on (br_netfilter), with physdev set.
  */
 import { type Clock, formatIpv4 } from "../base/index.js";
-import { type Conn, ConntrackTable, IPS_DST_NAT, IPS_SRC_NAT, formatTuple } from "../conntrack/index.js";
+import { type Conn, ConntrackTable, IPS_DST_NAT, IPS_SRC_NAT, formatTuple, hasPorts } from "../conntrack/index.js";
 import type { IpvsConn, IpvsTable } from "../ipvs/index.js";
-import type { Bridge, BridgeNetfilterHooks, NetDevice, PacketBuffer } from "../netdev/index.js";
+import { BR_NF_CONTINUE, BR_NF_DROP, BR_NF_STOLEN, type Bridge, type BridgeNetfilterHooks, type NetDevice, type PacketBuffer, type TraceEvent, type TraceFields, type TraceFrameSide, type TraceNat, type TraceRuleStep } from "../netdev/index.js";
 import { RuleEngine, Traversal, type EngineKind } from "../netfilter/engine.js";
 import { type IpsetLookup, type NetfilterEnv, createEnv } from "../netfilter/env.js";
 import {
@@ -24,6 +24,7 @@ import {
   CT_STATE_DNAT,
   CT_STATE_INVALID,
   CT_STATE_NEW,
+  CT_STATE_RELATED,
   CT_STATE_SNAT,
   CT_STATE_UNTRACKED,
   type BuiltinChain,
@@ -36,8 +37,9 @@ import {
 } from "../netfilter/model.js";
 import { type HookName, PacketContext } from "../netfilter/packet-context.js";
 import { NF_ACCEPT, NF_DROP, NF_STOLEN, type NetfilterHooks, type NfVerdict } from "./hooks.js";
-import type { NatRange, Timeouts } from "../conntrack/index.js";
+import type { KernelVersion, NatRange, Timeouts } from "../conntrack/index.js";
 import { type CompiledChain, type CompiledNft, NFT_CT_INVALID, NFT_CT_UNTRACKED, NftEvaluator, NftPacket, NftResult, type NftRuleset, compileRuleset, printRule } from "../nftables/index.js";
+import type { NftChanges } from "../nftables/changes.js";
 import {
   NFT_HOOK,
   STAGE_CONFIRM,
@@ -54,6 +56,8 @@ import {
 } from "../nftables/hook-stages.js";
 
 const NO_CHAINS: readonly CompiledChain[] = [];
+/** A stage of the glue's own: a table of the other iptables backend (see NamespaceNetfilter.other). */
+const STAGE_IPT_OTHER = 100;
 /** bindNat's answers. */
 const BIND_NONE = 0;
 const BIND_DONE = 1;
@@ -79,6 +83,8 @@ export interface NetfilterOptions {
   conntrackTimeouts?: Partial<Timeouts>;
   /** nf_conntrack_tcp_be_liberal. */
   tcpBeLiberal?: boolean;
+  /** The node's kernel (conntrack/kernel.ts: clash resolution, NAT port search, the UDP checksum bug). */
+  kernel?: KernelVersion;
   ipsets?: IpsetLookup | null;
   /** Prints a rule for traces (the iptables-save form). */
   describeRule?: (chain: string, rule: Rule) => string;
@@ -107,6 +113,18 @@ export class NamespaceNetfilter implements NetfilterHooks, BridgeNetfilterHooks 
   private nftRuleset: NftRuleset | null = null;
   private nft: CompiledNft | null = null;
   private stages: Record<BuiltinChain, Stage[]> = buildStages(null);
+  /**
+   * The other iptables backend's tables, when a second iptables binary wrote rules here:
+   * iptables-legacy's x_tables beside iptables-nft's nf_tables chains (or the reverse). The
+   * kernel runs both at the same hooks and priorities — a packet must get past each — and
+   * `iptables-save` of either binary shows only its own. `first`: it runs first at an
+   * equal priority — nf_hook_entries_grow puts a new hook before the existing ones of the
+   * same priority, so the backend whose tables were created last runs first (a real kernel
+   * does so: test/kernel/iptables-backends.test.ts).
+   */
+  private other: { engine: RuleEngine; name: string; first: boolean } | null = null;
+  /** While the other backend's table runs: its name, for trace lines. */
+  private runningOther: string | null = null;
   private readonly nftPacket = new NftPacket();
   private readonly nftResult = new NftResult();
   private readonly nftEval: NftEvaluator;
@@ -125,6 +143,7 @@ export class NamespaceNetfilter implements NetfilterHooks, BridgeNetfilterHooks 
       ...(opts.conntrackMax !== undefined ? { max: opts.conntrackMax } : {}),
       ...(opts.conntrackTimeouts !== undefined ? { timeouts: opts.conntrackTimeouts } : {}),
       ...(opts.tcpBeLiberal !== undefined ? { tcpBeLiberal: opts.tcpBeLiberal } : {}),
+      ...(opts.kernel !== undefined ? { kernel: opts.kernel } : {}),
     });
     this.describeRule = opts.describeRule ?? null;
     this.conntrackActive = needsConntrack(ruleset);
@@ -152,6 +171,43 @@ export class NamespaceNetfilter implements NetfilterHooks, BridgeNetfilterHooks 
 
   /** The engine `useEngine` switched away from, kept while the rules stay the same. */
   private spareEngine: RuleEngine | null = null;
+
+  /**
+   * Installs (or, with null, removes) the other iptables backend's tables (see `other`):
+   * `name` as the binary that writes them (`iptables-legacy`, `iptables-nft`);
+   * `createdFirst`: its tables existed before this backend's (a host firewall loaded at
+   * boot, before kube-proxy), so they run after them at each priority.
+   */
+  setOtherBackend(ruleset: Ruleset | null, name = "iptables-legacy", createdFirst = true): void {
+    this.other = ruleset === null ? null : { engine: new RuleEngine(this.engine.kind, ruleset, this.env), name, first: !createdFirst };
+    if (ruleset !== null && needsConntrack(ruleset)) this.conntrackActive = true;
+    this.stages = this.withOtherBackend(buildStages(this.nft));
+  }
+
+  /** The other backend's tables (null: none) and its binary's name. */
+  get otherBackend(): { ruleset: Ruleset; name: string } | null {
+    return this.other === null ? null : { ruleset: this.other.engine.rules, name: this.other.name };
+  }
+
+  /** Each iptables table stage twice when there is another backend: its own next to this one's, the backend created last first. */
+  private withOtherBackend(stages: Record<BuiltinChain, Stage[]>): Record<BuiltinChain, Stage[]> {
+    if (this.other === null) return stages;
+    const first = this.other.first;
+    for (const hook of Object.keys(stages) as BuiltinChain[]) {
+      const out: Stage[] = [];
+      for (const st of stages[hook]) {
+        if (st.kind !== STAGE_IPT) {
+          out.push(st);
+          continue;
+        }
+        const o: Stage = { kind: STAGE_IPT_OTHER, table: st.table!, priority: st.priority };
+        if (first) out.push(o, st);
+        else out.push(st, o);
+      }
+      stages[hook] = out;
+    }
+    return stages;
+  }
 
   /** Picks up an `iptables-restore --noflush` into the current ruleset that touched these chains. */
   rulesChanged(chains: Map<TableName, Set<string>>): void {
@@ -204,9 +260,25 @@ export class NamespaceNetfilter implements NetfilterHooks, BridgeNetfilterHooks 
   }
 
   // br_netfilter: bridged frames, `pkt.head` at Ethernet; the same hooks, with physdev set.
-  bridgePreRouting(bridge: Bridge, inPort: NetDevice, pkt: PacketBuffer): boolean {
+  /**
+   * br_nf_pre_routing: PREROUTING on a bridged frame; then br_nf_pre_routing_finish — when
+   * the hook changed the destination address (DNAT, or a reply's de-SNAT) the frame is
+   * routed again to decide whether it stays bridged (see NetworkNamespace.brNfReroute).
+   */
+  bridgePreRouting(bridge: Bridge, inPort: NetDevice, pkt: PacketBuffer): number {
     pkt.brNfDone = true;
-    return this.runHook(this.stages.PREROUTING, "PREROUTING", pkt, pkt.head + 14, bridge.name, "", inPort.name, "", null) === NF_ACCEPT;
+    const b = pkt.buf;
+    const daddr = pkt.head + 14 + 16;
+    const before = ((b[daddr]! << 24) | (b[daddr + 1]! << 16) | (b[daddr + 2]! << 8) | b[daddr + 3]!) >>> 0;
+    const v = this.runHook(this.stages.PREROUTING, "PREROUTING", pkt, pkt.head + 14, bridge.name, "", inPort.name, "", null);
+    if (v === NF_STOLEN) return BR_NF_STOLEN;
+    if (v !== NF_ACCEPT) return BR_NF_DROP;
+    const after = ((b[daddr]! << 24) | (b[daddr + 1]! << 16) | (b[daddr + 2]! << 8) | b[daddr + 3]!) >>> 0;
+    return after === before ? BR_NF_CONTINUE : this.ns.brNfReroute(bridge, pkt);
+  }
+
+  bridgeNeighOutput(bridge: Bridge, pkt: PacketBuffer): void {
+    this.ns.brNfNeighOutput(bridge, pkt);
   }
 
   bridgeForward(bridge: Bridge, inPort: NetDevice, outPort: NetDevice, pkt: PacketBuffer): boolean {
@@ -227,12 +299,16 @@ export class NamespaceNetfilter implements NetfilterHooks, BridgeNetfilterHooks 
    * than ACCEPT ends the walk.
    */
   private runHook(stages: readonly Stage[], hook: BuiltinChain, pkt: PacketBuffer, off: number, inName: string, outName: string, physIn: string, physOut: string, outDev: NetDevice | null): NfVerdict {
+    if (this.ns.sim.tracer !== null) this.traceHookAt(hook, inName, outName, physIn !== "" || physOut !== "");
     for (let i = 0; i < stages.length; i++) {
       const s = stages[i]!;
       let v: NfVerdict = NF_ACCEPT;
       switch (s.kind) {
         case STAGE_IPT:
           v = this.table(s.table!, hook, pkt, off, inName, outName, physIn, physOut);
+          break;
+        case STAGE_IPT_OTHER:
+          if (this.other !== null) v = this.table(s.table!, hook, pkt, off, inName, outName, physIn, physOut, this.other.engine);
           break;
         case STAGE_TRACK:
           v = this.track(pkt, off);
@@ -244,7 +320,7 @@ export class NamespaceNetfilter implements NetfilterHooks, BridgeNetfilterHooks 
           v = this.nftChain(s.chain!, pkt, off, inName, outName);
           break;
         case STAGE_CONFIRM:
-          v = this.confirm(pkt);
+          v = this.confirm(pkt, physIn !== "" || physOut !== "");
           break;
         case STAGE_IPVS_LOCAL_IN:
           if (this.ipvs !== null) v = this.ipvsLocalIn(pkt, off);
@@ -290,11 +366,11 @@ export class NamespaceNetfilter implements NetfilterHooks, BridgeNetfilterHooks 
       }
       case "no-dest":
         // ip_vs_leave: no real server available → ICMP port unreachable to the client.
-        this.trace(pkt, "ipvs", "virtual service has no available real server: ICMP port unreachable");
+        this.trace(pkt, off, "ipvs", "virtual service has no available real server: ICMP port unreachable", { verdict: "REJECT", drop: { reason: "IPVS: the virtual service has no available real server" } });
         this.ns.sendIcmpError(pkt, 3, 3, 0);
         return NF_DROP;
       default:
-        this.trace(pkt, "ipvs", `dropped (${r.reason})`);
+        this.trace(pkt, off, "ipvs", `dropped (${r.reason})`, { verdict: "DROP", drop: { reason: `IPVS: ${r.reason}` } });
         if (r.icmp === "time-exceeded") this.ns.sendIcmpError(pkt, 11, 0, 0);
         return NF_DROP;
     }
@@ -321,7 +397,7 @@ export class NamespaceNetfilter implements NetfilterHooks, BridgeNetfilterHooks 
     const r = this.ipvs!.outbound(pkt.buf, off, pkt.tail - off);
     if (r.verdict === "forwarded") {
       pkt.ipvs = r.conn;
-      if (this.ns.sim.tracer) this.trace(pkt, "ipvs", `reply from real server ${formatIpv4(r.conn!.daddr)}:${r.conn!.dport}: source rewritten to ${formatIpv4(r.conn!.vaddr)}:${r.conn!.vport}`);
+      if (this.ns.sim.tracer) this.traceIpvsReply(pkt, off, r.conn!);
       return NF_ACCEPT;
     }
     return r.verdict === "not-virtual" ? NF_ACCEPT : NF_DROP;
@@ -338,11 +414,7 @@ export class NamespaceNetfilter implements NetfilterHooks, BridgeNetfilterHooks 
     if (ct !== null && this.ipvs!.sysctl.conntrack !== 0 && pkt.ctDir === 0) {
       this.conntrack.alterReply(ct, { src: conn.daddr, dst: conn.caddr, proto: ct.original.proto, sport: conn.dport, dport: conn.cport });
     }
-    if (this.ns.sim.tracer) {
-      const svc = conn.service;
-      const how = isNew ? `scheduled by ${svc?.schedName ?? "?"}` : "existing connection";
-      this.trace(pkt, "ipvs", `virtual service ${formatIpv4(conn.vaddr)}:${conn.vport} → real server ${formatIpv4(conn.daddr)}:${conn.dport} (${how})`);
-    }
+    if (this.ns.sim.tracer) this.traceIpvs(pkt, conn, isNew);
   }
 
   /** nf_conntrack_in: find or create the connection (unless raw said NOTRACK). */
@@ -351,7 +423,7 @@ export class NamespaceNetfilter implements NetfilterHooks, BridgeNetfilterHooks 
     if (pkt.ct !== null) return NF_ACCEPT; // already tracked in this namespace (e.g. bridged then routed)
     const v = this.conntrack.inspect(pkt.buf, off, pkt.tail - off);
     if (v.drop) {
-      this.trace(pkt, "conntrack", "table full: dropping packet");
+      this.trace(pkt, off, "conntrack", "table full: dropping packet", { verdict: "DROP", conntrack: { state: "table full", tuple: "", direction: null }, drop: { reason: "conntrack table full" } });
       return NF_DROP;
     }
     pkt.ct = v.conn;
@@ -359,23 +431,43 @@ export class NamespaceNetfilter implements NetfilterHooks, BridgeNetfilterHooks 
     pkt.ctState = CT_STATE_BY_NAME[v.ctinfo];
     if (v.conn !== null) pkt.ctState |= natBits(v.conn.status);
     // Established packets are the common case; trace the interesting states only.
-    if (v.ctinfo !== "ESTABLISHED") this.trace(pkt, "conntrack", `${v.ctinfo}${v.conn ? ` ${v.dir === 0 ? "original" : "reply"} direction` : ""}`);
+    if (v.ctinfo !== "ESTABLISHED" && this.ns.sim.tracer) this.traceConntrack(pkt, off, v.ctinfo, v.conn, v.dir);
     return NF_ACCEPT;
   }
 
-  private confirm(pkt: PacketBuffer): NfVerdict {
+  private confirm(pkt: PacketBuffer, bridged: boolean): NfVerdict {
     const conn = pkt.ct as Conn | null;
     if (conn === null) return NF_ACCEPT;
-    if (!this.conntrack.confirm(conn)) {
-      this.trace(pkt, "conntrack", "insert failed: dropping packet");
+    // In a softirq pass (netdev/softirq.ts) the entry is confirmed as the packet leaves the
+    // stack; a bridged frame leaves from the bridge right after this hook.
+    if (!bridged && pkt.softirq !== null && pkt.softirq === this.ns.softirq && pkt.passEnd > this.ns.sim.now() && !conn.confirmed) {
+      pkt.confirmLate = true;
+      return NF_ACCEPT;
+    }
+    return this.confirmNow(pkt, conn);
+  }
+
+  /** NetfilterHooks.confirmLate: the confirmation put off to the end of the softirq pass. */
+  confirmLate(_ns: NetworkNamespace, pkt: PacketBuffer): NfVerdict {
+    const conn = pkt.ct as Conn | null;
+    return conn === null ? NF_ACCEPT : this.confirmNow(pkt, conn);
+  }
+
+  /** __nf_conntrack_confirm; a clash the kernel resolves sends the packet on with the winner's entry. */
+  private confirmNow(pkt: PacketBuffer, conn: Conn): NfVerdict {
+    const kept = this.conntrack.confirmPacket(conn);
+    if (kept === null) {
+      this.trace(pkt, pkt.head, "conntrack", "insert failed: dropping packet", { verdict: "DROP", conntrack: { state: "insert failed", tuple: formatTuple(conn.original), direction: "original" }, drop: { reason: "conntrack insert failed" }, describe: false });
       return NF_DROP;
     }
+    pkt.ct = kept;
     return NF_ACCEPT;
   }
 
   /**
    * nf_nat_inet_fn: for a new connection, run the hook's nat chains — iptables' nat table
-   * and the nft nat chains, in priority order (iptables first at equal priority) — until
+   * and the nft nat chains, in priority order (at equal priority the nft chains first: they
+   * were registered after the iptables table, and nf_hook_entries_grow puts the newer first) — until
    * one binds, per manip type once; no binding from any of them is a null binding. Then
    * rewrite this packet from the binding.
    */
@@ -384,7 +476,9 @@ export class NamespaceNetfilter implements NetfilterHooks, BridgeNetfilterHooks 
     if (conn === null) return NF_ACCEPT;
     // RELATED packets (ICMP errors) belong to a flow whose bindings already exist.
     const isNew = (pkt.ctState & CT_STATE_NEW) !== 0;
+    let natEvent: TraceEvent | null = null;
     if (isNew && !this.conntrack.isNatDone(conn, manip)) {
+      this.lastRuleEvent = null;
       const nftChains = this.nft === null ? NO_CHAINS : this.nft.nat[NFT_HOOK[hook]];
       const iptPriority = manip === "dst" ? -100 : 100;
       let bound = BIND_NONE;
@@ -393,15 +487,20 @@ export class NamespaceNetfilter implements NetfilterHooks, BridgeNetfilterHooks 
         const chain = i < nftChains.length ? nftChains[i]! : null;
         if (!iptDone && (chain === null || chain.priority > iptPriority)) {
           iptDone = true;
-          const out = this.runTable("nat", hook, pkt, off, inName, outName, physIn ?? "", "");
-          if (out.verdict === "DROP") return NF_DROP;
-          const nat = out.nat;
-          if (nat !== null) {
-            bound =
-              nat.kind === "MASQUERADE"
-                ? this.bindNat(conn, manip, "MASQUERADE", nat.toPorts === null ? null : { minIp: 0, maxIp: 0, minPort: nat.toPorts.min, maxPort: nat.toPorts.max }, nat.random, nat.randomFully, false, outDev, pkt, off)
-                : this.bindNat(conn, manip, nat.kind, nat.range, nat.random, nat.kind === "SNAT" ? nat.randomFully : false, nat.persistent, outDev, pkt, off);
-            if (bound === BIND_DROP) return NF_DROP;
+          // Both iptables backends' nat tables hang off the NAT core at this priority, in registration order.
+          const engines = this.other === null || !this.other.engine.hasChain("nat", hook) ? [this.engine] : this.other.first ? [this.other.engine, this.engine] : [this.engine, this.other.engine];
+          for (const engine of engines) {
+            const out = this.runTable("nat", hook, pkt, off, inName, outName, physIn ?? "", "", engine);
+            if (out.verdict === "DROP") return NF_DROP;
+            const nat = out.nat;
+            if (nat !== null) {
+              bound =
+                nat.kind === "MASQUERADE"
+                  ? this.bindNat(conn, manip, "MASQUERADE", nat.toPorts === null ? null : { minIp: 0, maxIp: 0, minPort: nat.toPorts.min, maxPort: nat.toPorts.max }, nat.random, nat.randomFully, false, outDev, pkt, off)
+                  : this.bindNat(conn, manip, nat.kind, nat.range, nat.random, nat.kind === "SNAT" ? nat.randomFully : false, nat.persistent, outDev, pkt, off);
+              if (bound === BIND_DROP) return NF_DROP;
+            }
+            if (bound !== BIND_NONE) break;
           }
           if (bound !== BIND_NONE) break;
         }
@@ -419,14 +518,17 @@ export class NamespaceNetfilter implements NetfilterHooks, BridgeNetfilterHooks 
       }
       if (bound === BIND_NONE) this.conntrack.setupNat(conn, manip, null, {});
       pkt.ctState = (pkt.ctState & ~(CT_STATE_SNAT | CT_STATE_DNAT)) | natBits(conn.status);
-      if (this.ns.sim.tracer && (conn.status & (manip === "dst" ? IPS_DST_NAT : IPS_SRC_NAT)) !== 0) {
-        this.trace(pkt, "nat", `${manip === "dst" ? "DNAT" : "SNAT"} binding: reply tuple ${formatTuple(conn.reply)}`);
-      }
+      if (this.ns.sim.tracer && (conn.status & (manip === "dst" ? IPS_DST_NAT : IPS_SRC_NAT)) !== 0) natEvent = this.traceNatBinding(pkt, off, conn, manip);
     }
     // A flow without NAT bindings has nothing to rewrite (nf_nat_packet checks the same bits).
     if ((conn.status & (IPS_SRC_NAT | IPS_DST_NAT)) === 0) return NF_ACCEPT;
+    // Every later packet, and every reply, is rewritten from the binding: a line says so while tracing.
+    if (natEvent === null && this.ns.sim.tracer !== null && (pkt.ctState & CT_STATE_RELATED) === 0) natEvent = this.traceNatApplied(pkt, off, conn, manip);
     // false: an ICMP redirect about a NATed flow, or a header too short to rewrite.
-    return this.conntrack.manipPacket(conn, pkt.ctDir as 0 | 1, manip, pkt.buf, off, pkt.tail - off) ? NF_ACCEPT : NF_DROP;
+    const rewritten = this.conntrack.manipPacket(conn, pkt.ctDir as 0 | 1, manip, pkt.buf, off, pkt.tail - off, pkt.csumPartial);
+    // On the way out the hop shows the packet as it leaves: rewritten, as its frame on the egress device is.
+    if (natEvent !== null && (manip === "src" || hook === "OUTPUT")) this.ns.sim.tracer?.redescribe(natEvent, pkt, off, nfFrameSide(hook, this.traceBridged));
+    return rewritten ? NF_ACCEPT : NF_DROP;
   }
 
   /**
@@ -467,9 +569,9 @@ export class NamespaceNetfilter implements NetfilterHooks, BridgeNetfilterHooks 
   }
 
   /** Runs a filtering table (raw, mangle, filter) and turns its verdict into the stack's. */
-  private table(table: TableName, hook: BuiltinChain, pkt: PacketBuffer, off: number, inName: string, outName: string, physIn = "", physOut = ""): NfVerdict {
-    if (!this.engine.hasChain(table, hook)) return NF_ACCEPT;
-    const out = this.runTable(table, hook, pkt, off, inName, outName, physIn, physOut);
+  private table(table: TableName, hook: BuiltinChain, pkt: PacketBuffer, off: number, inName: string, outName: string, physIn = "", physOut = "", engine: RuleEngine = this.engine): NfVerdict {
+    if (!engine.hasChain(table, hook)) return NF_ACCEPT;
+    const out = this.runTable(table, hook, pkt, off, inName, outName, physIn, physOut, engine);
     if (out.untrack && pkt.ct === null) pkt.ctState = CT_STATE_UNTRACKED;
     if (out.verdict === "ACCEPT") return NF_ACCEPT;
     if (out.verdict === "REJECT") {
@@ -479,7 +581,7 @@ export class NamespaceNetfilter implements NetfilterHooks, BridgeNetfilterHooks 
     return NF_DROP;
   }
 
-  private runTable(table: TableName, hook: BuiltinChain, pkt: PacketBuffer, off: number, inName: string, outName: string, physIn: string, physOut: string): Traversal {
+  private runTable(table: TableName, hook: BuiltinChain, pkt: PacketBuffer, off: number, inName: string, outName: string, physIn: string, physOut: string, engine: RuleEngine = this.engine): Traversal {
     const ctx = this.ctx.load(pkt.buf, off, pkt.tail - off);
     const conn = pkt.ct as Conn | null;
     const ctState = pkt.ctState === 0 ? CT_STATE_INVALID : pkt.ctState;
@@ -496,10 +598,14 @@ export class NamespaceNetfilter implements NetfilterHooks, BridgeNetfilterHooks 
       ctx.setIpvs(toRealServer ? "MASQ" : "none", vc.vaddr, vc.vport, conn === null ? "none" : pkt.ctDir === 0 ? "ORIGINAL" : "REPLY");
     }
     const tracing = this.ns.sim.tracer !== null;
-    const out = this.engine.run(table, hook, ctx, this.out.reset(tracing));
+    const out = engine.run(table, hook, ctx, this.out.reset(tracing));
     pkt.mark = ctx.mark;
     this.rulesEvaluated += out.rulesEvaluated;
-    if (tracing && out.hits !== null) this.traceHits(table, hook, out, inName || outName);
+    if (tracing && out.hits !== null) {
+      this.runningOther = engine === this.engine || this.other === null ? null : this.other.name;
+      this.traceHits(table, hook, out, pkt, off, inName, outName, physIn !== "" || physOut !== "");
+      this.runningOther = null;
+    }
     return out;
   }
 
@@ -508,23 +614,37 @@ export class NamespaceNetfilter implements NetfilterHooks, BridgeNetfilterHooks 
    * (`KUBE-SERVICES#3 → KUBE-SVC-…#2 → KUBE-SEP-…#2`), the deciding rule, and the verdict.
    * A traversal that only fell through to an ACCEPT policy is not worth a line.
    */
-  private traceHits(table: TableName, hook: BuiltinChain, out: Traversal, device: string): void {
+  private traceHits(table: TableName, hook: BuiltinChain, out: Traversal, pkt: PacketBuffer, off: number, inName: string, outName: string, bridged: boolean): void {
     const hits = out.hits!;
     if (hits.length === 1 && hits[0]!.rule === null && out.verdict === "ACCEPT") return;
     const path = hits.map((h) => (h.rule === null ? `${h.chain} policy` : `${h.chain}#${h.ruleIndex + 1}`)).join(" → ");
     const last = [...hits].reverse().find((h) => h.rule !== null);
     const rule = last && this.describeRule ? `: ${this.describeRule(last.chain, last.rule!).trim()}` : "";
     const verdict = out.nat ? `${out.nat.kind}` : out.verdict;
-    this.ns.sim.trace(this.ns.name, device, "netfilter", `${table} ${hook} ${path}${rule} ⇒ ${verdict}`, undefined);
+    const rules: TraceRuleStep[] = hits.map((h) => ({
+      table,
+      chain: h.chain,
+      position: h.rule === null ? null : h.ruleIndex + 1,
+      rule: h.rule === null ? `policy ${out.verdict}` : this.describeRule ? this.describeRule(h.chain, h.rule).trim() : "",
+    }));
+    // The other backend's tables are named with their binary (`filter (iptables-legacy)`).
+    const tname = this.runningOther === null ? table : `${table} (${this.runningOther})`;
+    const fields: TraceFields = { hook, stage: `${tname} ${hook}`, rules, verdict, side: nfFrameSide(hook, bridged) };
+    if (verdict === "DROP" || verdict === "REJECT") fields.drop = { reason: `${verdict} by ${tname} ${stepName(rules[rules.length - 1]!)}` };
+    this.lastRuleEvent = this.ns.sim.traceIp(this.ns.name, nfTraceDevice(hook, inName, outName), "netfilter", `${tname} ${hook} ${path}${rule} ⇒ ${verdict}`, pkt, off, fields);
   }
 
   // ---------------------------------------------------------------- nftables
 
-  /** Installs (or re-installs after a transaction) the namespace's nft ruleset; null removes it. */
-  setNftRuleset(ruleset: NftRuleset | null): void {
+  /**
+   * Installs (or re-installs after a transaction) the namespace's nft ruleset; null removes it.
+   * `changes`: what the transactions since the installed ruleset changed (applyNftScript's
+   * change log), so only that is recompiled.
+   */
+  setNftRuleset(ruleset: NftRuleset | null, changes?: NftChanges): void {
     this.nftRuleset = ruleset;
-    this.nft = ruleset === null ? null : compileRuleset(ruleset, this.nft, this.ns.sim.clock.now());
-    this.stages = buildStages(this.nft);
+    this.nft = ruleset === null ? null : compileRuleset(ruleset, this.nft, this.ns.sim.clock.now(), changes);
+    this.stages = this.withOtherBackend(buildStages(this.nft));
     if (this.nft !== null && this.nft.needsConntrack) this.conntrackActive = true;
   }
 
@@ -576,7 +696,7 @@ export class NamespaceNetfilter implements NetfilterHooks, BridgeNetfilterHooks 
     if (r.notrack && pkt.ct === null) pkt.ctState = CT_STATE_UNTRACKED;
     this.nftRulesEvaluated += r.rules;
     this.nftExprsEvaluated += r.exprs;
-    if (tracing && r.hits !== null) this.traceNft(chain, r, inName || outName, markChanged);
+    if (tracing && r.hits !== null) this.traceNft(chain, r, pkt, off, inName, outName, markChanged);
     return r;
   }
 
@@ -585,7 +705,7 @@ export class NamespaceNetfilter implements NetfilterHooks, BridgeNetfilterHooks 
    * path of rules whose statements all ran (`services#1 → service-…#2 → endpoint-…#2`), the
    * last of them as `nft list` prints it, and the verdict.
    */
-  private traceNft(base: CompiledChain, r: NftResult, device: string, markChanged: boolean): void {
+  private traceNft(base: CompiledChain, r: NftResult, pkt: PacketBuffer, off: number, inName: string, outName: string, markChanged: boolean): void {
     const hits = r.hits!;
     // Fell through to an accept policy without changing anything (jumps that returned, a
     // `ct state new jump …` whose checks passed): nothing worth a line.
@@ -595,7 +715,19 @@ export class NamespaceNetfilter implements NetfilterHooks, BridgeNetfilterHooks 
     const rule = last ? `: ${printRule(last.chain.table.family, last.chain.rules[last.ruleIndex]!.src).trim()}` : "";
     const verdict = r.nat !== null ? r.nat.kind : r.reject !== null ? "REJECT" : r.verdict.toUpperCase();
     const t = base.table;
-    this.ns.sim.trace(this.ns.name, device, "netfilter", `nft ${t.family} ${t.name} ${base.name} (${base.hook} ${base.priority}) ${path}${rule} ⇒ ${verdict}`, undefined);
+    const policy = r.reject !== null ? "REJECT" : r.verdict.toUpperCase();
+    const rules: TraceRuleStep[] = hits.map((h) => ({
+      table: `${t.family} ${t.name}`,
+      chain: h.chain.name,
+      position: h.ruleIndex < 0 ? null : h.ruleIndex + 1,
+      rule: h.ruleIndex < 0 ? `policy ${policy}` : printRule(h.chain.table.family, h.chain.rules[h.ruleIndex]!.src).trim(),
+    }));
+    const hook = (base.hook ?? "").toUpperCase();
+    const stage = `nft ${t.family} ${t.name} ${base.name} (${base.hook} ${base.priority})`;
+    // A bridged frame (br_netfilter) has the bridge as both its in and out device.
+    const fields: TraceFields = { hook, stage, rules, verdict, side: nfFrameSide(hook, inName !== "" && inName === outName) };
+    if (verdict === "DROP" || verdict === "REJECT") fields.drop = { reason: `${verdict} by nft ${t.family} ${t.name} ${stepName(rules[rules.length - 1]!)}` };
+    this.lastRuleEvent = this.ns.sim.traceIp(this.ns.name, nfTraceDevice(hook, inName, outName), "netfilter", `${stage} ${path}${rule} ⇒ ${verdict}`, pkt, off, fields);
   }
 
   /** REJECT: an ICMP error or a TCP RST back to the sender (ipt_REJECT). */
@@ -615,9 +747,121 @@ export class NamespaceNetfilter implements NetfilterHooks, BridgeNetfilterHooks 
     pkt.head = head;
   }
 
-  private trace(pkt: PacketBuffer, what: string, detail: string): void {
-    if (this.ns.sim.tracer) this.ns.sim.trace(this.ns.name, pkt.ingress?.name ?? "", "netfilter", `${what}: ${detail}`, undefined);
+  // ---------------------------------------------------------------- trace lines (only while tracing)
+
+  /** The hook being run, for the conntrack, IPVS and NAT trace lines. */
+  private traceHook: BuiltinChain = "PREROUTING";
+  private traceIn = "";
+  private traceOut = "";
+  private traceBridged = false;
+  /** The last rule walk's trace line: a NAT binding made after the walk is added to it. */
+  private lastRuleEvent: TraceEvent | null = null;
+
+  private traceHookAt(hook: BuiltinChain, inName: string, outName: string, bridged: boolean): void {
+    this.traceHook = hook;
+    this.traceIn = inName;
+    this.traceOut = outName;
+    this.traceBridged = bridged;
   }
+
+  /** A conntrack, IPVS or NAT line at the hook being run, on its device (the way out for FORWARD, OUTPUT and POSTROUTING). */
+  private trace(pkt: PacketBuffer, off: number, what: string, detail: string, fields: TraceFields = {}): TraceEvent | null {
+    if (this.ns.sim.tracer === null) return null;
+    const hook = this.traceHook;
+    const device = nfTraceDevice(hook, this.traceIn, this.traceOut);
+    return this.ns.sim.traceIp(this.ns.name, device, "netfilter", `${what}: ${detail}`, pkt, off, { hook, stage: what, side: nfFrameSide(hook, this.traceBridged), ...fields });
+  }
+
+  private traceConntrack(pkt: PacketBuffer, off: number, ctinfo: string, conn: Conn | null, dir: number): void {
+    const direction = dir === 0 ? "original" : "reply";
+    const tuple = conn === null ? "" : formatTuple(dir === 0 ? conn.original : conn.reply);
+    this.trace(pkt, off, "conntrack", `${ctinfo}${conn ? ` ${direction} direction` : ""}`, { conntrack: { state: ctinfo, tuple, direction: conn === null ? null : direction } });
+  }
+
+  /** The NAT binding just made, added to the rule walk's line that asked for it (else a line of its own). */
+  private traceNatBinding(pkt: PacketBuffer, off: number, conn: Conn, manip: "src" | "dst"): TraceEvent | null {
+    const o = conn.original;
+    const r = conn.reply;
+    const ports = hasPorts(o.proto);
+    const at = (ip: number, port: number) => (ports ? `${formatIpv4(ip)}:${port}` : formatIpv4(ip));
+    const walk = this.lastRuleEvent;
+    const asked = walk?.verdict;
+    const kind = asked === "DNAT" || asked === "SNAT" || asked === "MASQUERADE" ? asked : manip === "dst" ? "DNAT" : "SNAT";
+    const nat: TraceNat = manip === "dst" ? { kind, from: at(o.dst, o.dport), to: at(r.src, r.sport), reply: false } : { kind, from: at(o.src, o.sport), to: at(r.dst, r.dport), reply: false };
+    if (walk !== null && walk.nat === null) {
+      walk.nat = nat;
+      return walk;
+    }
+    return this.trace(pkt, off, "nat", `${manip === "dst" ? "DNAT" : "SNAT"} binding: reply tuple ${formatTuple(r)}`, { verdict: kind, nat });
+  }
+
+  /**
+   * A packet of a translated flow rewritten from the binding: the original direction gets the
+   * translation (DNAT a → b), a reply gets it undone (un-DNAT b → a), each at the manip type's
+   * hook. Null when this manip type leaves the packet alone.
+   */
+  private traceNatApplied(pkt: PacketBuffer, off: number, conn: Conn, manip: "src" | "dst"): TraceEvent | null {
+    const o = conn.original;
+    const r = conn.reply;
+    const ports = hasPorts(o.proto);
+    const at = (ip: number, port: number) => (ports ? `${formatIpv4(ip)}:${port}` : formatIpv4(ip));
+    const reply = pkt.ctDir === 1;
+    // The binding this manip type applies: DNAT's at dst in the original direction and at src in the reply.
+    const dnat = (manip === "dst") !== reply;
+    if ((conn.status & (dnat ? IPS_DST_NAT : IPS_SRC_NAT)) === 0) return null;
+    const kind = dnat ? "DNAT" : "SNAT";
+    const nat: TraceNat = dnat
+      ? reply
+        ? { kind, from: at(r.src, r.sport), to: at(o.dst, o.dport), reply }
+        : { kind, from: at(o.dst, o.dport), to: at(r.src, r.sport), reply }
+      : reply
+        ? { kind, from: at(r.dst, r.dport), to: at(o.src, o.sport), reply }
+        : { kind, from: at(o.src, o.sport), to: at(r.dst, r.dport), reply };
+    return this.trace(pkt, off, "nat", `${reply ? `reply: ${kind} undone` : `${kind} from the connection's binding`}: ${nat.from} → ${nat.to}`, { nat });
+  }
+
+  /** IPVS sent a packet to a real server: the virtual service, the real server it picked, the DNAT. */
+  private traceIpvs(pkt: PacketBuffer, conn: IpvsConn, isNew: boolean): void {
+    const svc = conn.service;
+    const how = isNew ? `scheduled by ${svc?.schedName ?? "?"}` : "existing connection";
+    const vs = `${formatIpv4(conn.vaddr)}:${conn.vport}`;
+    const rs = `${formatIpv4(conn.daddr)}:${conn.dport}`;
+    const proto = conn.protocol === 6 ? "TCP" : conn.protocol === 17 ? "UDP" : conn.protocol === 132 ? "SCTP" : `proto ${conn.protocol}`;
+    const chain = svc !== null && svc.fwmark !== 0 ? `FWM ${svc.fwmark}` : `${proto} ${vs}`;
+    const position = svc !== null && conn.dest !== null ? svc.dests.indexOf(conn.dest) + 1 : 0;
+    const rule = conn.dest !== null ? `-> ${rs} weight ${conn.dest.weight} (${how})` : `-> ${rs} (${how})`;
+    this.trace(pkt, pkt.head, "ipvs", `virtual service ${vs} → real server ${rs} (${how})`, {
+      rules: [{ table: "ipvs", chain, position: position > 0 ? position : null, rule }],
+      verdict: "DNAT",
+      nat: { kind: "DNAT", from: vs, to: rs, reply: false },
+    });
+  }
+
+  /** IPVS gave a real server's reply the virtual service's address back. */
+  private traceIpvsReply(pkt: PacketBuffer, off: number, conn: IpvsConn): void {
+    const rs = `${formatIpv4(conn.daddr)}:${conn.dport}`;
+    const vs = `${formatIpv4(conn.vaddr)}:${conn.vport}`;
+    this.trace(pkt, off, "ipvs", `reply from real server ${rs}: source rewritten to ${vs}`, { verdict: "DNAT", nat: { kind: "DNAT", from: rs, to: vs, reply: true } });
+  }
+}
+
+/**
+ * The device a netfilter trace line names: the way in at PREROUTING and INPUT, the way out
+ * at FORWARD, OUTPUT and POSTROUTING (where a source NAT happens).
+ */
+function nfTraceDevice(hook: string, inName: string, outName: string): string {
+  return hook === "PREROUTING" || hook === "INPUT" ? inName || outName : outName || inName;
+}
+
+/** Which frame of the packet on that device the line is about: the one it came in as, or the one it leaves as. */
+function nfFrameSide(hook: string, bridged: boolean): TraceFrameSide {
+  if (bridged) return "either"; // a bridged frame is captured on the bridge as it enters
+  return hook === "PREROUTING" || hook === "INPUT" ? "before" : "after";
+}
+
+/** `KUBE-SEP-…#2`, or `FORWARD policy`. */
+function stepName(s: TraceRuleStep): string {
+  return s.position === null ? `${s.chain} policy` : `${s.chain}#${s.position}`;
 }
 
 /** Does any rule need connection tracking (NAT targets, conntrack/state matches)? */

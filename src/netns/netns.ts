@@ -7,11 +7,15 @@
  */
 import { type Ipv4Cidr, formatIpv4, formatMac, prefixMask } from "../base/index.js";
 import {
+  BR_NF_CONTINUE,
+  BR_NF_DROP,
+  BR_NF_NEIGH,
   Loopback,
   type NetDevice,
   type PacketBuffer,
   type RxHandler,
   type Simulator,
+  SoftirqCpus,
   type TimerTask,
   type UnderlayStack,
   VxlanDevice,
@@ -21,7 +25,7 @@ import {
 import { foldSum, prependEthernet, prependIpv4, prependUdp, pseudoHeaderSum, sumBytes, updateChecksum16 } from "../wire/index.js";
 import { NF_ACCEPT, NF_DROP, type NetfilterHooks } from "./hooks.js";
 import { placePayload, prependIcmp, readU16 } from "./l4-build.js";
-import { ARP_MAX_PROBES, ARP_RETRANS_NS, type NeighEntry, NeighbourTable, UNRES_QLEN_BYTES } from "./neighbour.js";
+import { ARP_MAX_PROBES, ARP_RETRANS_NS, type NeighEntry, NeighbourTable, REACHABLE_TIME_NS, UNRES_QLEN_BYTES } from "./neighbour.js";
 import { type Route, RouteTable, formatRoute } from "./route-table.js";
 import { type DropReason, NetnsStats } from "./stats.js";
 import { SctpStack } from "./sctp.js";
@@ -76,6 +80,8 @@ export const ICMP_PORT_UNREACH = 3;
 export const ICMP_FRAG_NEEDED = 4;
 
 const LOOPBACK_NET = 0x7f000000;
+/** net.ipv4.route.mtu_expires: a learned path MTU is forgotten after 10 minutes. */
+const PMTU_EXPIRES_NS = 600_000_000_000;
 const DEFAULT_TTL = 64;
 /** Linux marks ICMP errors as network control traffic (IPTOS_PREC_INTERNETCONTROL). */
 const TOS_INTERNETCONTROL = 0xc0;
@@ -102,11 +108,16 @@ export class NetworkNamespace implements RxHandler, UnderlayStack {
   private readonly icmpPeers = new Map<number, { tokens: number; last: number }>();
   /** Netfilter hooks; null means every hook accepts. */
   nf: NetfilterHooks | null = null;
+  private softirqCpus: SoftirqCpus | null = null;
   private readonly localAddrs = new Map<number, Interface>();
   /** Directed broadcast addresses of the subnets on our interfaces (the kernel's local table has them). */
   private readonly broadcastAddrs = new Map<number, number>();
   private readonly udpSockets = new Map<number, UdpHandler>();
+  /** The peers of connected UDP sockets, by local port. */
+  private readonly udpPeers = new Map<number, { ip: number; port: number }>();
   private readonly pingSockets = new Map<number, PingHandler>();
+  /** Path MTUs learned from ICMP "fragmentation needed" (the route's nexthop exceptions), by destination. */
+  private readonly pmtus = new Map<number, { mtu: number; expires: number }>();
   /** Callbacks told about ICMP errors that reach this namespace (what a socket's error queue gets). */
   readonly icmpErrorListeners: ((ns: NetworkNamespace, report: IcmpErrorReport) => void)[] = [];
   private ipIdent: number;
@@ -126,6 +137,20 @@ export class NetworkNamespace implements RxHandler, UnderlayStack {
 
   // ---------------------------------------------------------------- configuration
 
+  /**
+   * The CPUs the namespace's receive processing runs on (softirq.ts); null (the default):
+   * passes never wait for a CPU and the hooks run at the end of each pass.
+   */
+  get softirq(): SoftirqCpus | null {
+    return this.softirqCpus;
+  }
+
+  /** Models `cpus` softirq CPUs (null: no model). */
+  setSoftirqCpus(cpus: number | null): void {
+    this.softirqCpus = cpus === null ? null : new SoftirqCpus(cpus);
+    for (const dev of this.interfaces.keys()) dev.softirq = this.softirqCpus;
+  }
+
   /** Moves a device into this namespace (`ip link set dev X netns NS`). */
   addDevice(dev: NetDevice): Interface {
     if (this.interfaces.has(dev)) return this.interfaces.get(dev)!;
@@ -133,6 +158,7 @@ export class NetworkNamespace implements RxHandler, UnderlayStack {
       if (i.name === dev.name) throw new Error(`${this.name}: a device named ${dev.name} exists`);
     }
     dev.owner = this.name;
+    dev.softirq = this.softirqCpus;
     if (dev.rxHandler === null) dev.rxHandler = this;
     const iface: Interface = { dev, addrs: [], neigh: new NeighbourTable() };
     this.interfaces.set(dev, iface);
@@ -142,6 +168,23 @@ export class NetworkNamespace implements RxHandler, UnderlayStack {
       this.bindUdp(dev.port, new VxlanSocket(dev));
     }
     return iface;
+  }
+
+  /**
+   * Deletes a device from this namespace (`ip link del`, or the namespace going away): its
+   * addresses, the routes through it and its neighbour entries go with it, and it stops
+   * receiving. A deleted VXLAN device's UDP socket is closed.
+   */
+  removeDevice(dev: NetDevice): void {
+    const iface = this.interfaces.get(dev);
+    if (!iface) return;
+    for (const a of [...iface.addrs]) this.removeAddress(dev, a.ip);
+    this.routes.remove((r) => r.dev === dev);
+    this.interfaces.delete(dev);
+    if (dev instanceof VxlanDevice) this.unbindUdp(dev.port);
+    if (dev.ipConfig === iface) dev.ipConfig = null;
+    if (dev.rxHandler === this) dev.rxHandler = null;
+    dev.up = false;
   }
 
   device(name: string): NetDevice | undefined {
@@ -208,6 +251,28 @@ export class NetworkNamespace implements RxHandler, UnderlayStack {
     iface.neigh.set(ip, mac, "PERMANENT", this.sim.now());
   }
 
+  /**
+   * __ip_rt_update_pmtu: the path to `dst` takes at most `mtu` bytes, for ip_rt_mtu_expires
+   * (600 s). Only ever lowers it.
+   */
+  updatePmtu(dst: number, mtu: number): void {
+    const cur = this.pmtus.get(dst);
+    const now = this.sim.now();
+    if (cur !== undefined && cur.expires > now && cur.mtu <= mtu) return;
+    this.pmtus.set(dst, { mtu, expires: now + PMTU_EXPIRES_NS });
+  }
+
+  /** The MTU of the path to `dst`: the device's, or a lower one ICMP taught and not expired. */
+  pathMtu(dst: number, devMtu: number): number {
+    const p = this.pmtus.get(dst);
+    if (p === undefined) return devMtu;
+    if (p.expires <= this.sim.now()) {
+      this.pmtus.delete(dst);
+      return devMtu;
+    }
+    return Math.min(p.mtu, devMtu);
+  }
+
   /** A directed broadcast address of one of our subnets. */
   isSubnetBroadcast(ip: number): boolean {
     return this.broadcastAddrs.has(ip);
@@ -238,8 +303,20 @@ export class NetworkNamespace implements RxHandler, UnderlayStack {
     this.udpSockets.set(port, handler);
   }
 
+  /**
+   * A connected UDP socket (`connect()` after bind, as glibc's resolver uses): it takes
+   * datagrams from `peerIp:peerPort` only. Any other datagram to the port finds no socket
+   * (compute_score rejects a connected socket whose peer differs) and is answered with ICMP
+   * port unreachable.
+   */
+  connectUdp(port: number, peerIp: number, peerPort: number, handler: UdpHandler): void {
+    this.bindUdp(port, handler);
+    this.udpPeers.set(port, { ip: peerIp, port: peerPort });
+  }
+
   unbindUdp(port: number): void {
     this.udpSockets.delete(port);
+    this.udpPeers.delete(port);
   }
 
   bindPing(ident: number, handler: PingHandler): void {
@@ -250,10 +327,14 @@ export class NetworkNamespace implements RxHandler, UnderlayStack {
     this.pingSockets.delete(ident);
   }
 
-  /** A free ephemeral port from the kernel's default range 32768–60999. */
+  /** `net.ipv4.ip_local_port_range` (a per-namespace sysctl; the kernel's default 32768–60999). */
+  ipLocalPortRange: readonly [number, number] = [32768, 60999];
+
+  /** A free ephemeral port from ip_local_port_range. */
   ephemeralPort(inUse: (port: number) => boolean): number {
-    for (let i = 0; i < 28232; i++) {
-      const p = this.sim.rng.intBetween(32768, 60999);
+    const [lo, hi] = this.ipLocalPortRange;
+    for (let i = 0; i <= hi - lo; i++) {
+      const p = this.sim.rng.intBetween(lo, hi);
       if (!inUse(p)) return p;
     }
     throw new Error(`${this.name}: no free ephemeral port`);
@@ -394,6 +475,35 @@ export class NetworkNamespace implements RxHandler, UnderlayStack {
       const v = this.nf.input(this, pkt, dev);
       if (v !== NF_ACCEPT) return this.nfDone(pkt, v);
     }
+    if (this.atPassEnd(pkt, () => this.deliverLocal(pkt, broadcast))) return;
+    this.deliverLocal(pkt, broadcast);
+  }
+
+  /**
+   * In a softirq pass of this namespace's CPUs (softirq.ts) the packet leaves when the pass
+   * ends: schedules `leave` for then and returns true; false when it may leave now.
+   */
+  private atPassEnd(pkt: PacketBuffer, leave: () => void): boolean {
+    if (pkt.softirq === null || pkt.softirq !== this.softirqCpus) return false;
+    const wait = pkt.passEnd - this.sim.now();
+    if (wait <= 0) return false;
+    this.sim.schedule(wait, { fire: leave });
+    return true;
+  }
+
+  /** The end of the packet's pass: the confirmation it put off (false: dropped, counted). */
+  private leavePass(pkt: PacketBuffer): boolean {
+    pkt.softirq = null;
+    if (!pkt.confirmLate) return true;
+    pkt.confirmLate = false;
+    const v = this.nf?.confirmLate?.(this, pkt) ?? NF_ACCEPT;
+    if (v === NF_ACCEPT) return true;
+    this.nfDone(pkt, v);
+    return false;
+  }
+
+  private deliverLocal(pkt: PacketBuffer, broadcast: boolean): void {
+    if (!this.leavePass(pkt)) return;
     this.stats.delivered++;
     const proto = pkt.buf[pkt.head + 9]!;
     if (proto === 17) this.udpRcv(pkt, broadcast);
@@ -418,7 +528,11 @@ export class NetworkNamespace implements RxHandler, UnderlayStack {
       const sum = sumBytes(b, l4, udpLen, pseudoHeaderSum(readIp(b, h + 12), readIp(b, h + 16), 17, udpLen));
       if (foldSum(sum) !== 0xffff) return this.dropPkt(pkt, "udp-checksum");
     }
-    const sock = this.udpSockets.get(readU16(b, l4 + 2));
+    let sock = this.udpSockets.get(readU16(b, l4 + 2));
+    if (sock !== undefined && this.udpPeers.size !== 0) {
+      const peer = this.udpPeers.get(readU16(b, l4 + 2));
+      if (peer !== undefined && (peer.ip !== readIp(b, h + 12) || peer.port !== readU16(b, l4))) sock = undefined;
+    }
     if (sock === undefined) {
       if (!broadcast) this.sendIcmpError(pkt, ICMP_DEST_UNREACH, ICMP_PORT_UNREACH, 0);
       return this.dropPkt(pkt, "udp-no-socket");
@@ -443,13 +557,15 @@ export class NetworkNamespace implements RxHandler, UnderlayStack {
     if (type === ICMP_ECHO_REPLY) {
       const sock = this.pingSockets.get(readU16(b, l4 + 4));
       if (sock !== undefined) {
-        if (this.sim.tracer) this.sim.trace(this.name, "", "deliver", "to ping socket");
+        if (this.sim.tracer) this.sim.trace(this.name, "", "deliver", "to ping socket", pkt, true);
         sock.onEchoReply(this, pkt, readU16(b, l4 + 6));
       }
       this.sim.pool.release(pkt);
       return;
     }
     if ((type === ICMP_DEST_UNREACH || type === ICMP_TIME_EXCEEDED) && len >= 8 + 20) {
+      // icmp_socket_deliver: a TCP socket learns of errors about its segments (tcp_v4_err).
+      if (b[l4 + 8 + 9] === 6) this.tcp.icmpError(b, l4 + 8, len - 8, type, b[l4 + 1]!, readU16(b, l4 + 6));
       this.reportIcmpError(pkt, l4, len, type);
       this.sim.pool.release(pkt);
       return;
@@ -610,6 +726,13 @@ export class NetworkNamespace implements RxHandler, UnderlayStack {
       const v = this.nf.postrouting(this, pkt, dev);
       if (v !== NF_ACCEPT) return this.nfDone(pkt, v);
     }
+    if (this.atPassEnd(pkt, () => this.neighOutput(pkt, dev, nextHop))) return;
+    this.neighOutput(pkt, dev, nextHop);
+  }
+
+  /** ip_finish_output2: the neighbour layer adds Ethernet and transmits. */
+  private neighOutput(pkt: PacketBuffer, dev: NetDevice, nextHop: number): void {
+    if (!this.leavePass(pkt)) return;
     if (dev === this.lo) {
       prependEthernet(pkt, 0, 0, 0x0800);
       if (this.sim.tracer) this.sim.trace(this.name, "lo", "loopback", "local destination: via lo", pkt);
@@ -621,6 +744,64 @@ export class NetworkNamespace implements RxHandler, UnderlayStack {
     if (e !== undefined && (e.state === "REACHABLE" || e.state === "STALE" || e.state === "PERMANENT")) {
       prependEthernet(pkt, e.mac, dev.mac, 0x0800);
       dev.transmit(pkt);
+      return;
+    }
+    this.resolveAndQueue(iface, nextHop, pkt, e);
+  }
+
+  /**
+   * br_nf_pre_routing_finish (net/bridge/br_netfilter_hooks.c) for a bridged IPv4 frame whose
+   * destination address PREROUTING changed: ip_route_input decides. When the new route
+   * leaves through the bridge the frame came in on, it stays bridged ("bridged DNAT",
+   * br_nf_pre_routing_finish_bridge): no routing, no TTL decrement, its destination MAC
+   * taken from the next hop's neighbour entry — at once when that entry is connected
+   * (neigh_hh_bridge), otherwise through the neighbour's output (BR_NF_NEIGH, see
+   * brNfNeighOutput), after which the bridge's xmit resumes it from its ingress port. Any
+   * other route (another device, a local address, none) routes it: its destination MAC
+   * becomes the bridge's own, so it goes up to this stack. `pkt.head` at Ethernet; answers
+   * BR_NF_*.
+   */
+  brNfReroute(bridge: NetDevice, pkt: PacketBuffer): number {
+    const b = pkt.buf;
+    const eth = pkt.head;
+    const dst = readIp(b, eth + 14 + 16);
+    // ip_route_input fails (and the frame is dropped) when forwarding is off.
+    if (!this.isLocalAddress(dst) && !this.ipForward) return BR_NF_DROP;
+    const route = this.isLocalAddress(dst) ? null : this.routes.lookup(dst);
+    if (route === null || route.dev !== bridge) {
+      writeMacAt(b, eth, bridge.mac);
+      return BR_NF_CONTINUE;
+    }
+    const iface = bridge.ipConfig as Interface;
+    const nextHop = route.gateway !== 0 ? route.gateway : dst;
+    const e = iface.neigh.get(nextHop);
+    const now = this.sim.now();
+    if (this.sim.tracer) this.sim.traceIp(this.name, bridge.name, "route", `bridged DNAT: ${formatIpv4(dst)} is behind ${bridge.name} too, so the frame stays bridged`, pkt, eth + 14);
+    if (e !== undefined && (e.state === "PERMANENT" || (e.state === "REACHABLE" && now - e.updated <= REACHABLE_TIME_NS))) {
+      writeMacAt(b, eth, e.mac);
+      return BR_NF_CONTINUE;
+    }
+    // neigh->output with nf_bridge->bridged_dnat set: the source MAC is kept aside.
+    pkt.brNfSrcMac = macAt(b, eth + 6);
+    pkt.brNfBridgedDnat = true;
+    return BR_NF_NEIGH;
+  }
+
+  /**
+   * The neighbour output of a BR_NF_NEIGH frame (`pkt.head` at Ethernet): a STALE entry
+   * sends it at once, an unresolved one queues it behind an ARP request from the bridge;
+   * either way it leaves through the bridge device, whose xmit bridges it on.
+   */
+  brNfNeighOutput(bridge: NetDevice, pkt: PacketBuffer): void {
+    pkt.head += 14;
+    const dst = readIp(pkt.buf, pkt.head + 16);
+    const route = this.routes.lookup(dst);
+    const nextHop = route !== null && route.gateway !== 0 ? route.gateway : dst;
+    const iface = bridge.ipConfig as Interface;
+    const e = iface.neigh.get(nextHop);
+    if (e !== undefined && (e.state === "REACHABLE" || e.state === "STALE" || e.state === "PERMANENT")) {
+      prependEthernet(pkt, e.mac, bridge.mac, 0x0800);
+      bridge.transmit(pkt);
       return;
     }
     this.resolveAndQueue(iface, nextHop, pkt, e);
@@ -724,7 +905,7 @@ export class NetworkNamespace implements RxHandler, UnderlayStack {
       this.sendArp(dev, 2, dev.mac, tpa, sha, sha, spa);
     } else if (op === 2 && existing !== undefined) {
       const e = iface.neigh.set(spa, sha, "REACHABLE", now);
-      if (this.sim.tracer) this.sim.trace(this.name, dev.name, "arp-resolved", `${formatIpv4(spa)} is-at ${formatMac(sha)}`);
+      if (this.sim.tracer) this.sim.trace(this.name, dev.name, "arp-resolved", `${formatIpv4(spa)} is-at ${formatMac(sha)}`, pkt);
       this.flushNeighbour(dev, e);
     }
     this.sim.pool.release(pkt);
@@ -811,7 +992,8 @@ export class NetworkNamespace implements RxHandler, UnderlayStack {
 
   dropPkt(pkt: PacketBuffer, reason: DropReason): void {
     this.stats.countDrop(reason);
-    if (this.sim.tracer) this.sim.trace(this.name, pkt.ingress?.name ?? "", "drop", reason, undefined);
+    // The packet is named, not described: its head may be at any header here.
+    if (this.sim.tracer) this.sim.trace(this.name, pkt.ingress?.name ?? "", "drop", reason, pkt, false, { drop: { reason }, describe: false });
     this.sim.pool.release(pkt);
   }
 

@@ -1,8 +1,17 @@
 /**
  * A minimal TCP endpoint (RFC 9293): enough for a "connection" to be real packets both
  * ways: three-way handshake, in-order data with ACKs, FIN in both directions, RST for
- * segments nobody wants. No retransmission, no congestion control, no reordering: the
- * emulated links do not lose or reorder, and anything unexpected is counted and dropped.
+ * segments nobody wants. A SYN that gets no answer is retransmitted on Linux's timers (RTO
+ * 1 s doubling, tcp_syn_retries 6: at 1, 3, 7, 15, 31 and 63 s, then connect() fails at
+ * 127 s). Data is sent from a send buffer within the peer's window and the congestion
+ * window (initial window 10 segments, slow start, then congestion avoidance), and kept until
+ * acknowledged: the retransmission timer (RTO: 1 s, then TCP_RTO_MIN 200 ms once an RTT is
+ * known — every emulated RTT is far below it — doubling up to 120 s, tcp_retries2 15) resends
+ * from the first unacknowledged byte (go-back-N: the receiver keeps no out-of-order queue),
+ * and an ICMP "fragmentation needed" about an outstanding segment lowers the path MTU and
+ * the MSS and resends at once (tcp_v4_mtu_reduced → tcp_simple_retransmit). No SACK
+ * recovery, no fast retransmit, no zero-window probes; anything unexpected is counted and
+ * dropped.
  *
  * On the wire it looks like Linux with default sysctls: MSS, SACK-permitted, timestamps
  * (tcp_timestamps=1, RFC 7323) and window scale 7 in the SYN, the initial window of
@@ -42,7 +51,31 @@ export interface TcpApp {
   onPeerClosed?(conn: TcpConnection): void;
   onClosed?(conn: TcpConnection): void;
   onReset?(conn: TcpConnection): void;
+  /** connect() gave up: every SYN retransmission went unanswered (ETIMEDOUT). */
+  onTimeout?(conn: TcpConnection): void;
 }
+
+/** TCP_TIMEOUT_INIT: the first retransmission timeout of a SYN (RFC 6298 §2.1: 1 s). */
+export const TCP_TIMEOUT_INIT_NS = 1_000_000_000;
+/** TCP_RTO_MAX: the backoff's ceiling. */
+const TCP_RTO_MAX_NS = 120_000_000_000;
+/** TCP_RTO_MIN: the least retransmission timeout once an RTT is measured (200 ms). */
+export const TCP_RTO_MIN_NS = 200_000_000;
+/** net.ipv4.tcp_retries2: retransmission timeouts before an established connection is given up. */
+export const TCP_RETRIES2 = 15;
+/** TCP_INIT_CWND: the initial congestion window, in segments (RFC 6928). */
+export const TCP_INIT_CWND = 10;
+/** ip_rt_min_pmtu: an ICMP cannot lower a path MTU below 552 bytes. */
+const IP_RT_MIN_PMTU = 552;
+
+function before(a: number, b: number): boolean {
+  return ((a - b) | 0) < 0;
+}
+function after(a: number, b: number): boolean {
+  return ((b - a) | 0) < 0;
+}
+/** net.ipv4.tcp_syn_retries (default 6). */
+export const TCP_SYN_RETRIES = 6;
 
 /**
  * Receive space for the initial window: tcp_full_space() with the default tcp_rmem[1]
@@ -112,6 +145,30 @@ export class TcpConnection implements TimerTask {
   private readonly txRoutes: Route[] = [];
   bytesReceived = 0;
   bytesSent = 0;
+  /** SYNs retransmitted so far (Linux counts them in TCPSynRetrans). */
+  synRetransmits = 0;
+  /** The SYN retransmission timer (icsk_retransmit_timer while SYN_SENT); null when not armed. */
+  private synTimer: TimerTask | null = null;
+  private rto = TCP_TIMEOUT_INIT_NS;
+  /** What the application wrote and the peer has not acknowledged yet, from `sndUna` on (sk_write_queue and the retransmit queue together). */
+  private readonly sendBuf: Uint8Array[] = [];
+  private sendBufLen = 0;
+  /** The peer's receive window in bytes (its window field, scaled). */
+  private sndWnd = 0;
+  /** The congestion window and slow-start threshold, in bytes. */
+  private cwnd = 0;
+  private ssthresh = 0x7fffffff;
+  /** The highest sequence number sent so far (snd_nxt before a go-back-N rewinds it). */
+  private sndMax = 0;
+  /** close() was called: a FIN follows the buffered data. */
+  private finQueued = false;
+  /** The data retransmission timer; null when nothing is outstanding. */
+  private rtoTimer: TimerTask | null = null;
+  private dataRto = TCP_TIMEOUT_INIT_NS;
+  /** Consecutive retransmission timeouts of the current head segment (icsk_retransmits). */
+  private rtoRetries = 0;
+  /** Segments sent again (RTO or PMTU), as Linux counts them in RetransSegs. */
+  retransmittedSegments = 0;
 
   constructor(
     readonly stack: TcpStack,
@@ -146,35 +203,187 @@ export class TcpConnection implements TimerTask {
     return Math.min(this.stack.mssFor(this.remoteIp), this.peerMss) - (this.tsOk ? TS_ALIGNED : 0);
   }
 
-  /** Sends data: one segment, or several of at most `sendMss` bytes each. */
+  /**
+   * Sends data: queued on the send buffer and sent in segments of at most `sendMss` bytes
+   * as far as the peer's window and the congestion window allow (the rest as ACKs open
+   * them); PSH on the segment that empties the buffer.
+   */
   send(data: Uint8Array): void {
     if (this.state !== "ESTABLISHED" && this.state !== "CLOSE_WAIT") throw new Error(`send() in state ${this.state}`);
+    if (data.length === 0) return;
+    this.sendBuf.push(data.slice());
+    this.sendBufLen += data.length;
+    this.push(true);
+  }
+
+  /** Bytes written and not yet acknowledged. */
+  get unacknowledged(): number {
+    return this.sendBufLen;
+  }
+
+  /** The sequence number after the highest byte (or SYN/FIN) sent so far. */
+  get highestSent(): number {
+    return this.state === "SYN_SENT" || this.state === "SYN_RECV" ? this.sndNxt : this.sndMax;
+  }
+
+  /** The bytes of the send buffer from `off` (relative to sndUna), `len` of them. */
+  private bufSlice(off: number, len: number): Uint8Array {
+    const out = new Uint8Array(len);
+    let skip = off;
+    let at = 0;
+    for (const chunk of this.sendBuf) {
+      if (skip >= chunk.length) {
+        skip -= chunk.length;
+        continue;
+      }
+      const n = Math.min(chunk.length - skip, len - at);
+      out.set(chunk.subarray(skip, skip + n), at);
+      at += n;
+      skip = 0;
+      if (at === len) break;
+    }
+    return out;
+  }
+
+  /**
+   * tcp_write_xmit: segments from sndNxt while the peer's window and the congestion window
+   * have room, then the queued FIN once every byte before it is out.
+   */
+  private push(fromApp: boolean): void {
     const mss = Math.max(1, this.sendMss);
-    if (data.length <= mss) {
-      this.sendSegment(data);
+    if (this.cwnd === 0) this.cwnd = TCP_INIT_CWND * mss;
+    for (;;) {
+      const off = (this.sndNxt - this.sndUna) >>> 0;
+      const unsent = this.sendBufLen - off;
+      if (unsent <= 0) break;
+      const room = Math.min(this.sndWnd, this.cwnd) - off;
+      if (room <= 0) break;
+      const len = Math.min(mss, unsent, room);
+      const part = this.bufSlice(off, len);
+      const end = (this.sndNxt + len) >>> 0;
+      this.emit((off + len === this.sendBufLen ? TCP_PSH : 0) | TCP_ACK, part, null, fromApp);
+      if (after(end, this.sndMax)) {
+        const fresh = (end - (before(this.sndNxt, this.sndMax) ? this.sndMax : this.sndNxt)) >>> 0;
+        this.bytesSent += fresh;
+        if (fresh < len) this.countRetransmit();
+        this.sndMax = end;
+      } else {
+        this.countRetransmit();
+      }
+      this.sndNxt = end;
+    }
+    if (this.finQueued && !this.finSent && ((this.sndNxt - this.sndUna) >>> 0) === this.sendBufLen) {
+      this.emit(TCP_FIN | TCP_ACK, null, null, fromApp);
+      this.sndNxt = (this.sndNxt + 1) >>> 0;
+      if (after(this.sndNxt, this.sndMax)) this.sndMax = this.sndNxt;
+      this.finSent = true;
+    }
+    if (this.sndNxt !== this.sndUna && this.rtoTimer === null) this.armRto();
+  }
+
+  private countRetransmit(): void {
+    this.retransmittedSegments++;
+    this.stack.retransmittedSegments++;
+  }
+
+  /** The retransmission timer for outstanding data (tcp_retransmit_timer). */
+  private armRto(): void {
+    const timer: TimerTask = {
+      fire: () => {
+        if (this.rtoTimer !== timer) return;
+        this.rtoTimer = null;
+        if (this.sndUna === this.sndMax || this.state === "CLOSED") return;
+        if (this.rtoRetries >= TCP_RETRIES2) {
+          // tcp_write_timeout: the connection is given up (ETIMEDOUT).
+          this.state = "CLOSED";
+          this.stack.forget(this);
+          this.app.onTimeout?.(this);
+          return;
+        }
+        this.rtoRetries++;
+        // tcp_enter_loss: everything outstanding is lost; slow start again from one segment.
+        const mss = Math.max(1, this.sendMss);
+        const flight = (this.sndMax - this.sndUna) >>> 0;
+        this.ssthresh = Math.max(flight >>> 1, 2 * mss);
+        this.cwnd = mss;
+        this.rewind();
+        this.dataRto = Math.min(this.dataRto * 2, TCP_RTO_MAX_NS);
+        this.push(false);
+        if (this.rtoTimer === null && this.sndNxt !== this.sndUna) this.armRto();
+      },
+    };
+    this.rtoTimer = timer;
+    this.stack.ns.sim.schedule(this.dataRto, timer);
+  }
+
+  /** Go back to the first unacknowledged byte (a FIN already sent is sent again after the data). */
+  private rewind(): void {
+    this.sndNxt = this.sndUna;
+    if (this.finSent && this.sndUna !== this.sndMax) this.finSent = false;
+  }
+
+  /**
+   * The ACK of a segment from the peer: acknowledged bytes leave the send buffer, the
+   * windows open (slow start below ssthresh, then about one MSS per RTT), the timer restarts.
+   */
+  private onAck(ack: number, windowField: number): void {
+    this.sndWnd = windowField * (this.wscaleOk ? 1 << this.sndWscale : 1);
+    if (after(ack, this.sndMax)) return; // acknowledges what was never sent
+    if (after(ack, this.sndUna)) {
+      let acked = (ack - this.sndUna) >>> 0;
+      const dataAcked = Math.min(acked, this.sendBufLen);
+      let drop = dataAcked;
+      while (drop > 0 && this.sendBuf.length > 0) {
+        const head = this.sendBuf[0]!;
+        if (head.length <= drop) {
+          drop -= head.length;
+          this.sendBuf.shift();
+        } else {
+          this.sendBuf[0] = head.subarray(drop);
+          drop = 0;
+        }
+      }
+      this.sendBufLen -= dataAcked;
+      acked = dataAcked;
+      const mss = Math.max(1, this.sendMss);
+      if (this.cwnd < this.ssthresh) this.cwnd += acked;
+      else this.cwnd += Math.max(1, Math.floor((mss * mss) / this.cwnd));
+      this.sndUna = ack;
+      if (before(this.sndNxt, ack)) this.sndNxt = ack;
+      this.rtoRetries = 0;
+      this.dataRto = TCP_RTO_MIN_NS;
+      this.rtoTimer = null;
+    }
+    if (this.sndUna !== this.sndMax && this.rtoTimer === null) this.armRto();
+  }
+
+  /**
+   * tcp_v4_mtu_reduced: an ICMP "fragmentation needed" said the path takes at most `mtu`
+   * bytes. The path MTU is lowered (ip_rt_min_pmtu 552 at least) and, when the MSS shrank,
+   * the outstanding data is sent again at once in smaller segments (tcp_simple_retransmit).
+   */
+  mtuReduced(mtu: number): void {
+    if (this.state === "CLOSED" || this.state === "SYN_SENT" || this.state === "SYN_RECV") return;
+    const before = this.sendMss;
+    this.stack.ns.updatePmtu(this.remoteIp, Math.max(mtu, IP_RT_MIN_PMTU));
+    if (this.sendMss >= before) return;
+    this.rewind();
+    this.push(false);
+  }
+
+  /** Closes our half: FIN. A connection still in SYN_SENT is just abandoned (tcp_close: no FIN, no RST). */
+  close(): void {
+    if (this.state === "SYN_SENT") {
+      this.synTimer = null;
+      this.state = "CLOSED";
+      this.stack.forget(this);
       return;
     }
-    for (let off = 0; off < data.length; off += mss) this.sendSegment(data.subarray(off, Math.min(data.length, off + mss)));
-  }
-
-  private sendSegment(part: Uint8Array): void {
-    this.emit(TCP_PSH | TCP_ACK, part, null, true);
-    this.sndNxt = (this.sndNxt + part.length) >>> 0;
-    this.bytesSent += part.length;
-  }
-
-  /** Closes our half: FIN. */
-  close(): void {
-    if (this.state === "ESTABLISHED") {
-      this.emit(TCP_FIN | TCP_ACK, null, null, true);
-      this.sndNxt = (this.sndNxt + 1) >>> 0;
-      this.finSent = true;
-      this.state = "FIN_WAIT_1";
-    } else if (this.state === "CLOSE_WAIT") {
-      this.emit(TCP_FIN | TCP_ACK, null, null, true);
-      this.sndNxt = (this.sndNxt + 1) >>> 0;
-      this.finSent = true;
-      this.state = "LAST_ACK";
+    if (this.state === "ESTABLISHED" || this.state === "CLOSE_WAIT") {
+      // The FIN goes out after the buffered data (tcp_send_fin queues it behind it).
+      this.finQueued = true;
+      this.state = this.state === "ESTABLISHED" ? "FIN_WAIT_1" : "LAST_ACK";
+      this.push(true);
     }
   }
 
@@ -185,6 +394,35 @@ export class TcpConnection implements TimerTask {
     this.rcvWnd = initialWindow(mss);
     this.emit(TCP_SYN, null, synOptions(mss, true, true, true, this.tsVal(), 0), false);
     this.sndNxt = (this.sndNxt + 1) >>> 0;
+    this.armSynTimer();
+  }
+
+  /** tcp_retransmit_timer for a SYN: resend it, back off (rto × 2), give up after tcp_syn_retries. */
+  private armSynTimer(): void {
+    const timer: TimerTask = {
+      fire: () => {
+        if (this.synTimer !== timer || this.state !== "SYN_SENT") return;
+        if (this.synRetransmits >= TCP_SYN_RETRIES) {
+          this.synTimer = null;
+          this.state = "CLOSED";
+          this.stack.forget(this);
+          this.app.onTimeout?.(this);
+          return;
+        }
+        this.synRetransmits++;
+        this.stack.synRetransmits++;
+        const mss = this.stack.mssFor(this.remoteIp);
+        // The same sequence number; the options again, with a fresh TSval.
+        const next = this.sndNxt;
+        this.sndNxt = this.sndUna;
+        this.emit(TCP_SYN, null, synOptions(mss, true, true, true, this.tsVal(), 0), false);
+        this.sndNxt = next;
+        this.rto = Math.min(this.rto * 2, TCP_RTO_MAX_NS);
+        this.armSynTimer();
+      },
+    };
+    this.synTimer = timer;
+    this.stack.ns.sim.schedule(this.rto, timer);
   }
 
   /** Answers a SYN, offering back what the peer offered (tcp_synack_options). */
@@ -219,7 +457,10 @@ export class TcpConnection implements TimerTask {
       this.readSynOptions(b, l4);
       this.rcvNxt = (seq + 1) >>> 0;
       this.sndUna = ack;
+      this.sndMax = ack;
+      this.dataRto = TCP_RTO_MIN_NS; // the handshake gave an RTT sample
       this.state = "ESTABLISHED";
+      this.synTimer = null;
       this.emit(TCP_ACK, null, null, false);
       this.upcalls++;
       try {
@@ -230,11 +471,19 @@ export class TcpConnection implements TimerTask {
       return;
     }
     if (this.state === "SYN_RECV") {
+      if ((flags & (TCP_SYN | TCP_ACK)) === TCP_SYN && ((seq + 1) >>> 0) === this.rcvNxt) {
+        // tcp_check_req: the peer retransmitted its SYN (our SYN-ACK was lost): answer it again.
+        this.sndNxt = (this.sndNxt - 1) >>> 0;
+        this.sendSynAck();
+        return;
+      }
       if (!(flags & TCP_ACK) || ack !== this.sndNxt) {
         this.stack.countOutOfWindow();
         return;
       }
       this.sndUna = ack;
+      this.sndMax = ack;
+      this.dataRto = TCP_RTO_MIN_NS;
       this.state = "ESTABLISHED";
       this.upcalls++;
       try {
@@ -258,8 +507,8 @@ export class TcpConnection implements TimerTask {
     // The ACK first (RFC 9293 §3.10.7.4, fifth check), against what we had sent when the
     // segment arrived: FIN_WAIT_1 becomes FIN_WAIT_2 only once our FIN is acknowledged.
     if (flags & TCP_ACK) {
-      this.sndUna = ack;
-      const finAcked = this.finSent && ack === this.sndNxt;
+      this.onAck(ack, readU16(b, l4 + 14));
+      const finAcked = this.finSent && ack === this.sndMax;
       if (finAcked) {
         if (this.state === "FIN_WAIT_1") this.state = "FIN_WAIT_2";
         else if (this.state === "CLOSING") this.state = "TIME_WAIT";
@@ -301,6 +550,8 @@ export class TcpConnection implements TimerTask {
     } finally {
       this.upcalls--;
     }
+    // The ACK may have opened the windows: send what waits in the buffer.
+    if (flags & TCP_ACK && this.state !== "CLOSED") this.push(false);
     // If the application answered, its segment carried the ACK already.
     if (needAck && this.lastEmitAck !== this.rcvNxt) this.emit(TCP_ACK, null, null, false);
     if (this.state === "TIME_WAIT") {
@@ -346,6 +597,9 @@ export class TcpConnection implements TimerTask {
     }
     // A SYN-ACK goes out from the listener (ip_build_and_send_pkt): with DF, IP ID 0.
     prependIpv4(pkt, { src: this.localIp, dst: this.remoteIp, protocol: 6, ttl: 64, ident, dontFrag: true });
+    // Linux leaves the TCP checksum to the device (every podwire device offers it): the
+    // skb is CHECKSUM_PARTIAL (the bytes carry the final checksum all the same).
+    pkt.csumPartial = true;
     if (flags & TCP_ACK) this.lastEmitAck = this.rcvNxt;
     // When it leaves: an application's answer after APP_RESPONSE_NS, and never two segments
     // of one socket at the same instant (TCP_SEGMENT_GAP_NS apart, in order).
@@ -369,8 +623,9 @@ export class TcpConnection implements TimerTask {
     if (pkt !== undefined && route !== undefined) this.stack.ns.ipOutput(pkt, route, true);
   }
 
-  /** Reads the peer's SYN options: MSS, window scale, SACK-permitted, timestamps. */
+  /** Reads the peer's SYN options: MSS, window scale, SACK-permitted, timestamps (and its window, never scaled in a SYN). */
   readSynOptions(b: Uint8Array, l4: number): void {
+    this.sndWnd = readU16(b, l4 + 14);
     const end = l4 + (b[l4 + 12]! >>> 4) * 4;
     let i = l4 + 20;
     while (i < end) {
@@ -472,6 +727,8 @@ function connKey(localIp: number, localPort: number, remoteIp: number, remotePor
 export class TcpStack {
   private readonly listeners = new Map<number, (conn: TcpConnection) => TcpApp>();
   private readonly conns = new Map<string, TcpConnection>();
+  /** SYN retransmissions of this namespace's connections (netstat's TCPSynRetrans). */
+  synRetransmits = 0;
 
   constructor(readonly ns: NetworkNamespace) {}
 
@@ -505,11 +762,36 @@ export class TcpStack {
     this.conns.delete(conn.key);
   }
 
-  /** MSS for a destination: the route MTU minus 40 bytes of IPv4 and TCP headers. */
+  /** MSS for a destination: the path MTU (the route's device, or less as ICMP taught) minus 40 bytes of IPv4 and TCP headers. */
   mssFor(dst: number): number {
     const route = this.ns.routeOutput(dst);
-    const mtu = route === null ? 1500 : Math.min(route.dev.mtu, 65535);
+    const mtu = route === null ? 1500 : this.ns.pathMtu(dst, Math.min(route.dev.mtu, 65535));
     return Math.min(mtu - 40, 65495);
+  }
+
+  /** Segments sent again by this namespace's connections (RetransSegs). */
+  retransmittedSegments = 0;
+  /** ICMP errors about segments outside a connection's window (LINUX_MIB_OUTOFWINDOWICMPS). */
+  outOfWindowIcmps = 0;
+
+  /**
+   * tcp_v4_err for an ICMP error quoting one of our segments (`q` the quoted IPv4 header):
+   * ignored unless its sequence number is between snd_una and snd_nxt; "fragmentation
+   * needed" lowers the path MTU (tcp_v4_mtu_reduced). Other errors are left to the
+   * namespace's listeners, as before.
+   */
+  icmpError(b: Uint8Array, q: number, quotedLen: number, type: number, code: number, mtu: number): void {
+    const ihl = (b[q]! & 0x0f) * 4;
+    if (quotedLen < ihl + 8) return;
+    const conn = this.conns.get(connKey(readIp(b, q + 12), readU16(b, q + ihl), readIp(b, q + 16), readU16(b, q + ihl + 2)));
+    if (conn === undefined) return;
+    const seq = readU32(b, q + ihl + 4);
+    // between(seq, snd_una, snd_nxt): Linux's snd_nxt is the highest sent (a go-back-N here rewinds sndNxt).
+    if (before(seq, conn.sndUna) || !before(seq, conn.highestSent)) {
+      this.outOfWindowIcmps++;
+      return;
+    }
+    if (type === 3 && code === 4) conn.mtuReduced(mtu);
   }
 
   countOutOfWindow(): void {
@@ -531,7 +813,7 @@ export class TcpStack {
     const flags = b[l4 + 13]!;
     const conn = this.conns.get(connKey(dst, dstPort, src, srcPort));
     if (conn !== undefined) {
-      if (this.ns.sim.tracer) this.ns.sim.trace(this.ns.name, "", "deliver", `to TCP socket ${conn.toString()}`, undefined);
+      if (this.ns.sim.tracer) this.ns.sim.trace(this.ns.name, "", "deliver", `to TCP socket ${conn.toString()}`, pkt, true);
       conn.segment(pkt, l4);
       this.ns.sim.pool.release(pkt);
       return;
@@ -543,7 +825,7 @@ export class TcpStack {
       conn.rcvNxt = (readU32(b, l4 + 4) + 1) >>> 0;
       conn.readSynOptions(b, l4);
       this.conns.set(conn.key, conn);
-      if (this.ns.sim.tracer) this.ns.sim.trace(this.ns.name, "", "deliver", `SYN to listener :${dstPort}`, undefined);
+      if (this.ns.sim.tracer) this.ns.sim.trace(this.ns.name, "", "deliver", `SYN to listener :${dstPort}`, pkt, true);
       conn.sendSynAck();
       this.ns.sim.pool.release(pkt);
       return;

@@ -6,6 +6,10 @@
  */
 import type { SetElement } from "./model.js";
 
+/**
+ * The net element change of one set: the compiler applies it as flush (when `flushed`),
+ * then `deleted`, then `added`, so an element replaced (same key, other data) is in both.
+ */
 export interface NftSetDelta {
   /** The set was flushed (every element removed) before `added` were inserted. */
   flushed: boolean;

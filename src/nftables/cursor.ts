@@ -3,7 +3,7 @@
  * expecting, and errors located at a token.
  */
 import { NFT_ERROR, nftError, type NftErrorCode, type NftLocation } from "./errors.js";
-import type { Token } from "./tokenize.js";
+import type { Lexer, Token } from "./tokenize.js";
 
 /**
  * Words nft's scanner reserves everywhere, so it refuses them as table, chain and set names
@@ -18,21 +18,57 @@ export const RESERVED = new Set([
   "vmap", "update", "limit", "handle", "position", "index", "define", "include", "tproxy",
 ]);
 
+const NAME_START = /^[A-Za-z_.]/;
+const NAME_REST = /^[A-Za-z0-9/\-_.]*$/;
+
 export class Cursor {
+  /** The absolute index of the next token. */
   pos = 0;
-  constructor(
-    readonly tokens: Token[],
-    readonly file: string,
-  ) {}
+  /** Tokens from absolute index `start` on, read ahead as far as a peek needed. */
+  private buf: Token[];
+  private start = 0;
+  private readonly lexer: Lexer | null;
+
+  /** Over a lexer (tokens read as needed), or a list of tokens ending with `eof`. */
+  constructor(source: Lexer | Token[], readonly file: string) {
+    if (Array.isArray(source)) {
+      this.buf = source;
+      this.lexer = null;
+    } else {
+      this.buf = [];
+      this.lexer = source;
+    }
+  }
 
   peek(offset = 0): Token {
-    return this.tokens[Math.min(this.pos + offset, this.tokens.length - 1)]!;
+    const i = Math.max(0, this.pos + offset - this.start);
+    const buf = this.buf;
+    if (i < buf.length) return buf[i]!;
+    return this.fill(i);
+  }
+
+  private fill(i: number): Token {
+    const buf = this.buf;
+    const lexer = this.lexer;
+    if (lexer !== null) {
+      while (buf.length <= i && (buf.length === 0 || buf[buf.length - 1]!.kind !== "eof")) buf.push(lexer.next());
+      if (i < buf.length) return buf[i]!;
+    }
+    return buf[buf.length - 1]!;
   }
 
   next(): Token {
     const t = this.peek();
     if (t.kind !== "eof") this.pos++;
     return t;
+  }
+
+  /** Forgets the tokens read before the current one (between commands: nothing goes back that far). */
+  release(): void {
+    const drop = this.pos - 1 - this.start;
+    if (this.lexer === null || drop < 512) return;
+    this.buf = this.buf.slice(drop);
+    this.start += drop;
   }
 
   loc(t: Token = this.peek()): NftLocation {
@@ -94,7 +130,7 @@ export class Cursor {
   /** A table, chain or set name: an identifier that is not a reserved word. */
   expectName(what: string): Token {
     const t = this.peek();
-    if (t.kind !== "word" || !/^[A-Za-z_.][A-Za-z0-9/\-_.]*$/.test(t.text) || RESERVED.has(t.text)) {
+    if (t.kind !== "word" || !isName(t.text) || RESERVED.has(t.text)) {
       this.unexpected(`a ${what} name (letters, digits and / - _ ., starting with a letter)`);
     }
     return this.next();
@@ -109,4 +145,12 @@ export class Cursor {
     const t = this.peek();
     return t.kind === "newline" || t.kind === "eof" || (t.kind === "punct" && (t.text === ";" || t.text === "}"));
   }
+}
+
+/** `[A-Za-z_.][A-Za-z0-9/\-_.]*`: a word the scanner read as a name (it starts with a letter or `_`) passes at once. */
+function isName(text: string): boolean {
+  const c = text.charCodeAt(0);
+  const letter = (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c === 95;
+  if (letter && text.indexOf(":") < 0) return true;
+  return NAME_START.test(text) && NAME_REST.test(text.slice(1));
 }

@@ -34,6 +34,13 @@ function uses(e: Expr, proto: string): boolean {
   return false;
 }
 
+function usesTh(e: Expr): boolean {
+  if (e.kind === "payload") return e.proto === "th";
+  if (e.kind === "concat") return e.parts.some(usesTh);
+  if (e.kind === "binop") return usesTh(e.left);
+  return false;
+}
+
 function renameTh(e: Expr, proto: "tcp" | "udp" | "sctp"): void {
   if (e.kind === "payload" && e.proto === "th") e.proto = proto;
   else if (e.kind === "concat") e.parts.forEach((p) => renameTh(p, proto));
@@ -46,6 +53,13 @@ function renameTh(e: Expr, proto: "tcp" | "udp" | "sctp"): void {
  * it decodes the bytes with the protocol it knows.
  */
 export function renameLaterTh(stmts: Stmt[]): void {
+  // Only rules with a `th` match after another header or protocol match change.
+  let th = false;
+  for (let i = 1; i < stmts.length && !th; i++) {
+    const left = leftOf(stmts[i]!);
+    th = left !== undefined && usesTh(left);
+  }
+  if (!th) return;
   const pctx = new ProtocolContext();
   for (const s of stmts) {
     const left = leftOf(s);
@@ -56,8 +70,13 @@ export function renameLaterTh(stmts: Stmt[]): void {
   }
 }
 
+const NONE: ReadonlySet<number> = new Set();
+
 /** Indices of the statements to drop; renames `th` in place. */
-export function killDependencies(stmts: Stmt[], family: Family): Set<number> {
+export function killDependencies(stmts: Stmt[], family: Family): ReadonlySet<number> {
+  let candidate = false;
+  for (let i = 0; i + 1 < stmts.length && !candidate; i++) candidate = dependencyOf(stmts[i]!, family) !== undefined;
+  if (!candidate) return NONE;
   const drop = new Set<number>();
   stmts.forEach((s, i) => {
     const proto = dependencyOf(s, family);

@@ -11,9 +11,11 @@
  *   POSTROUTING  mangle -150, NAT core (src) 100, confirm (last)
  *
  * nft filter chains are placed by their own priority. When one has the same priority as
- * an iptables table (or conntrack, or IPVS), the iptables stage runs first: those hooks are
- * registered before kube-proxy's table exists (flannel's rules are loaded at boot), and
- * nf_hook_entries_grow inserts a new hook after the existing ones of equal priority.
+ * an iptables table (or conntrack, or IPVS, or an earlier nft chain), the nft chain runs
+ * first: those hooks are registered before it (flannel's rules are loaded at boot, before
+ * kube-proxy's table exists), and nf_hook_entries_grow (net/netfilter/core.c) inserts a new
+ * hook before the first existing one whose priority is not lower (`reg->priority >
+ * orig_ops[i]->priority` keeps the old one first only when it is strictly lower).
  *
  * nft nat chains are not stages of their own: nf_nat_register_fn hangs every nat chain of
  * a hook (iptables' nat table included) off the one NAT core hook (nf_nat_ipv4_ops:
@@ -79,8 +81,10 @@ export function buildStages(nft: CompiledNft | null): Record<BuiltinChain, Stage
   for (const hook of Object.keys(out) as BuiltinChain[]) {
     const list = out[hook];
     for (const chain of nft.filter[NFT_HOOK[hook]]) {
-      // After every stage of lower or equal priority (see above), before the first higher one.
-      let at = list.findIndex((s) => s.priority > chain.priority);
+      // Before the first built-in stage of equal or higher priority (registered later, it runs
+      // first; see above), after the nft chains already placed (compileRuleset's order has
+      // the newest of equal priority first).
+      let at = list.findIndex((s) => (s.kind === STAGE_NFT ? s.priority > chain.priority : s.priority >= chain.priority));
       if (at < 0) at = list.length;
       list.splice(at, 0, { kind: STAGE_NFT, priority: chain.priority, chain });
     }

@@ -5,10 +5,11 @@
  * error, never skipped.
  */
 import { type DataTypeName, dataType } from "./datatypes.js";
-import { NFT_ERROR, type NftLocation } from "./errors.js";
+import { NFT_ERROR } from "./errors.js";
 import { BARE_META, META_KEYS, exprTypes, payloadType } from "./expr-types.js";
 import type { Expr, RelOp, SetRef, Stmt } from "./model.js";
 import type { Cursor } from "./cursor.js";
+import type { Token } from "./tokenize.js";
 import { ProtocolContext } from "./protocol-context.js";
 import { type Ref, parseAtomAt, parseElementList, parseKey, parseKeyPart, parseTimeAt } from "./parse-values.js";
 
@@ -17,15 +18,15 @@ export interface ParsedRule {
   comment?: string;
   refs: Ref[];
   /** Where a `dnat/snat to ADDR:PORT` appears without a transport protocol match before it. */
-  portWithoutL4?: NftLocation;
-  /** Location of each statement, parallel to `stmts` (for context errors such as nat in a filter chain). */
-  locs: NftLocation[];
+  portWithoutL4?: Token;
+  /** The first token of each statement, parallel to `stmts` (for context errors such as nat in a filter chain). */
+  starts: Token[];
 }
 
 const REL_OPS: readonly RelOp[] = ["==", "!=", "<", ">", "<=", ">="];
 
 export function parseRule(cur: Cursor): ParsedRule {
-  const rule: ParsedRule = { stmts: [], refs: [], locs: [] };
+  const rule: ParsedRule = { stmts: [], refs: [], starts: [] };
   let l4 = false; // a transport protocol is known (nft's protocol context)
   const pctx = new ProtocolContext();
   if (cur.atEnd()) cur.unexpected("a rule");
@@ -40,10 +41,10 @@ export function parseRule(cur: Cursor): ParsedRule {
     // nft's protocol context (rules found with nft 1.0.6, see protocol-context.ts).
     const conflict = pctx.update(stmt);
     if (conflict) cur.fail(NFT_ERROR.SEMANTIC, `conflicting protocols specified: ${conflict[0]} vs. ${conflict[1]}`, start);
-    if (stmt.kind === "nat" && stmt.port && !l4) rule.portWithoutL4 ??= cur.loc(start);
+    if (stmt.kind === "nat" && stmt.port && !l4) rule.portWithoutL4 ??= start;
     if (establishesL4(stmt)) l4 = true;
     rule.stmts.push(stmt);
-    rule.locs.push(cur.loc(start));
+    rule.starts.push(start);
   }
   return rule;
 }
@@ -75,8 +76,9 @@ function parseStatement(cur: Cursor, refs: Ref[]): Stmt {
     case "goto": {
       cur.next();
       const name = cur.expectName("chain");
-      refs.push({ kind: "chain", name: name.text, loc: cur.loc(name) });
-      return { kind: "verdict", verdict: { kind: t.text, chain: name.text } };
+      const verdict = { kind: t.text, chain: name.text };
+      refs.push({ kind: "chain", name: name.text, tok: name, verdict });
+      return { kind: "verdict", verdict };
     }
     case "counter": {
       cur.next();
@@ -138,7 +140,7 @@ const ICMPX_CODES = ["port-unreachable", "admin-prohibited", "no-route", "host-u
 
 function parseNat(cur: Cursor, type: "dnat" | "snat"): Stmt {
   cur.next();
-  const stmt: Extract<Stmt, { kind: "nat" }> = { kind: "nat", type, flags: [] };
+  const stmt: Extract<Stmt, { kind: "nat" }> = { kind: "nat", type, flags: NO_FLAGS };
   if (cur.isWord("ip") || cur.isWord("ip6")) stmt.family = cur.next().text as "ip";
   cur.expectWord("to");
   if (!cur.isPunct(":")) stmt.addr = parseKeyPart(cur, stmt.family === "ip6" ? "ipv6_addr" : "ipv4_addr", false);
@@ -148,7 +150,11 @@ function parseNat(cur: Cursor, type: "dnat" | "snat"): Stmt {
   return stmt;
 }
 
+/** The flags of the many nat statements without any (read-only). */
+const NO_FLAGS: string[] = Object.freeze([]) as unknown as string[];
+
 function parseNatFlags(cur: Cursor): string[] {
+  if (!cur.isWord("random") && !cur.isWord("fully-random") && !cur.isWord("persistent")) return NO_FLAGS;
   const flags: string[] = [];
   while (cur.isWord("random") || cur.isWord("fully-random") || cur.isWord("persistent")) {
     flags.push(cur.next().text);
@@ -161,7 +167,7 @@ function parseDynset(cur: Cursor, op: "add" | "update", refs: Ref[]): Stmt {
   cur.next();
   const at = cur.expectPunct("@");
   const name = cur.expectName("set");
-  refs.push({ kind: "set", name: name.text, loc: cur.loc(at) });
+  refs.push({ kind: "set", name: name.text, tok: at });
   cur.expectPunct("{");
   const key = parseExpr(cur);
   const stmt: Extract<Stmt, { kind: "dynset" }> = { kind: "dynset", op, set: name.text, key };
@@ -214,7 +220,7 @@ function parseSetRef(cur: Cursor, keyTypes: DataTypeName[], data: DataTypeName[]
   if (cur.isPunct("@")) {
     const at = cur.next();
     const name = cur.expectName("set");
-    refs.push({ kind: "set", name: name.text, loc: cur.loc(at) });
+    refs.push({ kind: "set", name: name.text, tok: at });
     return { kind: "named", name: name.text };
   }
   if (!cur.isPunct("{")) cur.unexpected('"@set" or "{"');
@@ -254,17 +260,18 @@ function parsePrimary(cur: Cursor): Expr {
     cur.next();
     const f = cur.expectWord(undefined, `a ${w} header field`);
     if (!payloadType(w, f.text)) cur.fail(NFT_ERROR.UNSUPPORTED, `podwire does not model "${w} ${f.text}"`, f, "supported: ip saddr|daddr|protocol, ip6 saddr|daddr|nexthdr, tcp|udp|sctp|th sport|dport");
-    return { kind: "payload", proto: w, field: f.text };
+    // A `th` match may be renamed in place (dependency.ts): each gets its own object.
+    return w === "th" ? { kind: "payload", proto: w, field: f.text } : shared(`${w} ${f.text}`, () => ({ kind: "payload", proto: w, field: f.text }));
   }
   if (w === "meta") {
     cur.next();
     const k = cur.expectWord(undefined, "a meta key");
     if (!META_KEYS[k.text]) cur.fail(NFT_ERROR.UNSUPPORTED, `podwire does not model "meta ${k.text}"`, k, `supported: ${Object.keys(META_KEYS).join(", ")}`);
-    return { kind: "meta", key: k.text };
+    return shared(`meta ${k.text}`, () => ({ kind: "meta", key: k.text }));
   }
   if (BARE_META.has(w)) {
     cur.next();
-    return { kind: "meta", key: w };
+    return shared(`meta ${w}`, () => ({ kind: "meta", key: w }));
   }
   if (w === "ct") {
     cur.next();
@@ -291,6 +298,18 @@ function parsePrimary(cur: Cursor): Expr {
     return { kind: "numgen", mode: mode.text, mod, offset };
   }
   return cur.fail(NFT_ERROR.UNSUPPORTED, `unknown statement or expression "${w}"`, t, "podwire models the nft expressions kube-proxy and typical node rulesets use");
+}
+
+/**
+ * Header and meta expressions are the same for every rule that names them, and nothing
+ * changes them once parsed: rules share one object each (a ruleset of a million rules holds
+ * a handful, not millions).
+ */
+const SHARED_EXPRS = new Map<string, Expr>();
+function shared(key: string, make: () => Expr): Expr {
+  let e = SHARED_EXPRS.get(key);
+  if (e === undefined) SHARED_EXPRS.set(key, (e = make()));
+  return e;
 }
 
 function parseFib(cur: Cursor): Expr {

@@ -4,21 +4,89 @@
  * lines, as `nft list` prints them).
  */
 import { type DataTypeName, dataType, parseAtom } from "./datatypes.js";
-import { NFT_ERROR, type NftLocation } from "./errors.js";
+import { NFT_ERROR } from "./errors.js";
 import { prefixMask } from "./ipv4.js";
 import type { Atom, ElementData, KeyPart, SetElement, Verdict } from "./model.js";
 import type { Cursor } from "./cursor.js";
+import type { Token } from "./tokenize.js";
 import { parseTime } from "./time.js";
 
-/** A name used before it is checked to exist: a chain (jump/goto) or a set (`@name`). */
+/** A name used before it is checked to exist: a chain (jump/goto) or a set (`@name`); `tok` is where an error points. */
 export interface Ref {
   kind: "chain" | "set";
   name: string;
-  loc: NftLocation;
+  tok: Token;
+  /** The verdict naming the chain: checking the reference gives it the chain's own name string (one string per name, so later lookups hash it once). */
+  verdict?: { chain: string };
+}
+
+/** A dotted quad as `ipv4ToInt` reads it (four 1-3 digit octets up to 255), or -1. */
+function dottedQuad(text: string): number {
+  let n = 0;
+  let octet = 0;
+  let digits = 0;
+  let dots = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c >= 48 && c <= 57) {
+      if (++digits > 3) return -1;
+      octet = octet * 10 + (c - 48);
+    } else if (c === 46 && digits > 0 && dots < 3) {
+      if (octet > 255) return -1;
+      n = n * 256 + octet;
+      octet = 0;
+      digits = 0;
+      dots++;
+    } else return -1;
+  }
+  if (dots !== 3 || digits === 0 || octet > 255) return -1;
+  return n * 256 + octet;
+}
+
+/** A decimal number of at most 10 digits, or -1. */
+function decimal(text: string): number {
+  if (text.length === 0 || text.length > 10) return -1;
+  let n = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 48 || c > 57) return -1;
+    n = n * 10 + (c - 48);
+  }
+  return n;
+}
+
+/** The common values read without the general reader: addresses, port and integer numbers, protocol names. */
+function quickAtom(type: DataTypeName, text: string): Atom | undefined {
+  switch (type) {
+    case "ipv4_addr": {
+      const n = dottedQuad(text);
+      return n < 0 ? undefined : n;
+    }
+    case "inet_service": {
+      const n = decimal(text);
+      return n < 0 || n > 65535 ? undefined : n;
+    }
+    case "integer":
+    case "mark": {
+      const n = decimal(text);
+      return n < 0 || n > 0xffffffff ? undefined : n;
+    }
+    case "inet_proto":
+      return dataType(type).symbols!.get(text);
+    default:
+      return undefined;
+  }
 }
 
 export function parseAtomAt(cur: Cursor, type: DataTypeName): Atom {
   const t = cur.peek();
+  if (t.kind === "word") {
+    const quick = quickAtom(type, t.text);
+    if (quick !== undefined) {
+      cur.next();
+      return quick;
+    }
+  }
   if (t.kind !== "word" && t.kind !== "string") cur.unexpected(`a ${type} value`);
   const v = parseAtom(type, t.text, t.kind === "string");
   if (typeof v === "object") cur.fail(NFT_ERROR.BAD_VALUE, v.error, t);
@@ -84,8 +152,9 @@ export function parseVerdict(cur: Cursor, refs: Ref[]): Verdict {
   if (cur.isWord("jump") || cur.isWord("goto")) {
     cur.next();
     const name = cur.expectName("chain");
-    refs.push({ kind: "chain", name: name.text, loc: cur.loc(name) });
-    return { kind: t.text as "jump", chain: name.text };
+    const verdict = { kind: t.text as "jump", chain: name.text };
+    refs.push({ kind: "chain", name: name.text, tok: name, verdict });
+    return verdict;
   }
   return cur.unexpected("a verdict (accept, drop, return, continue, jump CHAIN, goto CHAIN)");
 }

@@ -2,37 +2,66 @@
  * Reads an nft script and applies it to a ruleset, command by command, as `nft -f` does:
  * the flat transaction lines knftables writes (`add table|chain|set|map|rule|element`,
  * `insert rule`, `create …`, `flush …`, `delete …`) and the nested `table … { … }` blocks
- * `nft list ruleset` prints. The whole script is one transaction: it applies to a copy and
- * the copy is returned only if every command succeeds.
+ * `nft list ruleset` prints. The whole script is one transaction: its changes are kept
+ * aside (ops.ts) and make a new ruleset only if every command and the final validation
+ * succeed; it costs what the script touches, not the size of the ruleset.
  *
  * Element values are read by the type of their set, so reading and applying interleave.
  * In a nested table block nft declares the block's chains and sets before adding its rules
  * (so a rule may name a set declared below it); flat commands apply in order (a rule
  * cannot jump to a chain added on a later line).
  */
+import type { NftChanges } from "./changes.js";
 import { NFT_ERROR, type NftLocation } from "./errors.js";
 import { Cursor } from "./cursor.js";
-import { FAMILIES, cloneRuleset, type Family, type NftChain, type NftRule, type NftRuleset, type NftTable } from "./model.js";
+import { FAMILIES, type Family, type NftRule, type NftRuleset } from "./model.js";
 import { parseBaseSpec, parsePolicy, parseSetBody, skipSeparators } from "./parse-decl.js";
 import { parseRule, type ParsedRule } from "./parse-rule.js";
 import { parseElementList, type Ref } from "./parse-values.js";
-import { Ops } from "./ops.js";
-import { tokenize } from "./tokenize.js";
-import { validateRuleset } from "./validate.js";
+import { Ops, type TableTx } from "./ops.js";
+import { Lexer, type Token } from "./tokenize.js";
+
+export interface ApplyNftOptions {
+  /** Receives where each rule this script added was written (the rule's first statement; keyed by the rule objects of the returned ruleset). */
+  ruleLocs?: Map<NftRule, NftLocation>;
+  /** Receives what the script changed (added to what it already holds, so one object can collect several scripts). Unchanged on error. */
+  changes?: NftChanges;
+  /**
+   * The input ruleset is not used again (the caller replaces it with the result): its tables'
+   * chain and set maps and its sets' element stores are updated in place, so the script costs
+   * what it touches. Without it they are copied for the tables the script touches, and the
+   * input stays as it was. Either way an error leaves the input unchanged.
+   */
+  consume?: boolean;
+}
 
 /**
- * Applies `text` to a copy of `ruleset` and returns the result; throws a located `PodwireError` on the first error.
- * `ruleLocs`, when given, receives where each rule this script added was written (the
- * rule's first statement; keyed by the rule objects of the returned ruleset).
+ * Applies `text` (one string, or lines each ending with a newline the strings leave out) to
+ * `ruleset` as one transaction and returns the result; throws a located `PodwireError` on
+ * the first error, leaving `ruleset` as it was. Chains and sets the script did not change
+ * are the same objects in the result. The fourth argument may be a `ruleLocs` map (see
+ * `ApplyNftOptions`).
  */
-export function applyNftScript(ruleset: NftRuleset, text: string, file = "<nft>", ruleLocs?: Map<NftRule, NftLocation>): NftRuleset {
-  const rs = cloneRuleset(ruleset);
-  const cur = new Cursor(tokenize(text, file), file);
-  const ops = new Ops(rs, file);
-  new ScriptReader(cur, ops).run();
-  ops.finish();
-  validateRuleset(rs, ops.ruleLocs, file);
-  if (ruleLocs) for (const [rule, where] of ops.ruleLocs) ruleLocs.set(rule, where.loc);
+export function applyNftScript(ruleset: NftRuleset, text: string | readonly string[], file = "<nft>", options?: Map<NftRule, NftLocation> | ApplyNftOptions): NftRuleset {
+  const opts: ApplyNftOptions = options instanceof Map ? { ruleLocs: options } : (options ?? {});
+  const consume = opts.consume === true;
+  const read = (record: boolean): Ops => {
+    const ops = new Ops(ruleset, file, { consume, record });
+    new ScriptReader(new Cursor(new Lexer(text, file), file), ops).run();
+    return ops;
+  };
+  const record = opts.ruleLocs !== undefined;
+  let ops = read(record);
+  let rs: NftRuleset;
+  try {
+    rs = ops.commit(opts.changes);
+  } catch (err) {
+    if (record) throw err;
+    // Errors found when committing point at statements: read the script again keeping locations.
+    ops = read(true);
+    rs = ops.commit(opts.changes);
+  }
+  if (opts.ruleLocs) for (const [rule, where] of ops.ruleLocs) opts.ruleLocs.set(rule, where.loc);
   return rs;
 }
 
@@ -44,7 +73,13 @@ export function parseNftRuleset(text: string, file = "<nft>", ruleLocs?: Map<Nft
 interface TableRef {
   family: Family;
   name: string;
-  loc: NftLocation;
+  loc: Token;
+}
+
+interface PendingRule {
+  chain: string;
+  rule: ParsedRule;
+  start: Token;
 }
 
 class ScriptReader {
@@ -60,6 +95,7 @@ class ScriptReader {
       if (cur.peek().kind === "eof") return;
       this.command();
       if (!cur.atEnd() || cur.isPunct("}")) cur.unexpected("end of line or ;");
+      cur.release();
     }
   }
 
@@ -109,7 +145,7 @@ class ScriptReader {
       cur.next();
     }
     const name = cur.expectName("table");
-    return { family, name: name.text, loc: cur.loc(name) };
+    return { family, name: name.text, loc: name };
   }
 
   /** `table F N { … }` or `add|create table F N [{ … }]` (the `table` word is next when `seenTable` is false). */
@@ -121,39 +157,39 @@ class ScriptReader {
     if (cur.isPunct("{")) this.tableBlock(table);
   }
 
-  private tableBlock(table: NftTable): void {
+  private tableBlock(table: TableTx): void {
     const cur = this.cur;
     cur.expectPunct("{");
-    const pending: { chain: NftChain; rule: ParsedRule; loc: NftLocation }[] = [];
+    const pending: PendingRule[] = [];
     const refs: Ref[] = [];
     for (;;) {
       skipSeparators(cur);
       if (cur.acceptPunct("}")) break;
       const w = cur.expectWord(undefined, "chain, set, map, comment or flags");
-      if (w.text === "comment") table.comment = cur.expectString("comment").text;
+      if (w.text === "comment") this.ops.setTableComment(table, cur.expectString("comment").text);
       else if (w.text === "flags") {
         do {
           const f = cur.expectWord(undefined, "dormant");
           if (f.text !== "dormant") cur.fail(NFT_ERROR.SYNTAX, `unknown table flag "${f.text}"`, f, "the only table flag is dormant");
-          if (!table.flags.includes("dormant")) table.flags.push("dormant");
+          this.ops.addTableFlag(table, "dormant");
         } while (cur.acceptPunct(","));
       } else if (w.text === "chain") {
         const name = cur.expectName("chain");
-        const chain = this.ops.addChain(table, name.text, undefined, false, cur.loc(name));
-        this.chainBody(chain, pending);
+        this.ops.addChain(table, name.text, undefined, false, name);
+        this.chainBody(table, name.text, pending);
       } else if (w.text === "set" || w.text === "map") {
         const name = cur.expectName(w.text);
         const decl = parseSetBody(cur, w.text === "map", refs);
-        this.ops.addSet(table, name.text, w.text === "map", decl, false, cur.loc(name));
+        this.ops.addSet(table, name.text, w.text === "map", decl, false, name);
       } else cur.fail(NFT_ERROR.UNSUPPORTED, `podwire does not model "${w.text}" in a table`, w, "a table holds chain, set, map, comment and flags");
       if (!cur.atEnd()) cur.unexpected("end of line");
     }
     this.ops.checkRefs(table, refs);
-    for (const p of pending) this.ops.addRule(table, p.chain, p.rule, p.loc, undefined);
+    for (const p of pending) this.ops.addRule(table, p.chain, p.rule, p.start, undefined);
   }
 
   /** A nested chain body: `{ [comment] [type … ; policy … ;] rules }`. Rules are collected for after the block's declarations. */
-  private chainBody(chain: NftChain, pending: { chain: NftChain; rule: ParsedRule; loc: NftLocation }[]): void {
+  private chainBody(table: TableTx, chain: string, pending: PendingRule[]): void {
     const cur = this.cur;
     cur.expectPunct("{");
     for (;;) {
@@ -161,21 +197,22 @@ class ScriptReader {
       if (cur.acceptPunct("}")) return;
       if (cur.isWord("type") && cur.isWord(undefined, 1) && cur.isWord("hook", 2)) {
         cur.next();
-        this.ops.setBase(chain, parseBaseSpec(cur), cur.loc());
+        const spec = parseBaseSpec(cur);
+        this.ops.setBase(table, chain, spec, cur.peek());
         continue;
       }
-      if (cur.isWord("policy") && chain.base) {
+      if (cur.isWord("policy") && table.chain(chain)!.base) {
         cur.next();
-        chain.base.policy = parsePolicy(cur);
+        this.ops.setPolicy(table, chain, parsePolicy(cur));
         continue;
       }
       if (cur.isWord("comment") && cur.peek(1).kind === "string" && (cur.peek(2).kind === "newline" || cur.isPunct(";", 2))) {
         cur.next();
-        chain.comment = cur.next().text;
+        this.ops.setChainComment(table, chain, cur.next().text);
         continue;
       }
-      const loc = cur.loc();
-      pending.push({ chain, rule: parseRule(cur), loc });
+      const start = cur.peek();
+      pending.push({ chain, rule: parseRule(cur), start });
     }
   }
 
@@ -184,7 +221,7 @@ class ScriptReader {
     const ref = this.tableRef();
     const name = cur.expectName("chain");
     const table = this.ops.table(ref.family, ref.name, ref.loc);
-    if (op === "delete" || op === "flush" || op === "destroy") return this.ops.chainOp(op, table, name.text, cur.loc(name));
+    if (op === "delete" || op === "flush" || op === "destroy") return this.ops.chainOp(op, table, name.text, name);
     let base;
     let comment: string | undefined;
     let policy: "accept" | "drop" | undefined;
@@ -202,8 +239,8 @@ class ScriptReader {
     }
     if (policy && !base) cur.fail(NFT_ERROR.SEMANTIC, "a policy needs a base chain (type … hook … priority …)", name);
     if (base && policy) base.policy = policy;
-    const chain = this.ops.addChain(table, name.text, base, op === "create", cur.loc(name));
-    if (comment !== undefined) chain.comment = comment;
+    this.ops.addChain(table, name.text, base, op === "create", name);
+    if (comment !== undefined) this.ops.setChainComment(table, name.text, comment);
   }
 
   private setCommand(op: string, isMap: boolean): void {
@@ -211,12 +248,12 @@ class ScriptReader {
     const ref = this.tableRef();
     const name = cur.expectName(isMap ? "map" : "set");
     const table = this.ops.table(ref.family, ref.name, ref.loc);
-    if (op === "delete" || op === "flush" || op === "destroy") return this.ops.setOp(op, table, name.text, isMap, cur.loc(name));
+    if (op === "delete" || op === "flush" || op === "destroy") return this.ops.setOp(op, table, name.text, isMap, name);
     if (!cur.isPunct("{")) cur.unexpected('"{" and the set\'s type');
     const refs: Ref[] = [];
     const decl = parseSetBody(cur, isMap, refs);
     this.ops.checkRefs(table, refs);
-    this.ops.addSet(table, name.text, isMap, decl, op === "create", cur.loc(name));
+    this.ops.addSet(table, name.text, isMap, decl, op === "create", name);
   }
 
   private ruleCommand(op: string): void {
@@ -224,23 +261,23 @@ class ScriptReader {
     const ref = this.tableRef();
     const table = this.ops.table(ref.family, ref.name, ref.loc);
     const chainTok = cur.expectName("chain");
-    const chain = this.ops.chain(table, chainTok.text, cur.loc(chainTok));
+    const chain = this.ops.chain(table, chainTok.text, chainTok).name;
     if (op === "delete" || op === "destroy") {
       cur.expectWord("handle");
       const h = cur.expectWord(undefined, "a rule handle");
-      return this.ops.deleteRule(chain, Number(h.text), cur.loc(h));
+      return this.ops.deleteRule(table, chain, Number(h.text), h);
     }
     if (op !== "add" && op !== "insert") cur.fail(NFT_ERROR.SYNTAX, `cannot ${op} a rule`, chainTok);
-    let position: { kind: "handle" | "index"; n: number; loc: NftLocation } | undefined;
+    let position: { kind: "handle" | "index"; n: number; loc: Token } | undefined;
     if (cur.isWord("position") || cur.isWord("handle") || cur.isWord("index")) {
       const kw = cur.next();
       const n = cur.expectWord(undefined, "a number");
       if (!/^[0-9]+$/.test(n.text)) cur.fail(NFT_ERROR.BAD_VALUE, `invalid ${kw.text} "${n.text}"`, n);
-      position = { kind: kw.text === "index" ? "index" : "handle", n: Number(n.text), loc: cur.loc(n) };
+      position = { kind: kw.text === "index" ? "index" : "handle", n: Number(n.text), loc: n };
     }
-    const loc = cur.loc();
+    const start = cur.peek();
     const rule = parseRule(cur);
-    this.ops.addRule(table, chain, rule, loc, { insert: op === "insert", position });
+    this.ops.addRule(table, chain, rule, start, op === "insert" || position ? { insert: op === "insert", position } : undefined);
   }
 
   private elementCommand(op: string): void {
@@ -248,13 +285,13 @@ class ScriptReader {
     const ref = this.tableRef();
     const table = this.ops.table(ref.family, ref.name, ref.loc);
     const name = cur.expectName("set");
-    const set = this.ops.set(table, name.text, cur.loc(name));
+    const set = this.ops.set(table, name.text, name);
     const refs: Ref[] = [];
     const listTok = cur.peek();
     // `delete element` names keys only, even in a map.
     const elements = parseElementList(cur, set.keyType, op === "delete" || op === "destroy" ? undefined : set.dataType, refs);
     this.ops.checkRefs(table, refs);
-    this.ops.elements(op, table, set, elements, cur.loc(listTok));
+    this.ops.elements(op, table, name.text, elements, listTok);
   }
 }
 

@@ -41,8 +41,55 @@ export function sortValue(types: readonly DataTypeName[], key: readonly KeyPart[
   return n;
 }
 
+/**
+ * `sortValue` as a plain number when it fits in 48 bits (one numeric part, or a
+ * concatenation of at most six bytes), else as a bigint: the same order, compared without
+ * BigInt arithmetic in the common cases. Keys of one set are all one form (the set's type decides).
+ */
+export function sortKey(types: readonly DataTypeName[], key: readonly KeyPart[]): number | bigint {
+  if (key.length === 1) {
+    const v = low(key[0]!);
+    return typeof v === "number" ? v >>> 0 : atomBigint(types[0]!, v);
+  }
+  let width = 0;
+  for (const t of types) width += dataType(t).bytes;
+  if (key.some((p) => typeof low(p) !== "number")) return sortValue(types, key);
+  if (width > 6) return wideKey(types, key);
+  // Little-endian over the concatenated bytes: the first byte weighs least.
+  let n = 0;
+  let weight = 1;
+  for (let i = 0; i < key.length; i++) {
+    const t = dataType(types[i]!);
+    const v = (low(key[i]!) as number) >>> 0;
+    for (let b = 0; b < t.bytes; b++) {
+      // Big-endian types lay out their most significant byte first.
+      const shift = t.order === "big" ? 8 * (t.bytes - 1 - b) : 8 * b;
+      n += Math.floor(v / 2 ** shift) % 256 * weight;
+      weight *= 256;
+    }
+  }
+  return n;
+}
+
+/** A numeric concatenation wider than six bytes: the same number as `sortValue`, built from 48-bit pieces. */
+function wideKey(types: readonly DataTypeName[], key: readonly KeyPart[]): bigint {
+  const bytes: number[] = [];
+  for (let i = 0; i < key.length; i++) {
+    const t = dataType(types[i]!);
+    const v = (low(key[i]!) as number) >>> 0;
+    for (let b = 0; b < t.bytes; b++) bytes.push(Math.floor(v / 2 ** (t.order === "big" ? 8 * (t.bytes - 1 - b) : 8 * b)) % 256);
+  }
+  let n = 0n;
+  for (let hi = bytes.length; hi > 0; hi -= 6) {
+    let piece = 0;
+    for (let j = hi - 1; j >= Math.max(0, hi - 6); j--) piece = piece * 256 + bytes[j]!;
+    n = (n << BigInt(8 * Math.min(6, hi))) | BigInt(piece);
+  }
+  return n;
+}
+
 export function sortElements(types: readonly DataTypeName[], els: SetElement[]): void {
-  const keyed = els.map((e) => ({ e, k: sortValue(types, e.key) }));
+  const keyed = els.map((e) => ({ e, k: sortKey(types, e.key) }));
   keyed.sort((a, b) => (a.k < b.k ? -1 : a.k > b.k ? 1 : 0));
   keyed.forEach((x, i) => (els[i] = x.e));
 }

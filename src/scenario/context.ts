@@ -71,6 +71,16 @@ export class ScenarioContext {
     return this.log;
   }
 
+  /**
+   * Logs and captures the devices created since boot (a Pod created at run time), after
+   * the ones already followed, in the cluster's creation order.
+   */
+  followNewDevices(): void {
+    const devices = this.cluster.cluster.devices;
+    this.log?.addDevices(devices);
+    this.capture?.addDevices(devices);
+  }
+
   /** Annotates the next captured frame (e.g. "lookup 3 of 20"). */
   annotate(comment: string): void {
     this.capture?.annotateNext(comment);

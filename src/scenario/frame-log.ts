@@ -27,6 +27,15 @@ export class FrameLog implements CaptureTap {
     for (const dev of this.devices) dev.taps.push(this);
   }
 
+  /** Logs devices created after the log started too (in the order the capture adds them). */
+  addDevices(devices: readonly NetDevice[]): void {
+    for (const dev of devices) {
+      if (this.devices.includes(dev)) continue;
+      this.devices.push(dev);
+      dev.taps.push(this);
+    }
+  }
+
   capture(dev: NetDevice, direction: CaptureDirection, pkt: PacketBuffer): void {
     this.frames.push({
       number: this.frames.length + 1,

@@ -25,6 +25,12 @@ export interface ScenarioFindings {
   evidence: ScenarioEvidence[];
   /** The kernel's / kube-proxy's counters that show it, by their real names (e.g. `insert_failed`). */
   counters: Record<string, number>;
+  /**
+   * Capture frames (1-based) whose bad checksum *is* the symptom (e.g. a VXLAN packet's
+   * outer UDP checksum broken by NAT): the capture test expects tshark to flag exactly
+   * these, and no others.
+   */
+  expectedBadChecksums?: number[];
 }
 
 export interface Scenario {

@@ -103,3 +103,15 @@ test("kube-proxy settings podwire does not emulate are refused with the field, n
   const range = t.throws(() => parseClusterYaml(cluster("", "  serviceNodePortRange: 32000-31000\n"), "cfg.yaml"), { instanceOf: PodwireError });
   t.is(range!.code, "E_NODE_PORT_RANGE");
 });
+
+test("conntrack.maxPerCore and min set nf_conntrack_max at start as kube-proxy's getConntrackMax does; 0 leaves it alone", (t) => {
+  const sysctl = "  sysctls: {net.netfilter.nf_conntrack_max: 4096}\n";
+  const max = (kubeProxy: string) => [...bootCluster(parseClusterYaml(cluster(kubeProxy, sysctl), "cfg.yaml")).cluster.nodes.values()].map((n) => n.netfilter.conntrack.max);
+  t.deepEqual(max("    conntrack: {maxPerCore: 32768, min: 131072}\n"), [131072, 131072], "max(32768 × 2 CPUs, 131072)");
+  t.deepEqual(max("    conntrack: {maxPerCore: 100000}\n"), [200000, 200000], "scaled above the default min");
+  t.deepEqual(max("    conntrack: {maxPerCore: 1000}\n"), [131072, 131072], "the default min 131072");
+  t.deepEqual(max("    conntrack: {maxPerCore: 0}\n"), [4096, 4096], "maxPerCore 0: the node's own limit stays");
+  t.deepEqual(max(""), [4096, 4096]);
+  const negative = t.throws(() => parseClusterYaml(cluster("    conntrack: {min: -1}\n"), "cfg.yaml"), { instanceOf: PodwireError });
+  t.is(negative!.code, "E_RANGE");
+});

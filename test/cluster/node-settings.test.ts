@@ -100,3 +100,30 @@ test("bridge-nf-call-iptables=0: a same-node Service reply is bridged past connt
   const off = toService("  sysctls:\n    net.bridge.bridge-nf-call-iptables: 0\n", "default/client");
   t.false(off.ok, off.outcome);
 });
+
+test("hairpinMode false: a Pod cannot reach itself through its own Service (bridged DNAT back to its own port); the default can", (t) => {
+  const on = toService("", "default/a");
+  t.true(on.ok, on.outcome);
+  const off = toService("  cni:\n    hairpinMode: false\n", "default/a");
+  t.false(off.ok, off.outcome);
+  const other = toService("  cni:\n    hairpinMode: false\n", "default/client");
+  t.true(other.ok, `another Pod on the node is unaffected: ${other.outcome}`);
+});
+
+test("cni mtu: the Pods' eth0, their host veths and cni0 take it; flannel.1 keeps the node MTU less 50; out of range is an error", (t) => {
+  const spec = parseClusterYaml(clusterWith("  cni:\n    mtu: 1500\n"), "settings.yaml");
+  t.is(spec.nodeSettings?.cniMtu, 1500);
+  const { cluster } = bootCluster(spec);
+  const node = cluster.node("worker-1")!;
+  t.is(node.cni0.mtu, 1500);
+  t.is(node.flannel!.mtu, 1450);
+  const pod = cluster.pods.get("default/a")!;
+  t.is(pod.eth0!.mtu, 1500);
+  t.is(pod.hostVeth!.mtu, 1500);
+  t.regex(clusterDocumentYaml(spec), /  cni:\n    mtu: 1500\n/);
+  const { cluster: byDefault } = bootCluster(parseClusterYaml(clusterWith(""), "settings.yaml"));
+  t.is(byDefault.pods.get("default/a")!.eth0!.mtu, 1450, "flannel's FLANNEL_MTU by default");
+  const bad = loadError(clusterWith("  cni:\n    mtu: 100\n"));
+  t.is(bad.code, "E_RANGE");
+  t.regex(bad.hint ?? "", /50 bytes for VXLAN/);
+});

@@ -52,9 +52,9 @@ test("table full (max=2) of ASSURED entries: the third NEW is dropped and counte
   t.is(track(ct, tcp("10.244.1.2", "10.244.2.3", 1000, 80, 101, 901, ACK)).ctinfo, "ESTABLISHED");
 });
 
-test("a clash at confirm fails the insert", (t) => {
+test("a clash at confirm fails the insert (TCP); an un-NATed UDP clash is merged (nf_ct_resolve_clash)", (t) => {
   const { ct } = makeTable();
-  const p = udp("10.244.1.2", "10.244.2.3", 1000, 53);
+  const p = tcp("10.244.1.2", "10.244.2.3", 1000, 80, 1, 0, SYN);
   const a = ct.inspect(p.buf, p.ipOff, p.len).conn!;
   const b = ct.inspect(p.buf, p.ipOff, p.len).conn!;
   t.not(a, b);
@@ -62,6 +62,13 @@ test("a clash at confirm fails the insert", (t) => {
   t.false(ct.confirm(b));
   t.is(ct.stats.insert_failed, 1);
   t.is(ct.stats.drop, 1);
+  const q = udp("10.244.1.2", "10.244.2.3", 1000, 53);
+  const c = ct.inspect(q.buf, q.ipOff, q.len).conn!;
+  const d = ct.inspect(q.buf, q.ipOff, q.len).conn!;
+  t.is(ct.confirmPacket(c), c);
+  t.is(ct.confirmPacket(d), c);
+  t.is(ct.stats.drop, 1);
+  t.is(ct.stats.clash_resolve, 1);
 });
 
 test("list() in conntrack -L format for TCP and UDP", (t) => {

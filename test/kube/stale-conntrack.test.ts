@@ -1,6 +1,6 @@
 /** The UDP conntrack cleanup decision (pkg/proxy/conntrack/cleanup.go CleanStaleEntries). */
 import test from "ava";
-import { buildKubeModel, conntrackCommand, staleConntrackFilters, type ConntrackEntryView } from "../../src/kube/index.js";
+import { buildKubeModel, clusterIPOnlyConntrackFilters, conntrackCommand, staleConntrackFilters, type ConntrackEntryView } from "../../src/kube/index.js";
 import { slice, svc } from "./build.js";
 
 const dns = (eps: Parameters<typeof slice>[3]) =>
@@ -42,4 +42,19 @@ test("entries to a UDP node port are matched by port", (t) => {
 test("a UDP Service without endpoints clears every entry to it", (t) => {
   const filters = staleConntrackFilters(dns([]), [entry("10.96.0.10", "10.96.0.10"), entry("10.96.0.10", "10.96.0.10")]);
   t.deepEqual(filters, [{ protocol: "udp", origDst: "10.96.0.10", replySrc: "10.96.0.10" }], "duplicates collapse");
+});
+
+test("the v1.33 reconciler (PR #130484, until #139629) skips a Service left without serving endpoints (#139628)", (t) => {
+  const stale = [entry("10.96.0.10", "10.244.0.2"), entry("192.168.56.11", "10.244.0.2", 30053)];
+  t.deepEqual(staleConntrackFilters(dns([]), stale, "", true), [], "the entries to its last, deleted endpoint stay");
+  t.is(staleConntrackFilters(dns([]), stale).length, 2, "with #139629 they go");
+  t.deepEqual(staleConntrackFilters(dns([{ ip: "10.244.5.5" }]), stale, "", true).map(conntrackCommand), staleConntrackFilters(dns([{ ip: "10.244.5.5" }]), stale).map(conntrackCommand), "N → M > 0 is the same either way");
+});
+
+test("kube-proxy v1.3–v1.13 clears removed endpoints by ClusterIP only, and flushes a ClusterIP that gained endpoints (#48370)", (t) => {
+  const replaced = clusterIPOnlyConntrackFilters(dns([{ ip: "10.244.0.2" }]), dns([{ ip: "10.244.2.9" }]));
+  t.deepEqual(replaced.map(conntrackCommand), ["conntrack -D -p udp --orig-dst 10.96.0.10 --reply-src 10.244.0.2"], "nothing for node port 30053 or external IP 192.168.56.99 (#59368)");
+  const gained = clusterIPOnlyConntrackFilters(dns([]), dns([{ ip: "10.244.2.9" }]));
+  t.deepEqual(gained.map(conntrackCommand), ["conntrack -D -p udp --orig-dst 10.96.0.10"]);
+  t.deepEqual(clusterIPOnlyConntrackFilters(dns([{ ip: "10.244.0.2" }]), dns([{ ip: "10.244.0.2" }])), [], "no change, no cleanup");
 });

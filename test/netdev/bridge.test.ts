@@ -88,3 +88,18 @@ test("capture taps on the bridge see frames entering from ports (promiscuous, li
   send(0, ends[1]!.mac);
   t.deepEqual(seen, ["br0:rx"]);
 });
+
+test("a removed port is forgotten: its FDB entries go (br_fdb_delete_by_port), frames for its MAC are flooded to the rest", (t) => {
+  const { br, ends, received, send } = setup(3);
+  send(0, ends[2]!.mac);
+  send(2, ends[0]!.mac);
+  t.is(br.lookup(ends[0]!.mac)?.name, "p0");
+  const p0 = br.ports[0]!;
+  br.removePort(p0);
+  t.false(br.ports.includes(p0));
+  t.is(br.lookup(ends[0]!.mac), null);
+  t.is(p0.rxHandler, null);
+  const before = received.map((r) => r.length);
+  send(2, ends[0]!.mac);
+  t.deepEqual(received.map((r, i) => r.length - before[i]!), [0, 1, 0], "unknown unicast again: flooded to p1 only");
+});

@@ -166,3 +166,20 @@ test("forwarding disabled: a host that is not a router refuses with host unreach
   t.is(r.stats.drops.get("forwarding-disabled"), 1);
   t.is(errors[0]?.code, 1);
 });
+
+test("deleting a device takes its addresses and routes with it: the router answers network unreachable for that side", (t) => {
+  const { sim, a, r, b, rEth2, rec } = routedPair();
+  const errors: IcmpErrorReport[] = [];
+  a.icmpErrorListeners.push((_ns, e) => errors.push(e));
+  r.removeDevice(rEth2);
+  t.false(r.interfaces.has(rEth2));
+  t.false(r.isLocalAddress(ipv4("10.0.2.1")));
+  t.false(r.routeLines().some((l) => l.includes("eth2")));
+  t.false(rEth2.up);
+  a.sendUdp(40000, ipv4("10.0.2.2"), 7, new Uint8Array(8));
+  sim.run();
+  t.is(errors.length, 1);
+  t.is(errors[0]!.code, 0, "ICMP network unreachable");
+  t.false(rec.lines.some((l) => l.startsWith("b/")), "nothing reaches b");
+  void b;
+});

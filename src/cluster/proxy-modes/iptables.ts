@@ -28,18 +28,31 @@ export class IptablesMode implements KubeProxyMode {
   }
 
   resync(node: NodeRuntime, next: KubeModel): ModeResync {
-    const prev = this.synced.get(node.spec.name);
-    // A partial sync (kube-proxy v1.26+): only changed Services' chains are written; the
-    // chains the last sync created tell which ones became stale.
     const t0 = hostNowMs();
-    const result = prev
-      ? syncIptablesRules(next, this.ctx.options(node), { previous: prev.state, existingNatChains: prev.result.activeNatChains })
-      : syncIptablesRules(next, this.ctx.options(node));
+    const result = this.compile(node, next);
     const t1 = hostNowMs();
     loadRestore(node, result.text, `kube-proxy partial sync on ${node.spec.name}`);
     const t2 = hostNowMs();
     this.synced.set(node.spec.name, { state: next, result });
     return { sync: result, operations: 0, computeMs: t1 - t0, applyMs: t2 - t1 };
+  }
+
+  /** The lines of the iptables-restore input a resync to `next` would load. */
+  writeSize(node: NodeRuntime, next: KubeModel): number {
+    return lineCount(this.compile(node, next).text);
+  }
+
+  /**
+   * A partial sync (kube-proxy v1.26+, the MinimizeIPTablesRestore gate, on by default from
+   * v1.27): only changed Services' chains are written; the chains the last sync created tell
+   * which ones became stale. With the gate off, every sync writes the whole table (as every
+   * kube-proxy before v1.26 did), still deleting the chains no Service needs any more.
+   */
+  private compile(node: NodeRuntime, next: KubeModel): IptablesSyncResult {
+    const prev = this.synced.get(node.spec.name);
+    if (!prev) return syncIptablesRules(next, this.ctx.options(node));
+    if (this.ctx.config?.().minimizeIPTablesRestore === false) return syncIptablesRules(next, this.ctx.options(node), { existingNatChains: prev.result.activeNatChains });
+    return syncIptablesRules(next, this.ctx.options(node), { previous: prev.state, existingNatChains: prev.result.activeNatChains });
   }
 
   describe(node: NodeRuntime, model: KubeModel): string {
@@ -49,4 +62,10 @@ export class IptablesMode implements KubeProxyMode {
   cost(node: NodeRuntime): number {
     return node.netfilter.rulesEvaluated;
   }
+}
+
+function lineCount(text: string): number {
+  let n = 0;
+  for (let i = text.indexOf("\n"); i >= 0; i = text.indexOf("\n", i + 1)) n++;
+  return text.length > 0 && !text.endsWith("\n") ? n + 1 : n;
 }

@@ -19,7 +19,10 @@ import {
 } from "../../kube/index.js";
 import { Dummy } from "../../netdev/index.js";
 import { IpsetRegistry, applyIpsetRestore, parseIpsetRestore, saveIpsets } from "../../netfilter/ipset/index.js";
+import { DEFAULT_KERNEL, parseKernelVersion } from "../../conntrack/index.js";
+import type { IpvsSysctl, ReuseBehaviour } from "../../ipvs/index.js";
 import type { NodeRuntime } from "../build.js";
+import type { NodeSettings } from "../spec.js";
 import { loadRestore } from "./load-restore.js";
 import type { KubeProxyMode, ModeContext, ModeResync } from "./mode.js";
 
@@ -73,7 +76,7 @@ export class IpvsMode implements KubeProxyMode {
     node.ns.addDevice(dummy);
     cluster.devices.push(dummy);
     for (const a of sync.dummyAddresses) node.ns.addAddress(dummy, parseIpv4(a), 32, { noPrefixRoute: true });
-    const table = new IpvsTable({ clock: cluster.sim.clock, sysctl: { conntrack: 1, expireNodestConn: 1, expireQuiescentTemplate: 1 } });
+    const table = new IpvsTable({ clock: cluster.sim.clock, ...ipvsSysctls(cluster.spec.nodeSettings) });
     for (const vs of sync.virtualServers) applyIpvsOperation(table, node, dummy, null, { op: "addVirtualServer", virtualServer: vs }, vs.realServers);
     const ipsets = new IpsetRegistry(cluster.sim.clock);
     applyIpsetRestore(ipsets, parseIpsetRestore(sync.ipsetText, `kube-proxy ipsets on ${node.spec.name}`));
@@ -165,4 +168,22 @@ function applyIpvsOperation(table: IpvsTable, node: NodeRuntime, dummy: Dummy, i
       node.ns.removeAddress(dummy, parseIpv4(op.address));
       return;
   }
+}
+
+/**
+ * The net.ipv4.vs.* values a node's IPVS table runs with. kube-proxy (pkg/proxy/ipvs/
+ * proxier.go NewProxier) sets conntrack=1, expire_nodest_conn=1 and
+ * expire_quiescent_template=1, and conn_reuse_mode=0 on kernels before 5.9
+ * (IPVSConnReuseModeFixedKernelVersion; kubernetes/kubernetes#81775, #93297); the Cluster
+ * document's sysctls are the values the node ends up with, over kube-proxy's. The node's
+ * kernel also picks ip_vs_in's port-reuse logic ("legacy" before 5.9, see ipvs/sysctl.ts).
+ */
+function ipvsSysctls(settings: NodeSettings | undefined): { sysctl: Partial<IpvsSysctl>; reuseBehaviour: ReuseBehaviour } {
+  const kernel = (settings?.kernelVersion !== undefined ? parseKernelVersion(settings.kernelVersion) : null) ?? DEFAULT_KERNEL;
+  const before59 = kernel.major < 5 || (kernel.major === 5 && kernel.minor < 9);
+  const sysctl: Partial<IpvsSysctl> = { conntrack: 1, expireNodestConn: 1, expireQuiescentTemplate: 1 };
+  if (before59) sysctl.connReuseMode = 0;
+  if (settings?.ipvsConnReuseMode !== undefined) sysctl.connReuseMode = settings.ipvsConnReuseMode;
+  if (settings?.ipvsExpireNodestConn !== undefined) sysctl.expireNodestConn = settings.ipvsExpireNodestConn;
+  return { sysctl, reuseBehaviour: before59 ? "legacy" : "modern" };
 }

@@ -6,7 +6,7 @@
  * picks one by name. Nothing above this file branches on the mode.
  */
 import type { IptablesProxierOptions, IptablesSyncResult, KubeModel } from "../../kube/index.js";
-import type { ProxyMode } from "../spec.js";
+import type { KubeProxyConfig, ProxyMode } from "../spec.js";
 import type { Cluster, NodeRuntime } from "../build.js";
 
 /** What one node's re-sync did (timings in ms). */
@@ -24,6 +24,8 @@ export interface ModeContext {
   readonly cluster: Cluster;
   /** kube-proxy's options on `node` (flags and the node's addresses). */
   options(node: NodeRuntime): IptablesProxierOptions;
+  /** kube-proxy's configuration (the Cluster document's kubeProxy block and the flags). */
+  config?(): KubeProxyConfig;
 }
 
 export interface KubeProxyMode {
@@ -36,6 +38,12 @@ export interface KubeProxyMode {
   setup(node: NodeRuntime, model: KubeModel): { syncMs: number; applyMs: number };
   /** Re-syncs one node to `next`, touching only what changed where the mode can. */
   resync(node: NodeRuntime, next: KubeModel): ModeResync;
+  /**
+   * How much a resync to `next` would write now, without applying it: the lines of the
+   * iptables-restore input or nft transaction kube-proxy would hand the kernel (what a sync
+   * costs to load: sync-loop.ts). Absent where the mode does not model it.
+   */
+  writeSize?(node: NodeRuntime, next: KubeModel): number;
   /** A node's kube-proxy state as the text kube-proxy (and its tools) would show and load. */
   describe(node: NodeRuntime, model: KubeModel): string;
   /** Modelled dataplane work done so far on `node` (a counter that only grows). */

@@ -7,6 +7,7 @@
  */
 import { formatCidr, hostNowMs } from "../../base/index.js";
 import { type KubeModel, type NftablesProxierOptions, type NftablesProxierState, type NftablesSyncResult, syncNftablesRules } from "../../kube/index.js";
+import { newNftChanges } from "../../nftables/changes.js";
 import { applyNftScript, newRuleset } from "../../nftables/index.js";
 import type { NodeRuntime } from "../build.js";
 import type { KubeProxyMode, ModeContext, ModeResync } from "./mode.js";
@@ -55,13 +56,32 @@ export class NftablesMode implements KubeProxyMode {
     return { sync: null, operations: 0, computeMs: t1 - t0, applyMs: t2 - t1 };
   }
 
-  /** `nft -f` of the cleanup transaction (when due), then of the sync; each is all-or-nothing. */
+  /**
+   * `nft -f` of the cleanup transaction (when due), then of the sync; each is all-or-nothing
+   * (a failing sync leaves the cleanup applied, as in the kernel). Each transaction costs what
+   * it changes (the node's ruleset is handed over, not copied), and the node recompiles what
+   * the two changed.
+   */
   private apply(node: NodeRuntime, result: NftablesSyncResult): void {
-    let rs = node.netfilter.nftables ?? newRuleset();
+    const installed = node.netfilter.nftables;
+    let rs = installed ?? newRuleset();
     const label = `kube-proxy nftables sync on ${node.spec.name}`;
-    if (result.cleanupText !== "") rs = applyNftScript(rs, result.cleanupText, `${label} (cleanup)`);
-    if (result.text !== "") rs = applyNftScript(rs, result.text, label);
-    node.netfilter.setNftRuleset(rs);
+    const changes = newNftChanges();
+    try {
+      if (result.cleanupText !== "") rs = applyNftScript(rs, result.cleanupText, `${label} (cleanup)`, { consume: true, changes });
+      if (result.lines.length > 0) rs = applyNftScript(rs, result.lines, label, { consume: true, changes });
+    } finally {
+      if (rs !== installed) node.netfilter.setNftRuleset(rs, changes);
+    }
+  }
+
+  /** The lines of the nft transactions (cleanup and sync) a resync to `next` would run. */
+  writeSize(node: NodeRuntime, next: KubeModel): number {
+    const prev = this.synced.get(node.spec.name);
+    // A dry run: the kept state stays where it is, so the resync that follows is still partial.
+    const result = syncNftablesRules(next, this.options(node), prev ? { previous: prev.state, now: Math.max(this.now(), prev.state.time), dryRun: true } : { now: this.now() });
+    const cleanup = result.cleanupText === "" ? 0 : result.cleanupText.split("\n").filter((l) => l.trim() !== "").length;
+    return cleanup + result.lines.length;
   }
 
   describe(node: NodeRuntime, model: KubeModel): string {
