@@ -19,6 +19,7 @@ import { DNS_CLASS_IN, DNS_TYPE_A, DnsRepr } from "../../wire/index.js";
 import type { ScenarioContext } from "../context.js";
 import { frameFacts } from "../frame-facts.js";
 import type { Scenario, ScenarioEvidence, ScenarioFindings } from "../types.js";
+import { THREE_NODES } from "../cluster-yaml.js";
 
 const YAML = `apiVersion: podwire.dev/v1alpha1
 kind: Cluster
@@ -28,19 +29,7 @@ spec:
     # br_netfilter not loaded (or switched off): bridged frames skip iptables and conntrack.
     net.bridge.bridge-nf-call-iptables: 0
 ---
-apiVersion: v1
-kind: Node
-metadata: {name: control-plane, labels: {node-role.kubernetes.io/control-plane: ""}}
-spec: {taints: [{key: node-role.kubernetes.io/control-plane, effect: NoSchedule}]}
----
-apiVersion: v1
-kind: Node
-metadata: {name: worker-1}
----
-apiVersion: v1
-kind: Node
-metadata: {name: worker-2}
----
+${THREE_NODES}---
 # CoreDNS behind the kube-dns Service (10.96.0.10), on worker-1.
 apiVersion: v1
 kind: Pod

@@ -25,6 +25,7 @@ import { frameFacts } from "../frame-facts.js";
 import { HttpGet, IdleConnection } from "../tcp-clients.js";
 import type { Scenario, ScenarioEvidence, ScenarioFindings } from "../types.js";
 import { TCP_SYN } from "../../wire/index.js";
+import { THREE_NODES } from "../cluster-yaml.js";
 
 /** The node's limit: scaled down from a real node's 2^17–2^20 so a run stays small; the mechanism only counts. */
 const NODE_CONNTRACK_MAX = 256;
@@ -41,19 +42,7 @@ spec:
   kubeProxy:
     conntrack: {maxPerCore: 0}
 ---
-apiVersion: v1
-kind: Node
-metadata: {name: control-plane, labels: {node-role.kubernetes.io/control-plane: ""}}
-spec: {taints: [{key: node-role.kubernetes.io/control-plane, effect: NoSchedule}]}
----
-apiVersion: v1
-kind: Node
-metadata: {name: worker-1}
----
-apiVersion: v1
-kind: Node
-metadata: {name: worker-2}
----
+${THREE_NODES}---
 # The backend: HTTP on 8080, and 9000 where clients hold long-lived connections (websockets, say).
 apiVersion: v1
 kind: Pod

@@ -24,6 +24,7 @@ import type { ScenarioContext } from "../context.js";
 import { frameFacts } from "../frame-facts.js";
 import type { LoggedFrame } from "../frame-log.js";
 import type { Scenario, ScenarioEvidence, ScenarioFindings } from "../types.js";
+import { THREE_NODES } from "../cluster-yaml.js";
 
 const YAML = `apiVersion: podwire.dev/v1alpha1
 kind: Cluster
@@ -34,19 +35,7 @@ spec:
   # Each node's receive processing runs on two CPUs, so two packets can be in flight at once.
   nodeCPUs: 2
 ---
-apiVersion: v1
-kind: Node
-metadata: {name: control-plane, labels: {node-role.kubernetes.io/control-plane: ""}}
-spec: {taints: [{key: node-role.kubernetes.io/control-plane, effect: NoSchedule}]}
----
-apiVersion: v1
-kind: Node
-metadata: {name: worker-1}
----
-apiVersion: v1
-kind: Node
-metadata: {name: worker-2}
----
+${THREE_NODES}---
 # Two CoreDNS replicas behind the kube-dns Service (10.96.0.10, added by podwire).
 apiVersion: v1
 kind: Pod

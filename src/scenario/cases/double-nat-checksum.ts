@@ -27,6 +27,7 @@ import type { ScenarioContext } from "../context.js";
 import { frameFacts } from "../frame-facts.js";
 import type { LoggedFrame } from "../frame-log.js";
 import type { Scenario, ScenarioEvidence, ScenarioFindings } from "../types.js";
+import { THREE_NODES } from "../cluster-yaml.js";
 
 const YAML = `apiVersion: podwire.dev/v1alpha1
 kind: Cluster
@@ -38,19 +39,7 @@ spec:
   # masquerades with --random-fully and leaves the mark on (kubernetes/kubernetes#92035).
   # flannel.1 has tx checksum offload on, as a VXLAN device does by default.
 ---
-apiVersion: v1
-kind: Node
-metadata: {name: control-plane, labels: {node-role.kubernetes.io/control-plane: ""}}
-spec: {taints: [{key: node-role.kubernetes.io/control-plane, effect: NoSchedule}]}
----
-apiVersion: v1
-kind: Node
-metadata: {name: worker-1}
----
-apiVersion: v1
-kind: Node
-metadata: {name: worker-2}
----
+${THREE_NODES}---
 apiVersion: v1
 kind: Pod
 metadata: {name: web, namespace: default, labels: {app: web}}

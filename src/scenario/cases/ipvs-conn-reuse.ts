@@ -35,6 +35,7 @@ import type { ScenarioContext } from "../context.js";
 import { frameFacts } from "../frame-facts.js";
 import type { LoggedFrame } from "../frame-log.js";
 import type { Scenario, ScenarioEvidence, ScenarioFindings } from "../types.js";
+import { THREE_NODES } from "../cluster-yaml.js";
 
 const YAML = `apiVersion: podwire.dev/v1alpha1
 kind: Cluster
@@ -46,19 +47,7 @@ spec:
   # The fixed run: kernelVersion "5.10.0", where kube-proxy leaves conn_reuse_mode at 1.
   kernelVersion: "4.19.0"
 ---
-apiVersion: v1
-kind: Node
-metadata: {name: control-plane, labels: {node-role.kubernetes.io/control-plane: ""}}
-spec: {taints: [{key: node-role.kubernetes.io/control-plane, effect: NoSchedule}]}
----
-apiVersion: v1
-kind: Node
-metadata: {name: worker-1}
----
-apiVersion: v1
-kind: Node
-metadata: {name: worker-2}
----
+${THREE_NODES}---
 apiVersion: v1
 kind: Pod
 metadata: {name: web-a, namespace: default, labels: {app: web}}

@@ -27,6 +27,7 @@ import { printTable } from "../../netfilter/save-print.js";
 import type { ScenarioContext } from "../context.js";
 import { frameFacts } from "../frame-facts.js";
 import type { Scenario, ScenarioEvidence, ScenarioFindings } from "../types.js";
+import { THREE_NODES } from "../cluster-yaml.js";
 
 const YAML = `apiVersion: podwire.dev/v1alpha1
 kind: Cluster
@@ -35,19 +36,7 @@ spec: {}
 # On every node, Docker (the host's iptables, the legacy backend) has set up its rules —
 # FORWARD policy DROP; the scenario loads them with iptables-legacy (see DOCKER_RULES).
 ---
-apiVersion: v1
-kind: Node
-metadata: {name: control-plane, labels: {node-role.kubernetes.io/control-plane: ""}}
-spec: {taints: [{key: node-role.kubernetes.io/control-plane, effect: NoSchedule}]}
----
-apiVersion: v1
-kind: Node
-metadata: {name: worker-1}
----
-apiVersion: v1
-kind: Node
-metadata: {name: worker-2}
----
+${THREE_NODES}---
 apiVersion: v1
 kind: Pod
 metadata: {name: web, namespace: default, labels: {app: web}}

@@ -16,6 +16,7 @@ import { TCP_SYN } from "../../wire/index.js";
 import type { ScenarioContext } from "../context.js";
 import { frameFacts } from "../frame-facts.js";
 import type { Scenario, ScenarioEvidence, ScenarioFindings } from "../types.js";
+import { THREE_NODES } from "../cluster-yaml.js";
 
 const YAML = `apiVersion: podwire.dev/v1alpha1
 kind: Cluster
@@ -24,19 +25,7 @@ spec:
   externalHosts:
   - {name: client, ip: 192.168.56.100}
 ---
-apiVersion: v1
-kind: Node
-metadata: {name: control-plane, labels: {node-role.kubernetes.io/control-plane: ""}}
-spec: {taints: [{key: node-role.kubernetes.io/control-plane, effect: NoSchedule}]}
----
-apiVersion: v1
-kind: Node
-metadata: {name: worker-1}
----
-apiVersion: v1
-kind: Node
-metadata: {name: worker-2}
----
+${THREE_NODES}---
 # The only endpoint runs on worker-2.
 apiVersion: v1
 kind: Pod

@@ -31,6 +31,7 @@ import type { ScenarioContext } from "../context.js";
 import { frameFacts } from "../frame-facts.js";
 import type { Scenario, ScenarioEvidence, ScenarioFindings } from "../types.js";
 import { OneWayUdpClient, sinkOn } from "../udp-flow.js";
+import { THREE_NODES } from "../cluster-yaml.js";
 
 const YAML = `apiVersion: podwire.dev/v1alpha1
 kind: Cluster
@@ -40,19 +41,7 @@ spec: {}
   # without endpoints (podwire's udpConntrackCleanup: reconciler-skip-no-endpoints, passed as
   # a flag); the fixed run's has PR #139629.
 ---
-apiVersion: v1
-kind: Node
-metadata: {name: control-plane, labels: {node-role.kubernetes.io/control-plane: ""}}
-spec: {taints: [{key: node-role.kubernetes.io/control-plane, effect: NoSchedule}]}
----
-apiVersion: v1
-kind: Node
-metadata: {name: worker-1}
----
-apiVersion: v1
-kind: Node
-metadata: {name: worker-2}
----
+${THREE_NODES}---
 # A log collector behind a UDP Service; it restarts (a new Pod, a new address).
 apiVersion: v1
 kind: Pod

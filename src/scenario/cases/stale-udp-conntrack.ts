@@ -25,6 +25,7 @@ import type { ScenarioContext } from "../context.js";
 import { frameFacts } from "../frame-facts.js";
 import type { Scenario, ScenarioEvidence, ScenarioFindings } from "../types.js";
 import { OneWayUdpClient, sinkOn } from "../udp-flow.js";
+import { THREE_NODES } from "../cluster-yaml.js";
 
 const YAML = `apiVersion: podwire.dev/v1alpha1
 kind: Cluster
@@ -35,19 +36,7 @@ spec:
   # The broken run's kube-proxy is a v1.13 one: podwire's udpConntrackCleanup: cluster-ip-only
   # (passed as a flag). The fixed run's is today's (the v1.32+ conntrack reconciler).
 ---
-apiVersion: v1
-kind: Node
-metadata: {name: control-plane, labels: {node-role.kubernetes.io/control-plane: ""}}
-spec: {taints: [{key: node-role.kubernetes.io/control-plane, effect: NoSchedule}]}
----
-apiVersion: v1
-kind: Node
-metadata: {name: worker-1}
----
-apiVersion: v1
-kind: Node
-metadata: {name: worker-2}
----
+${THREE_NODES}---
 # statsd, one replica; a rolling update replaces it (the new Pod first, then the old one goes).
 apiVersion: v1
 kind: Pod

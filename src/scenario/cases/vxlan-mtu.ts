@@ -24,6 +24,7 @@ import type { ScenarioContext } from "../context.js";
 import { frameFacts } from "../frame-facts.js";
 import type { LoggedFrame } from "../frame-log.js";
 import type { Scenario, ScenarioEvidence, ScenarioFindings } from "../types.js";
+import { THREE_NODES } from "../cluster-yaml.js";
 
 const YAML = `apiVersion: podwire.dev/v1alpha1
 kind: Cluster
@@ -35,19 +36,7 @@ spec:
     # Misconfigured: the node network's MTU. flannel.1 takes 1500 - 50 = 1450.
     mtu: 1500
 ---
-apiVersion: v1
-kind: Node
-metadata: {name: control-plane, labels: {node-role.kubernetes.io/control-plane: ""}}
-spec: {taints: [{key: node-role.kubernetes.io/control-plane, effect: NoSchedule}]}
----
-apiVersion: v1
-kind: Node
-metadata: {name: worker-1}
----
-apiVersion: v1
-kind: Node
-metadata: {name: worker-2}
----
+${THREE_NODES}---
 # A file server on worker-2 (256 KiB per request on port 8080) and a client on worker-1.
 apiVersion: v1
 kind: Pod

@@ -26,6 +26,7 @@ import { TCP_SYN } from "../../wire/index.js";
 import type { ScenarioContext } from "../context.js";
 import { frameFacts } from "../frame-facts.js";
 import type { Scenario, ScenarioEvidence, ScenarioFindings } from "../types.js";
+import { THREE_NODES } from "../cluster-yaml.js";
 
 const YAML = `apiVersion: podwire.dev/v1alpha1
 kind: Cluster
@@ -34,19 +35,7 @@ spec: {}
   # After boot, worker-2 gets Docker 18.09's filter rules (FORWARD policy DROP), and the
   # broken run's worker-2 runs flannel v0.9, without the FORWARD rules v0.10 added.
 ---
-apiVersion: v1
-kind: Node
-metadata: {name: control-plane, labels: {node-role.kubernetes.io/control-plane: ""}}
-spec: {taints: [{key: node-role.kubernetes.io/control-plane, effect: NoSchedule}]}
----
-apiVersion: v1
-kind: Node
-metadata: {name: worker-1}
----
-apiVersion: v1
-kind: Node
-metadata: {name: worker-2}
----
+${THREE_NODES}---
 apiVersion: v1
 kind: Pod
 metadata: {name: client, namespace: default, labels: {app: client}}
