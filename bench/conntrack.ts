@@ -4,9 +4,10 @@
  * 100,000 entries (90,000 more UDP flows). Each packet is first copied from its pristine
  * template (the rewrite is in place) into a work slot of the same pool buffer, and that copy
  * is part of the measured time.
- * Prints the median packets/s of 5 runs and writes bench/results/conntrack.json.
+ * Prints the median packets/s of 5 runs (wall time, and per second of the process's CPU
+ * time, steadier on a shared machine) and writes bench/results/conntrack.json.
  *
- *   node --import=tsx bench/conntrack.ts
+ *   node --import=tsx bench/conntrack.ts [--repeats 5]
  */
 import { VirtualClock, hostNowMs } from "../src/base/clock.js";
 import { Rng } from "../src/base/rng.js";
@@ -14,6 +15,7 @@ import { ipv4 } from "../src/base/ipv4-int.js";
 import { buildTcpFrame, buildUdpFrame } from "../src/wire/builder.js";
 import { ConntrackTable } from "../src/conntrack/index.js";
 import type { Conn } from "../src/conntrack/index.js";
+import { GcTime } from "./gc-time.js";
 import { machineInfo, median, writeResult } from "./util.js";
 
 export interface ConntrackBenchResult {
@@ -24,6 +26,10 @@ export interface ConntrackBenchResult {
   medianMs: number;
   packetsPerSec: number;
   nsPerPacket: number;
+  /** Packets per second of CPU time (user + system), median of the runs. */
+  packetsPerCpuSec: number;
+  /** Share of the timed wall time spent in GC (median of the runs). */
+  gcShare: number;
   invalidDuringRuns: number;
 }
 
@@ -105,11 +111,20 @@ export function runConntrackBench(opts: { flows?: number; entries?: number; roun
   };
   runOnce(); // warm-up
   const times: number[] = [];
+  const cpu: number[] = [];
+  const gcShares: number[] = [];
+  const gc = new GcTime();
   let bad = 0;
   for (let k = 0; k < repeats; k++) {
+    gc.start();
+    const c0 = process.cpuUsage();
     const t0 = hostNowMs();
     bad += runOnce();
-    times.push(hostNowMs() - t0);
+    const ms = hostNowMs() - t0;
+    const c = process.cpuUsage(c0);
+    gcShares.push(gc.stop().ms / ms);
+    times.push(ms);
+    cpu.push((c.user + c.system) / 1000);
   }
   const ms = median(times);
   const packets = rounds * flows;
@@ -121,13 +136,16 @@ export function runConntrackBench(opts: { flows?: number; entries?: number; roun
     medianMs: ms,
     packetsPerSec: packets / (ms / 1000),
     nsPerPacket: (ms * 1e6) / packets,
+    packetsPerCpuSec: packets / (median(cpu) / 1000),
+    gcShare: median(gcShares),
     invalidDuringRuns: bad,
   };
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const r = runConntrackBench();
+  const i = process.argv.indexOf("--repeats");
+  const r = runConntrackBench(i >= 0 ? { repeats: Number(process.argv[i + 1]) } : {});
   console.log(`conntrack fast path (inspect + DNAT manipPacket), ${r.flows} established TCP flows in a table of ${r.tableEntries}, ${r.packetsPerRun} packets × ${r.repeats}, median:`);
-  console.log(`  ${(r.packetsPerSec / 1e6).toFixed(2)} M packets/s (${r.nsPerPacket.toFixed(0)} ns/packet)`);
+  console.log(`  ${(r.packetsPerSec / 1e6).toFixed(2)} M packets/s (${r.nsPerPacket.toFixed(0)} ns/packet); ${(r.packetsPerCpuSec / 1e6).toFixed(2)} M per CPU-second, GC ${(r.gcShare * 100).toFixed(1)}%`);
   writeResult("conntrack", { machine: machineInfo(), result: r });
 }

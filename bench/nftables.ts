@@ -27,8 +27,7 @@ import { Cluster } from "../src/cluster/build.js";
 import { NftablesMode } from "../src/cluster/proxy-modes/index.js";
 import { ClusterServices } from "../src/cluster/services.js";
 import { type EndpointSlice, type NftablesSyncResult, type ProxyState, syncNftablesRules } from "../src/kube/index.js";
-import { newNftChanges } from "../src/nftables/changes.js";
-import { type CompiledNft, type NftRuleset, type NftTable, applyNftScript, compileRuleset, newRuleset, printRuleset } from "../src/nftables/index.js";
+import { type CompiledNft, type NftRuleset, type NftTable, applyNftScript, compileRuleset, newNftChanges, newRuleset, printRuleset } from "../src/nftables/index.js";
 import { servicePicks } from "../src/bench/iptables-mode.js";
 import { NftPreroutingCore, countNftObjects, kubeProxyTable } from "../src/bench/nftables-mode.js";
 import { BENCH_NAMESPACE, makeWorkload, writeNewFlowPacket } from "../src/bench/workload.js";
@@ -114,14 +113,14 @@ function measure(n: number, crossCheck: boolean): SizeResult {
     syncTimes.push(hostNowMs() - t0);
   }
   const fullSyncMs = median(syncTimes);
-  const transactionLines = full.lines.length;
+  const transactionLines = full.lineCount;
 
   // (b) loading it, and compiling (below 50,000 Services after an untimed load, as the sync above: the JIT warmed up).
   const loadTimes: number[] = [];
-  let rs: NftRuleset = n < 50_000 ? applyNftScript(newRuleset(), full.lines, "<kube-proxy full sync>", { consume: true }) : newRuleset();
+  let rs: NftRuleset = n < 50_000 ? applyNftScript(newRuleset(), full.pieces, "<kube-proxy full sync>", { consume: true }) : newRuleset();
   for (let i = 0; i < reps; i++) {
     const t0 = hostNowMs();
-    rs = applyNftScript(newRuleset(), full.lines, "<kube-proxy full sync>", { consume: true });
+    rs = applyNftScript(newRuleset(), full.pieces, "<kube-proxy full sync>", { consume: true });
     loadTimes.push(hostNowMs() - t0);
   }
   const loaderMs = median(loadTimes);
@@ -186,7 +185,7 @@ function measure(n: number, crossCheck: boolean): SizeResult {
     t = hostNowMs();
     const changes = newNftChanges();
     if (result.cleanupText !== "") rs = applyNftScript(rs, result.cleanupText, "<cleanup>", { consume: true, changes });
-    rs = applyNftScript(rs, result.lines, "<partial sync>", { consume: true, changes });
+    rs = applyNftScript(rs, result.pieces, "<partial sync>", { consume: true, changes });
     const applyMs = hostNowMs() - t;
     t = hostNowMs();
     compiled = compileRuleset(rs, compiled, now, changes);
@@ -199,7 +198,7 @@ function measure(n: number, crossCheck: boolean): SizeResult {
     const computeDiffMs = hostNowMs() - t;
     diffingState = diffed.state;
     if (diffed.text !== result.text || diffed.cleanupText !== result.cleanupText) throw new Error(`the partial sync with and without changedServices differ at ${n} Services`);
-    return { computeMs, computeDiffMs, applyMs, compileMs: cMs, lines: result.lines.length };
+    return { computeMs, computeDiffMs, applyMs, compileMs: cMs, lines: result.lineCount };
   };
   const series = (steps: { endpoint: boolean; extra: boolean }[]): PartialFigures => {
     const runs: ReturnType<typeof partial>[] = [];

@@ -8,11 +8,7 @@ import { writeFileAtomic } from "../src/base/index.js";
 /** The bench/ directory of the source tree, also when this runs compiled from dist/bench/ (`npm run bench`). */
 export const BENCH_DIR = fileURLToPath(new URL(new URL(".", import.meta.url).pathname.endsWith("/dist/bench/") ? "../../bench/" : "./", import.meta.url));
 
-export function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
+export { median } from "../src/bench/stats.js";
 
 export function machineInfo(): { cpus: number; cpuModel: string; memGB: number; node: string; platform: string } {
   const c = cpus();

@@ -7,16 +7,26 @@
 
 /** Parses dotted-quad text; returns -1 when it is not a valid IPv4 address. */
 export function parseIpv4(text: string): number {
-  const parts = text.split(".");
-  if (parts.length !== 4) return -1;
+  // Four parts, each "0" or 1-3 digits without a leading zero, at most 255 (a scan: restore
+  // files hold millions of addresses).
   let ip = 0;
-  for (const p of parts) {
-    if (!/^(0|[1-9][0-9]{0,2})$/.test(p)) return -1;
-    const v = Number(p);
-    if (v > 255) return -1;
-    ip = ip * 256 + v;
+  let part = 0;
+  let digits = 0;
+  let parts = 0;
+  for (let i = 0; i <= text.length; i++) {
+    const c = i < text.length ? text.charCodeAt(i) : 46;
+    if (c === 46) {
+      if (digits === 0 || part > 255 || ++parts > 4) return -1;
+      ip = ip * 256 + part;
+      part = 0;
+      digits = 0;
+    } else if (c >= 48 && c <= 57) {
+      if (digits > 0 && part === 0) return -1; // a leading zero
+      if (++digits > 3) return -1;
+      part = part * 10 + (c - 48);
+    } else return -1;
   }
-  return ip;
+  return parts === 4 ? ip : -1;
 }
 
 /**

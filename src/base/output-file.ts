@@ -69,9 +69,16 @@ export class PendingFile {
   readonly fd: number;
   private done = false;
 
+  /** True when `path` is a device, FIFO or socket (e.g. /dev/null, /dev/stdout): written in place. */
+  readonly direct: boolean;
+
   constructor(readonly path: string) {
-    this.tempPath = tempPathFor(path);
-    this.fd = openSync(this.tempPath, "wx");
+    const st = statOrNull(path);
+    // Renaming over /dev/null would replace the device with a regular file: special files are
+    // written directly, as a shell redirection would.
+    this.direct = st !== null && !st.isFile() && !st.isDirectory();
+    this.tempPath = this.direct ? path : tempPathFor(path);
+    this.fd = openSync(this.tempPath, this.direct ? "w" : "wx");
   }
 
   write(bytes: Uint8Array): void {
@@ -83,6 +90,10 @@ export class PendingFile {
   commit(): void {
     if (this.done) return;
     this.done = true;
+    if (this.direct) {
+      closeSync(this.fd);
+      return;
+    }
     fsyncSync(this.fd);
     closeSync(this.fd);
     renameSync(this.tempPath, this.path);
@@ -93,6 +104,7 @@ export class PendingFile {
     if (this.done) return;
     this.done = true;
     closeSync(this.fd);
+    if (this.direct) return;
     try {
       unlinkSync(this.tempPath);
     } catch {

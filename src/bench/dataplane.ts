@@ -2,34 +2,45 @@
  * Data-plane measurements through a mode's running cluster, the same for every mode:
  *  - modelled cost (the mode's counter: rules evaluated, or hash lookups) of the first
  *    packet of a new connection and of a later packet, on the client's node and summed over
- *    the whole path (every node the request and the reply cross);
+ *    the whole path (every node the request and the reply cross); exact counts, untimed;
  *  - podwire's own rates end to end: new UDP connections per second (a new flow's first
  *    datagram from the client Pod to a ClusterIP, DNAT to an endpoint on another node, the
  *    echo back, reverse NAT), and established packets per second on one flow;
  *  - the fast core alone (the mode's classifier on the client node's rules), with the
- *    compiled engine and the reference interpreter.
- * Every timing uses hostNowMs(); everything else runs on the cluster's virtual clock.
+ *    compiled engine and the reference interpreter;
+ *  - the standalone JS limit (limit.ts) at this size, for the ratios.
+ * Every warm-up (ARP, lazily built indexes, the JIT) runs before any timing: the core once
+ * over every Service pick, the end-to-end loop once over the connections it will time.
+ * The timed figures are `repeats` interleaved rounds (stats.ts); each is the median with
+ * min and max, and each ratio to the limit is the median of the per-round ratios.
+ * Timings use hostNowMs(); everything else runs on the cluster's virtual clock.
  */
 import { hostNowMs } from "../base/index.js";
 import type { PacketBuffer } from "../netdev/index.js";
 import type { NetworkNamespace } from "../netns/index.js";
 import { servicePicks } from "./iptables-mode.js";
-import type { CoreFigures, ProxyModeBench } from "./modes.js";
+import { ConntrackLimit, FirstPacketLimit } from "./limit.js";
+import type { ProxyModeBench } from "./modes.js";
+import { type Sample, interleave, nsPer, pairedRatio, summarize } from "./stats.js";
 import { ENDPOINT_PORT, SERVICE_PORT, type Workload } from "./workload.js";
 
 export interface DataplaneOptions {
-  /** New connections timed end to end with the compiled engine. */
+  /** New connections timed end to end in each repetition (compiled engine). */
   connections: number;
   /** Requests per connection for the keepalive cost figure. */
   keepalive: number;
-  /** Round trips timed on one established flow. */
+  /** Round trips timed on one established flow in each repetition. */
   roundTrips: number;
   /** Samples for the modelled first/later packet costs. */
   costSamples: number;
-  /** First packets classified by the fast core alone (compiled engine). */
+  /** First packets classified by the fast core alone in each repetition (compiled engine; the limit too): at most this many… */
   corePackets: number;
-  /** Host-time budget for each reference-interpreter measurement, ms. */
+  /** …and no more than the warm-up's rate fills in this much host time (ms), at least 10,000 packets. */
+  coreBudgetMs: number;
+  /** Host-time budget of each reference-interpreter repetition, ms. */
   referenceBudgetMs: number;
+  /** Interleaved repetitions of every timed figure (≥ 1). */
+  repeats: number;
   seed: number;
 }
 
@@ -49,14 +60,20 @@ export interface DataplaneFigures {
   perRequestCostNoKeepalive: number;
   /** … with `keepalive` requests per connection. */
   perRequestCostKeepalive: number;
-  newConnPerSec: number;
-  newConnPerSecReference: number | null;
-  newConnReferenceCount: number | null;
-  establishedPps: number;
-  coreNewConnPerSec: number | null;
-  coreNewConnPerSecReference: number | null;
+  newConnPerSec: Sample;
+  newConnPerSecReference: Sample | null;
+  establishedPps: Sample;
+  coreNewConnPerSec: Sample | null;
+  coreNewConnPerSecReference: Sample | null;
   coreMeanCost: number | null;
   coreMeanExprs: number | null;
+  /** The JS limit: ns per first packet at this size, and ns per established packet (conntrack-style lookup). */
+  limitFirstPacketNs: Sample;
+  limitConntrackNs: Sample;
+  /** Per-round ratios: core ns per first packet ÷ limit; new connection ns ÷ (limit first packet + limit conntrack, its reply); established ns per packet ÷ limit conntrack. */
+  coreRatioToLimit: Sample | null;
+  newConnRatioToLimit: Sample | null;
+  establishedRatioToLimit: Sample | null;
 }
 
 const PORT_BASE = 20000;
@@ -82,7 +99,8 @@ export function measureDataplane(mode: ProxyModeBench, w: Workload, opts: Datapl
   const sim = cluster.sim;
   const nodes = [...cluster.nodes.values()];
   const clientNode = cluster.nodes.get(w.clientPod.node)!;
-  const client = new Client(cluster.pod(w.clientPod.namespace, w.clientPod.name)!.ns);
+  const clientPod = cluster.pod(w.clientPod.namespace, w.clientPod.name)!;
+  const client = new Client(clientPod.ns);
   const payload = new Uint8Array(32);
   const picks = servicePicks(w.services, 65536, opts.seed);
   const flush = (): void => {
@@ -144,12 +162,12 @@ export function measureDataplane(mode: ProxyModeBench, w: Workload, opts: Datapl
     laterPath /= samples;
     flush();
 
-    // New connections per second, compiled engine.
-    const newConn = (count: number, budgetMs: number): { perSec: number; count: number } => {
+    /** `count` new connections, the same window of Service picks every time; ns per connection (at most `budgetMs` of host time). */
+    const newConn = (count: number, budgetMs: number): number => {
       let done = 0;
       let ms = 0;
       client.replies = 0;
-      while (done < count && ms < budgetMs) {
+      outer: while (done < count) {
         const batch = Math.min(PORTS, count - done);
         const t0 = hostNowMs();
         for (let k = 0; k < batch; k++) {
@@ -157,52 +175,95 @@ export function measureDataplane(mode: ProxyModeBench, w: Workload, opts: Datapl
           if ((k & 15) === 15 && hostNowMs() - t0 + ms > budgetMs) {
             done += k + 1;
             ms += hostNowMs() - t0;
-            flush();
-            if (client.replies !== done) throw new Error(`lost replies: ${done - client.replies}`);
-            return { perSec: done / (ms / 1000), count: done };
+            break outer;
           }
         }
         ms += hostNowMs() - t0;
         done += batch;
-        flush();
+        flush(); // a port's next datagram must be a new connection again
       }
+      flush();
       if (client.replies !== done) throw new Error(`lost replies: ${done - client.replies}`);
-      return { perSec: done / (ms / 1000), count: done };
+      return (ms * 1e6) / done;
     };
-    newConn(Math.min(2000, opts.connections), Infinity); // warm-up
-    const compiled = newConn(opts.connections, Infinity);
-    let reference: { perSec: number; count: number } | null = null;
-    if (mode.useEngine("reference")) {
+    /** `count` round trips on one established flow; ns per one-way packet. */
+    const established = (count: number): number => {
+      const svc = picks[0]!;
+      client.replies = 0;
+      const t0 = hostNowMs();
+      for (let i = 0; i < count; i++) send(PORT_BASE, svc);
+      const ms = hostNowMs() - t0;
+      if (client.replies !== count) throw new Error(`lost replies on the established flow: ${count - client.replies}`);
+      return (ms * 1e6) / (2 * count);
+    };
+
+    // The limit at this size, on the same Service picks as the core.
+    const limit = new FirstPacketLimit({ services: w.services, clusterIP: w.clusterIP, endpointIPs: w.endpointIPs, client: clientPod.spec.podIP, picks, seed: opts.seed });
+    const ctLimit = new ConntrackLimit();
+
+    // Warm-ups, untimed.
+    limit.run(picks.length);
+    ctLimit.run(2 * ctLimit.flows);
+    newConn(opts.connections, Infinity);
+    send(PORT_BASE, picks[0]!); // the established flow
+    established(2000);
+    const warm = mode.core(picks, picks.length, "compiled");
+    const hasCore = warm !== null;
+    const corePackets = warm === null ? 0 : Math.max(10_000, Math.min(opts.corePackets, Math.round((warm.packetsPerSec * opts.coreBudgetMs) / 1000)));
+    let refCorePackets = 0;
+    if (hasCore) {
+      const probe = mode.core(picks, 50, "reference");
+      if (probe) refCorePackets = Math.max(50, Math.min(opts.corePackets, Math.round((probe.packetsPerSec * opts.referenceBudgetMs) / 1000)));
+    }
+    const hasReference = mode.useEngine("reference");
+    if (hasReference) {
       try {
         newConn(20, Infinity);
-        reference = newConn(opts.connections, opts.referenceBudgetMs);
       } finally {
         mode.useEngine("compiled");
       }
     }
-
-    // Established packets per second on one flow (request + reply per round trip).
-    const svc = picks[0]!;
-    client.replies = 0;
-    for (let i = 0; i < 2000; i++) send(PORT_BASE, svc);
-    const t0 = hostNowMs();
-    for (let i = 0; i < opts.roundTrips; i++) send(PORT_BASE, svc);
-    const estMs = hostNowMs() - t0;
-    if (client.replies !== opts.roundTrips + 2000) throw new Error(`lost replies on the established flow: ${opts.roundTrips + 2000 - client.replies}`);
     flush();
 
-    // The fast core alone.
-    let coreCompiled: CoreFigures | null = null;
-    let coreReference: CoreFigures | null = null;
-    if (mode.core(picks, 20_000, "compiled") !== null) {
-      coreCompiled = mode.core(picks, opts.corePackets, "compiled");
-      const probe = mode.core(picks, 50, "reference");
-      if (probe) {
-        const n = Math.max(50, Math.min(opts.corePackets, Math.round((probe.packetsPerSec * opts.referenceBudgetMs) / 1000)));
-        coreReference = mode.core(picks, n, "reference");
-      }
-    }
+    let coreCost: number | null = null;
+    let coreExprs: number | null = null;
+    const rounds = interleave(Math.max(1, opts.repeats), {
+      limitFirst: () => limit.run(opts.corePackets),
+      limitCt: () => ctLimit.run(opts.corePackets),
+      core: () => {
+        const c = hasCore ? mode.core(picks, corePackets, "compiled") : null;
+        if (c === null) return null;
+        coreCost = c.meanCost;
+        coreExprs = c.meanExprs ?? null;
+        return nsPer(c.packetsPerSec);
+      },
+      coreRef: () => {
+        const c = refCorePackets > 0 ? mode.core(picks, refCorePackets, "reference") : null;
+        return c === null ? null : nsPer(c.packetsPerSec);
+      },
+      newConn: () => newConn(opts.connections, Infinity),
+      newConnRef: () => {
+        if (!hasReference) return null;
+        mode.useEngine("reference");
+        try {
+          return newConn(opts.connections, opts.referenceBudgetMs);
+        } finally {
+          mode.useEngine("compiled");
+        }
+      },
+      established: () => {
+        send(PORT_BASE, picks[0]!);
+        const ns = established(opts.roundTrips);
+        flush();
+        return ns;
+      },
+    });
 
+    const rate = (nsList: number[]): Sample | null => {
+      const s = summarize(nsList.map((ns) => 1e9 / ns));
+      return s;
+    };
+    const limitNewConn = rounds.limitFirst.map((ns, i) => ns + rounds.limitCt[i]!);
     const K = opts.keepalive;
     const P = 2;
     return {
@@ -214,17 +275,20 @@ export function measureDataplane(mode: ProxyModeBench, w: Workload, opts: Datapl
       packetsPerRequest: P,
       perRequestCostNoKeepalive: first + (P - 1) * later,
       perRequestCostKeepalive: (first + (P * K - 1) * later) / K,
-      newConnPerSec: compiled.perSec,
-      newConnPerSecReference: reference?.perSec ?? null,
-      newConnReferenceCount: reference?.count ?? null,
-      establishedPps: (2 * opts.roundTrips) / (estMs / 1000),
-      coreNewConnPerSec: coreCompiled?.packetsPerSec ?? null,
-      coreNewConnPerSecReference: coreReference?.packetsPerSec ?? null,
-      coreMeanCost: coreCompiled?.meanCost ?? null,
-      coreMeanExprs: coreCompiled?.meanExprs ?? null,
+      newConnPerSec: rate(rounds.newConn)!,
+      newConnPerSecReference: rate(rounds.newConnRef),
+      establishedPps: rate(rounds.established)!,
+      coreNewConnPerSec: rate(rounds.core),
+      coreNewConnPerSecReference: rate(rounds.coreRef),
+      coreMeanCost: coreCost,
+      coreMeanExprs: coreExprs,
+      limitFirstPacketNs: summarize(rounds.limitFirst)!,
+      limitConntrackNs: summarize(rounds.limitCt)!,
+      coreRatioToLimit: pairedRatio(rounds.core, rounds.limitFirst),
+      newConnRatioToLimit: pairedRatio(rounds.newConn, limitNewConn),
+      establishedRatioToLimit: pairedRatio(rounds.established, rounds.limitCt),
     };
   } finally {
     client.close();
   }
 }
-

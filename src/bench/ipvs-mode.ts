@@ -66,6 +66,10 @@ export class IpvsModeBench implements ProxyModeBench {
     return this.resync(this.workload!.documentsWithNewService());
   }
 
+  restore(): ResyncTimes {
+    return this.resync(this.workload!.documents());
+  }
+
   /** The model (the informers' part) outside the timing; then the measured node's recompute + diff + apply. */
   private resync(docs: KubeDocument[]): ResyncTimes {
     const next = this.services!.modelFor(docs);

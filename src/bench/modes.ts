@@ -86,10 +86,20 @@ export interface ProxyModeBench {
   readonly cluster: Cluster;
   /** What the last sync generated on the measured node. */
   objects(): ObjectCounts;
-  /** Applies `workload.documentsWithEndpointChange()` on the measured node (timed); other nodes untimed. */
+  /**
+   * Applies `workload.documentsWithEndpointChange()` on the measured node (timed); other
+   * nodes untimed, or not at all (the data plane is measured before any change).
+   */
   updateEndpoint(): ResyncTimes;
-  /** Applies `workload.documentsWithNewService()` on the measured node (timed); other nodes untimed. */
+  /** Applies `workload.documentsWithNewService()` on the measured node (timed), as updateEndpoint(). */
   addService(): ResyncTimes;
+  /**
+   * Undoes the last updateEndpoint() or addService(): the measured node back to
+   * `workload.documents()`, so that the change can be timed again; returns the undo's own
+   * timing (after updateEndpoint() it is one endpoint change too). A mode without it gets
+   * one timing of each change (n = 1).
+   */
+  restore?(): ResyncTimes;
   /** Modelled dataplane work done so far on `node` (a counter that only grows). */
   cost(node: NodeRuntime): number;
   /** nftables mode: kernel expressions evaluated so far on `node` (nft_do_chain's per-expression work); absent elsewhere. */

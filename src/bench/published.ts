@@ -86,3 +86,69 @@ export function publishedComparison(runs: readonly BenchRun[]): PublishedRow[] {
   });
   return rows;
 }
+
+/** A published figure the charts plot as hollow markers, on the chart and panel it is comparable with. */
+export interface PublishedSeries {
+  chart: "rules" | "sync" | "first-packet" | "kernel";
+  /** The mode whose family it is drawn in. */
+  mode: "iptables" | "ipvs" | "nftables";
+  /** The source, short (legend and caption). */
+  source: string;
+  label: string;
+  shape: "circle" | "square" | "triangle" | "diamond";
+  points: { x: number; y: number }[];
+}
+
+/** The published numbers of the table above that are points on one of the charts (x: Services). */
+export const PUBLISHED_SERIES: readonly PublishedSeries[] = [
+  {
+    chart: "rules",
+    mode: "iptables",
+    source: "Huawei, KubeCon EU 2017",
+    label: "Huawei 2017: iptables rules (1 endpoint per Service)",
+    shape: "triangle",
+    points: [
+      { x: 5000, y: 40_000 },
+      { x: 20_000, y: 160_000 },
+    ],
+  },
+  {
+    chart: "rules",
+    mode: "iptables",
+    source: "kube-proxy's rule-count test (number_generated_rules_test.go)",
+    label: "kube-proxy test: nat rules, 10 Services × 10 endpoints",
+    shape: "circle",
+    points: [{ x: 10, y: 325 }],
+  },
+  {
+    chart: "sync",
+    mode: "iptables",
+    source: "Huawei, KubeCon EU 2017",
+    label: "Huawei 2017: add one rule (iptables calls)",
+    shape: "triangle",
+    points: [
+      { x: 5000, y: 11 * 60_000 },
+      { x: 20_000, y: 5 * 3_600_000 },
+    ],
+  },
+  {
+    chart: "first-packet",
+    mode: "iptables",
+    source: "Tigera, “Comparing kube-proxy modes: iptables or IPVS?”",
+    label: "Tigera: iptables rules per new connection",
+    shape: "square",
+    points: [{ x: 10_000, y: 20_000 }],
+  },
+  {
+    chart: "kernel",
+    mode: "iptables",
+    source: "Kubernetes blog, “NFTables mode for kube-proxy” (2025-02-28)",
+    label: "Kubernetes blog: iptables first packet, p50",
+    shape: "diamond",
+    points: [
+      { x: 5000, y: 50 },
+      { x: 10_000, y: 60 },
+      { x: 30_000, y: 270 },
+    ],
+  },
+];

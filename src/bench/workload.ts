@@ -11,6 +11,9 @@ import { PodwireError, formatIpv4 } from "../base/index.js";
 import { parseClusterYaml } from "../cluster/load.js";
 import type { ClusterSpec, RawDocument } from "../cluster/spec.js";
 import type { KubeDocument } from "../kube/index.js";
+import { IPPROTO_UDP, IPV4_MIN_HEADER_LEN, Ipv4Packet } from "../wire/ipv4.js";
+import { ports } from "../wire/ports.js";
+import { UDP_HEADER_LEN, UdpPacket } from "../wire/udp.js";
 
 export const BENCH_NAMESPACE = "bench";
 export const SERVICE_PORT = 80;
@@ -188,22 +191,20 @@ export function makeWorkload(services: number, endpoints: number, seed: number):
  * The classifier benchmarks of both modes feed these to the fast core.
  */
 export function writeNewFlowPacket(bytes: Uint8Array, client: number, vip: number, i: number): void {
-  bytes.fill(0, 0, 28);
-  bytes[0] = 0x45;
-  bytes[3] = 28;
-  bytes[8] = 64;
-  bytes[9] = 17;
-  bytes[12] = client >>> 24;
-  bytes[13] = (client >>> 16) & 255;
-  bytes[14] = (client >>> 8) & 255;
-  bytes[15] = client & 255;
-  bytes[16] = vip >>> 24;
-  bytes[17] = (vip >>> 16) & 255;
-  bytes[18] = (vip >>> 8) & 255;
-  bytes[19] = vip & 255;
-  bytes[20] = 0x80 | ((i >>> 8) & 0x3f);
-  bytes[21] = i & 255;
-  bytes[22] = SERVICE_PORT >>> 8;
-  bytes[23] = SERVICE_PORT & 255;
-  bytes[25] = 8;
+  const len = IPV4_MIN_HEADER_LEN + UDP_HEADER_LEN;
+  bytes.fill(0, 0, len); // checksums stay zero: the classifiers do not look at them
+  const ip = ipView.wrap(bytes, 0);
+  ip.setVersion(4);
+  ip.setHeaderLen(IPV4_MIN_HEADER_LEN);
+  ip.setTotalLen(len);
+  ip.setTtl(64);
+  ip.setProtocol(IPPROTO_UDP);
+  ip.setSrcAddr(client);
+  ip.setDstAddr(vip);
+  const l4 = ip.payloadOffset();
+  ports.setSrc(bytes, l4, 0x8000 | (i & 0x3fff)); // one source port per flow
+  ports.setDst(bytes, l4, SERVICE_PORT);
+  udpView.wrap(bytes, l4).setLength(UDP_HEADER_LEN);
 }
+const ipView = new Ipv4Packet(new Uint8Array(0));
+const udpView = new UdpPacket(new Uint8Array(0));

@@ -28,7 +28,7 @@ export function formatCheck(report: CheckReport): string[] {
   for (const c of report.cells) if (c.note !== null && !noteIndex.has(c.note)) noteIndex.set(c.note, noteIndex.size + 1);
   const mark = (c: CheckCell): string => (c.note !== null ? `*${noteIndex.size > 1 ? noteIndex.get(c.note) : ""}` : "");
 
-  const svcCells = report.cells.filter((c) => c.kind !== "podPort");
+  const svcCells = report.cells.filter((c) => c.kind !== "podPort" && c.kind !== "l7Route");
   if (svcCells.length > 0) {
     lines.push("");
     lines.push("Services");
@@ -42,6 +42,15 @@ export function formatCheck(report: CheckReport): string[] {
     const tw = Math.max(...podCells.map((c) => c.column.length));
     const fw = Math.max(...podCells.map((c) => c.from.length));
     for (const c of podCells) lines.push(`  ${c.column.padEnd(tw)}  ${c.from.padEnd(fw)}  ${glyph(c, mark, 60)}`);
+  }
+
+  const l7Cells = report.cells.filter((c) => c.kind === "l7Route");
+  if (l7Cells.length > 0) {
+    lines.push("");
+    lines.push(`L7 routes (from ${l7Cells[0]!.from} through the ingress controller's external address)`);
+    const uw = Math.max(...l7Cells.map((c) => c.column.length));
+    const rw = Math.max(...l7Cells.map((c) => c.columnNote.length));
+    for (const c of l7Cells) lines.push(`  ${c.column.padEnd(uw)}  ${c.columnNote.padEnd(rw)}  ${glyph(c, mark, 40)}`);
   }
 
   const failed = report.cells.filter((c) => c.outcome !== "ok");
@@ -165,6 +174,7 @@ export function checkJson(report: CheckReport): unknown {
       reason: c.reason,
       kind: c.kind,
       column: c.column,
+      ...(c.kind === "l7Route" ? { route: c.columnNote, service: c.service } : {}),
       note: c.note,
     })),
     skipped: report.skipped,

@@ -23,7 +23,7 @@ import {
 } from "./expect.js";
 import type { ProbePod } from "./probes.js";
 
-export type CellKind = "clusterIP" | "dns" | "nodePort" | "externalIP" | "loadBalancerIP" | "podPort";
+export type CellKind = "clusterIP" | "dns" | "nodePort" | "externalIP" | "loadBalancerIP" | "podPort" | "l7Route";
 
 export interface CellSource {
   ns: NetworkNamespace;
@@ -59,6 +59,8 @@ export interface PlannedCell {
   /** kind dns: the lookup that comes first. */
   lookup?: { name: string; server: number; headless: boolean; endpoints: PortEndpoint[]; defaultPort: number };
   expectation: Expectation | null;
+  /** The L7 controller Pod behind the Service (`NS/NAME`): any HTTP answer from it shows the path works. */
+  l7Front?: string;
   /** kind dns: whether the expectation is about the lookup or the exchange after it. */
   expectStage: "lookup" | "exchange";
 }
@@ -102,6 +104,9 @@ export function planCheck(running: RunningCluster, probes: ReadonlyMap<string, P
   // Outside hosts reach external and LoadBalancer IPs through the first schedulable node (services.ts routeExternalAddresses).
   const landing = (cluster.spec.nodes.find((n) => n.schedulable) ?? cluster.spec.nodes[0])?.name ?? "";
 
+  // Services in front of an L7 controller: the controller answers a bare request itself (404, or 400 on its TLS port).
+  const l7Fronts = new Map<string, string>();
+  for (const c of running.l7.controllers) for (const s of running.l7.servicesOf(c.pod)) l7Fronts.set(`${s.namespace}/${s.name}`, c.pod.key);
   for (const svc of model.services) {
     const svcKey = `${svc.namespace}/${svc.name}`;
     if (svc.type === "ExternalName") {
@@ -117,7 +122,9 @@ export function planCheck(running: RunningCluster, probes: ReadonlyMap<string, P
       const endpoints = portEndpoints(model, svc, sp);
       const dnsProto = sp.port === 53 && usable(endpoints).every((e) => dnsServerIps.has(parseIpv4(e.address)));
       const proto: ExchangeProto = dnsProto ? "dns" : sp.protocol === "UDP" ? "udp" : sp.protocol === "SCTP" ? "sctp" : "tcp";
+      const front = l7Fronts.get(svcKey);
       const base = {
+        ...(front !== undefined ? { l7Front: front } : {}),
         column,
         service: svcKey,
         columnNote: [sp.name, sp.nodePort !== 0 ? `np ${sp.nodePort}` : ""].filter((s) => s !== "").join(" "),
@@ -200,6 +207,7 @@ export function planCheck(running: RunningCluster, probes: ReadonlyMap<string, P
         const dnsProto = p.containerPort === 53 && running.dns.has(pod.key);
         const ip = formatIpv4(pod.spec.podIP);
         cells.push({
+          ...(running.l7.controllers.some((c) => c.pod === pod) && p.protocol === "TCP" ? { l7Front: pod.key } : {}),
           kind: "podPort",
           row: `pod@${from}`,
           rowRank: RANK.pod + nodes.findIndex((n) => n.spec.name === from),

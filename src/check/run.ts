@@ -14,6 +14,7 @@ import type { TraceEvent } from "../netdev/index.js";
 import { type Expectation, type FailureKind, type ModeLatitude, latitudeFor } from "./expect.js";
 import { type CellKind, type PlannedCell, type SkippedTarget, planCheck } from "./plan.js";
 import { type ProbePod, withProbePods } from "./probes.js";
+import { planL7Cells, runL7Cell } from "./l7-cells.js";
 
 export type CellOutcome = "ok" | "expected-failure" | "unexpected-failure";
 
@@ -59,6 +60,11 @@ export function runCheck(spec: ClusterSpec): CheckReport {
   const latitude = latitudeFor(running.services.mode);
   const cells = plan.cells.map((c) => runCell(running, c, latitude));
   const notes = [...plan.notes];
+  // The L7 routes of every ingress controller, after the Service matrix (l7-cells.ts).
+  const l7 = planL7Cells(running);
+  cells.push(...l7.plans.map((p) => runL7Cell(running, p)));
+  plan.skipped.push(...l7.skipped);
+  notes.push(...l7.notes);
   return {
     cluster: spec.name,
     source: spec.source,
@@ -118,6 +124,12 @@ function runCell(running: RunningCluster, cell: PlannedCell, latitude: ModeLatit
   }
   const result = exchange(running, cell, dst, port, cell.proto, cell.queryName, cell.dnsTransport);
   judge(out, result, cell.expectStage === "exchange" ? cell.expectation : null, latitude, null);
+  if (cell.l7Front !== undefined && out.outcome === "ok" && !/hello from /.test(result.outcome)) {
+    // An ingress controller answers a request without a routed Host itself: the Service path works.
+    out.endpoint = `pod/${cell.l7Front} (${result.outcome.slice(0, result.outcome.indexOf(" —"))})`;
+    out.note = "answered by the ingress controller itself (no route for a bare address; its routes are the L7 cells)";
+    return out;
+  }
   if (out.outcome === "ok") out.endpoint = endpointOf(running, cell, result, dst, port);
   else if (out.outcome === "unexpected-failure" && cell.kind !== "podPort") {
     // Where kube-proxy sent it: the answer to "which endpoint is broken?".

@@ -25,7 +25,7 @@ export function registerCheck(program: Command): void {
     .addOption(new Option("--mode <mode>", "kube-proxy mode (default: the Cluster document's proxyMode)").choices(["iptables", "ipvs", "nftables"]))
     .option("--seed <n>", "seed for every random choice")
     .option("--json", "print the summary and every cell as JSON")
-    .option("--strict", "refuse objects that change traffic but are not emulated (NetworkPolicy, Ingress, IPv6 families)")
+    .option("--strict", "refuse objects that change traffic but are not emulated (NetworkPolicy, non-HTTP Gateway API routes, IPv6 families)")
     .action(async (flags: CheckFlags) => {
       // Loaded when the command runs, so that `podwire --help` does not load the emulator.
       const [{ checkJson, formatCheck, runCheck }, { loadSpec }] = await Promise.all([import("../check/index.js"), import("./load-spec.js")]);

@@ -21,7 +21,7 @@ export function registerCompare(program: Command): void {
     .option("-f, --file <file>", "cluster file (multi-document Kubernetes YAML); default: the embedded cluster; its proxyMode is overridden per run")
     .option("--seed <n>", "seed for every random choice (the same in every mode)")
     .option("--json", "print {modes, flows, differences: [{from, to, proto, port, outcomes, documented, reason}]} as JSON")
-    .option("--strict", "refuse objects that change traffic but are not emulated (NetworkPolicy, Ingress, IPv6 families)")
+    .option("--strict", "refuse objects that change traffic but are not emulated (NetworkPolicy, non-HTTP Gateway API routes, IPv6 families)")
     .action(async (flags: CompareFlags) => {
       // Loaded when the command runs, so that `podwire --help` does not load the emulator.
       const [{ compareJson, formatCompare, runCompare }, { loadSpec }] = await Promise.all([import("../compare/index.js"), import("./load-spec.js")]);

@@ -13,7 +13,10 @@ import { registerBench } from "./bench-command.js";
 import { registerCheck } from "./check-command.js";
 import { registerScenario } from "./scenario-command.js";
 import { registerCompare } from "./compare-command.js";
+import { registerMetrics } from "./metrics-command.js";
+import { registerServe } from "./serve-command.js";
 import type { TraceRulesArgs } from "./trace-rules.js";
+import type { HttpTraceOptions } from "./trace-http.js";
 // The emulator itself is loaded by the command that runs it: each action starts with
 // `await import("./emulator.js")` (or ./trace-rules.js), so `podwire --help` starts at once.
 // Import only types from the emulator here (test/cli/build.test.ts checks).
@@ -69,15 +72,18 @@ export function buildProgram(): Command {
     .option("--comments", "comment every captured frame with the device and direction")
     .option("--no-capture", "do not write a capture")
     .option("--quiet", "print only the summary")
-    .action(async (opts: { out: string; seed?: string; mode?: ProxyMode; verbose?: boolean; brief?: boolean; comments?: boolean; capture: boolean; quiet?: boolean }) => {
+    .option("--keylog <file>", "add an HTTPS step through the Gateway and write its TLS secrets (SSLKEYLOGFILE) here; TLS's random bytes make that capture differ run to run")
+    .action(async (opts: { out: string; seed?: string; mode?: ProxyMode; verbose?: boolean; brief?: boolean; comments?: boolean; capture: boolean; quiet?: boolean; keylog?: string }) => {
       const { formatTrace, loadSpec, runDemo, wrapText } = await import("./emulator.js");
+      const { formatHttpDetails, runDemoWithHttps } = await import("./emulator-l7.js");
       const spec = loadSpec(undefined, { seed: opts.seed, mode: opts.mode });
       let capturePath: string | null = null;
       if (opts.capture) {
         prepareOutputDir(opts.out, "--out");
         capturePath = join(opts.out, "demo.pcapng");
       }
-      const run = runDemo(spec, { capturePath, comments: opts.comments ?? false });
+      if (opts.keylog !== undefined) checkOutputFile(opts.keylog, "--keylog");
+      const run = opts.keylog !== undefined ? await runDemoWithHttps(spec, { capturePath, comments: opts.comments ?? false, keylog: opts.keylog }) : runDemo(spec, { capturePath, comments: opts.comments ?? false });
       const lines: string[] = [];
       const style: TraceStyle = opts.verbose ? "verbose" : opts.brief ? "brief" : "summary";
       if (!opts.quiet) {
@@ -86,6 +92,7 @@ export function buildProgram(): Command {
           lines.push("");
           lines.push(...wrapText(`── ${i + 1}. ${r.title}`, "", "      "));
           lines.push(...formatTrace(r, { style }));
+          if ("log" in r) lines.push(...formatHttpDetails(run.cluster, r as Parameters<typeof formatHttpDetails>[1]));
         }
         lines.push("");
       }
@@ -96,7 +103,7 @@ export function buildProgram(): Command {
       }
       if (run.capture) {
         lines.push(...wrapText(`capture: ${run.capture.path} (${run.capture.frames} frames, ${run.cluster.devices.length} interfaces)`, "", "  "));
-        lines.push(...wrapText(`open it in Wireshark, or: tshark -r ${run.capture.path} -d udp.port==8472,vxlan`, "  ", "    "));
+        lines.push(...wrapText(`open it in Wireshark, or: tshark -r ${run.capture.path} -d udp.port==8472,vxlan${opts.keylog ? ` -o tls.keylog_file:${opts.keylog}` : ""}`, "  ", "    "));
       }
       lines.push("next: the failures people debug, reproduced and fixed: podwire scenario list");
       out(lines);
@@ -107,9 +114,9 @@ export function buildProgram(): Command {
     .command("trace")
     .description("trace one exchange, request and reply, hop by hop (kube-proxy's rules included); port 53 gets a real DNS query, other TCP ports an HTTP request, other UDP ports an echo")
     .option("-f, --file <file>", "cluster file (multi-document Kubernetes YAML); default: the embedded cluster")
-    .option("--strict", "refuse objects that change traffic but are not emulated (NetworkPolicy, Ingress, IPv6 families)")
+    .option("--strict", "refuse objects that change traffic but are not emulated (NetworkPolicy, non-HTTP Gateway API routes, IPv6 families)")
     .requiredOption("--from <source>", "pod/NS/NAME, node/NAME or ext/NAME|IP")
-    .requiredOption("--to <dest>", "pod/NS/NAME[:PORT], svc/NS/NAME[:PORT], node/NAME[:PORT] (NodePorts) or IP[:PORT]")
+    .requiredOption("--to <dest>", "pod/NS/NAME[:PORT], svc/NS/NAME[:PORT], node/NAME[:PORT] (NodePorts), IP[:PORT], or http(s)://HOST[:PORT]/PATH through the cluster's ingress controller")
     .addOption(new Option("--proto <proto>", "protocol").choices(["tcp", "udp", "icmp"]).default("tcp"))
     .option("--query <name>", `the name a DNS trace (port 53, UDP or TCP) asks for (default: ${DEFAULT_DNS_QUERY_HELP})`)
     .option("--verbose", "print every event: rule paths, deciding rules, conntrack, frames")
@@ -117,7 +124,25 @@ export function buildProgram(): Command {
     .option("--pcap <file>", "write the exchange's frames to this pcapng file; each hop then names its frame number")
     .option("--seed <n>", "seed for every random choice")
     .addOption(modeOption())
-    .action(async (opts: { file?: string; strict?: boolean; from: string; to: string; proto: "tcp" | "udp" | "icmp"; query?: string; verbose?: boolean; json?: boolean; pcap?: string; seed?: string; mode?: ProxyMode }) => {
+    .option("--keylog <file>", "http(s):// only: write the TLS secrets in SSLKEYLOGFILE format, for Wireshark to decrypt the capture")
+    .option("-k, --insecure", "https:// only: do not check the controller's certificate (curl -k)")
+    .option("--method <method>", "http(s):// only: the request method (default GET)")
+    .option("--header <header>", "http(s):// only: add a request header NAME: VALUE (repeatable)", (v: string, prev: string[] | undefined) => [...(prev ?? []), v])
+    .option("--repeat <n>", "http(s):// only: send the request N times on one keep-alive connection")
+    .action(async (opts: { file?: string; strict?: boolean; from: string; to: string; proto: "tcp" | "udp" | "icmp"; query?: string; verbose?: boolean; json?: boolean; pcap?: string; seed?: string; mode?: ProxyMode } & HttpTraceOptions) => {
+      if (/^[a-z][a-z0-9+.-]*:\/\//i.test(opts.to)) {
+        // A URL: an HTTP request through the ingress controller (trace-http.ts).
+        if (opts.proto !== "tcp" || opts.query !== undefined) throw new PodwireError("E_ARG", "--proto and --query do not apply to an http(s):// destination", { field: "--to" }, "leave them out: an http(s) trace is an HTTP request over TCP");
+        const [{ loadSpec }, { traceHttp }] = await Promise.all([import("./emulator.js"), import("./trace-http.js")]);
+        const spec = loadSpec(opts.file, { seed: opts.seed, mode: opts.mode, strict: opts.strict });
+        const r = await traceHttp(spec, opts);
+        process.stdout.write(r.text);
+        if (!r.ok) process.exitCode = EXIT_INTERNAL;
+        return;
+      }
+      for (const o of ["keylog", "insecure", "method", "header", "repeat"] as const) {
+        if (opts[o] !== undefined) throw new PodwireError("E_ARG", `--${o} applies to http(s):// destinations only`, { field: `--${o}` }, "trace to http://HOST/PATH, or leave it out");
+      }
       const { CaptureSession, DEFAULT_DNS_QUERY, DNS_PORT, TRACE_JSON_SCHEMA_VERSION, bootCluster, defaultPort, dnsNameProblem, formatTrace, loadSpec, parseDestination, parseSource, runExchange, servicePath, servicePorts, traceHopJson, wrapText } =
         await import("./emulator.js");
       const spec = loadSpec(opts.file, { seed: opts.seed, mode: opts.mode, strict: opts.strict });
@@ -225,7 +250,7 @@ export function buildProgram(): Command {
     .command("rules")
     .description("print the iptables rules kube-proxy writes on a node (restore text, loadable with iptables-restore --noflush)")
     .option("-f, --file <file>", "cluster file; default: the embedded cluster")
-    .option("--strict", "refuse objects that change traffic but are not emulated (NetworkPolicy, Ingress, IPv6 families)")
+    .option("--strict", "refuse objects that change traffic but are not emulated (NetworkPolicy, non-HTTP Gateway API routes, IPv6 families)")
     .requiredOption("--node <name>", "the node")
     .addOption(new Option("--mode <mode>", "proxy mode (default: the Cluster document's)").choices(["iptables", "ipvs", "nftables"]))
     .option("--cluster-cidr <cidr>", "kube-proxy's --cluster-cidr (the local-traffic detector); default: the cluster's")
@@ -269,7 +294,7 @@ export function buildProgram(): Command {
     .command("ipvs")
     .description("run the demo's traffic in IPVS mode and print a node's `ipvsadm -Ln` view (with connection counts) and `ipvsadm -Lnc` connections")
     .option("-f, --file <file>", "cluster file; default: the embedded cluster")
-    .option("--strict", "refuse objects that change traffic but are not emulated (NetworkPolicy, Ingress, IPv6 families)")
+    .option("--strict", "refuse objects that change traffic but are not emulated (NetworkPolicy, non-HTTP Gateway API routes, IPv6 families)")
     .requiredOption("--node <name>", "the node")
     .option("--seed <n>", "seed for every random choice")
     .option("--no-traffic", "print the table without running any traffic first")
@@ -290,11 +315,18 @@ export function buildProgram(): Command {
     .command("cluster")
     .description("print the topology: nodes, podCIDRs, devices, routes, Pods and their IPs")
     .option("-f, --file <file>", "cluster file; default: the embedded cluster")
-    .option("--strict", "refuse objects that change traffic but are not emulated (NetworkPolicy, Ingress, IPv6 families)")
+    .option("--strict", "refuse objects that change traffic but are not emulated (NetworkPolicy, non-HTTP Gateway API routes, IPv6 families)")
     .option("--json", "print the resolved cluster spec as JSON")
-    .action(async (opts: { file?: string; strict?: boolean; json?: boolean }) => {
+    .option("--yaml", "print the cluster as a cluster file (every allocated address pinned) that loads back unchanged: start your own from it")
+    .action(async (opts: { file?: string; strict?: boolean; json?: boolean; yaml?: boolean }) => {
       const { Cluster, clusterDocumentYaml, formatTopology, loadSpec, nodeDocumentsYaml } = await import("./emulator.js");
       const spec = loadSpec(opts.file, { strict: opts.strict });
+      if (opts.yaml) {
+        if (opts.json) throw new PodwireError("E_ARG", "--yaml and --json print the cluster in two different forms", { field: "--yaml" }, "give one of them");
+        const { clusterFileYaml } = await import("./emulator-l7.js");
+        process.stdout.write(clusterFileYaml(spec));
+        return;
+      }
       const cluster = new Cluster(spec);
       if (opts.json) {
         process.stdout.write(JSON.stringify(specToJson(spec), null, 2) + "\n");
@@ -315,6 +347,8 @@ export function buildProgram(): Command {
   registerCheck(program);
   registerScenario(program);
   registerCompare(program);
+  registerServe(program);
+  registerMetrics(program);
   return program;
 }
 

@@ -7,8 +7,10 @@ import { formatIpv4 } from "../base/index.js";
 import type { PacketBuffer } from "../netdev/index.js";
 import type { NetworkNamespace, SctpEnvelope, SctpHandler, SctpStack, TcpApp, TcpConnection, UdpHandler } from "../netns/index.js";
 import {
-  DNS_CLASS_IN, DNS_RCODE_NXDOMAIN, DNS_TYPE_A, DNS_TYPE_SOA, DnsRepr, type DnsRecord, DnsTcpReader, type SctpChunk, type SctpRepr, frameDnsTcp, get32, prependIpv4, set32,
+  DNS_CLASS_IN, DNS_RCODE_NXDOMAIN, DNS_TYPE_A, DNS_TYPE_SOA, DnsRepr, type DnsRecord, DnsTcpReader, IPPROTO_UDP, type SctpChunk, type SctpRepr, frameDnsTcp, get32, ipv4,
+  ports, prependIpv4, set32, udp,
 } from "../wire/index.js";
+import { controllerNamesOf } from "../l7/controller.js";
 import type { Cluster, PodRuntime } from "./build.js";
 import type { ClusterSpec, NodeSpec } from "./spec.js";
 
@@ -19,14 +21,13 @@ const decoder = new TextDecoder();
 export function udpEnvelope(pkt: PacketBuffer): { srcIp: number; dstIp: number; srcPort: number; dstPort: number; payload: Uint8Array } {
   const b = pkt.buf;
   const h = pkt.head;
-  const l4 = h + (b[h]! & 0x0f) * 4;
-  const udpLen = (b[l4 + 4]! << 8) | b[l4 + 5]!;
+  const l4 = ipv4.payloadOffset(b, h);
   return {
-    srcIp: ((b[h + 12]! << 24) | (b[h + 13]! << 16) | (b[h + 14]! << 8) | b[h + 15]!) >>> 0,
-    dstIp: ((b[h + 16]! << 24) | (b[h + 17]! << 16) | (b[h + 18]! << 8) | b[h + 19]!) >>> 0,
-    srcPort: (b[l4]! << 8) | b[l4 + 1]!,
-    dstPort: (b[l4 + 2]! << 8) | b[l4 + 3]!,
-    payload: b.subarray(l4 + 8, l4 + udpLen),
+    srcIp: ipv4.src(b, h),
+    dstIp: ipv4.dst(b, h),
+    srcPort: udp.srcPort(b, l4),
+    dstPort: udp.dstPort(b, l4),
+    payload: b.subarray(udp.payloadOffset(b, l4), l4 + udp.length(b, l4)),
   };
 }
 
@@ -40,23 +41,20 @@ export class UdpEcho implements UdpHandler {
   onDatagram(ns: NetworkNamespace, pkt: PacketBuffer): void {
     const b = pkt.buf;
     const h = pkt.head;
-    const ihl = (b[h]! & 0x0f) * 4;
-    const l4 = h + ihl;
-    const src = ((b[h + 12]! << 24) | (b[h + 13]! << 16) | (b[h + 14]! << 8) | b[h + 15]!) >>> 0;
-    const dst = ((b[h + 16]! << 24) | (b[h + 17]! << 16) | (b[h + 18]! << 8) | b[h + 19]!) >>> 0;
+    const l4 = ipv4.payloadOffset(b, h);
+    const src = ipv4.src(b, h);
+    const dst = ipv4.dst(b, h);
     const route = ns.routeOutput(src);
     if (route === null) {
       ns.dropPkt(pkt, "no-route");
       return;
     }
-    for (let i = 0; i < 2; i++) {
-      const t = b[l4 + i]!;
-      b[l4 + i] = b[l4 + 2 + i]!;
-      b[l4 + 2 + i] = t;
-    }
+    const sport = ports.src(b, l4);
+    ports.setSrc(b, l4, ports.dst(b, l4));
+    ports.setDst(b, l4, sport);
     pkt.head = l4;
     pkt.mark = 0;
-    prependIpv4(pkt, { src: dst, dst: src, protocol: 17, ttl: 64, ident: 0, dontFrag: true });
+    prependIpv4(pkt, { src: dst, dst: src, protocol: IPPROTO_UDP, ttl: 64, ident: 0, dontFrag: true });
     this.echoed++;
     if (ns.sim.tracer) ns.sim.trace(ns.name, route.dev.name, "reply", "UDP echo", pkt, true);
     ns.ipOutput(pkt, route, true);
@@ -71,7 +69,7 @@ export function httpServer(pod: string, container: string) {
       onData(c: TcpConnection, data: Uint8Array) {
         request += decoder.decode(data);
         if (!request.includes("\r\n\r\n")) return;
-        const body = `hello from ${pod} (container ${container}) at ${formatIpv4(c.localIp)}:${c.localPort}, you are ${formatIpv4(c.remoteIp)}:${c.remotePort}\n`;
+        const body = `hello from ${pod} (container ${container}) at ${formatIpv4(c.localIp)}:${c.localPort}, you are ${formatIpv4(c.remoteIp)}:${c.remotePort}${forwardedNote(request)}\n`;
         const response =
           "HTTP/1.1 200 OK\r\n" +
           "Content-Type: text/plain\r\n" +
@@ -86,6 +84,21 @@ export function httpServer(pod: string, container: string) {
       },
     };
   };
+}
+
+/**
+ * What a proxied request says about its client, for the answer: nothing for a direct request
+ * (those answers keep their bytes), else the request line, Host and X-Forwarded-For the
+ * proxy (an ingress controller) sent, e.g. `; GET /cart Host shop.example.com,
+ * X-Forwarded-For 192.168.56.100`.
+ */
+function forwardedNote(request: string): string {
+  const head = request.slice(0, request.indexOf("\r\n\r\n")).split("\r\n");
+  const value = (name: string) => head.find((l) => l.toLowerCase().startsWith(`${name}:`))?.slice(name.length + 1).trim();
+  const xff = value("x-forwarded-for");
+  if (xff === undefined) return "";
+  const [method, target] = (head[0] ?? "").split(" ");
+  return `; ${method} ${target} Host ${value("host") ?? "-"}, X-Forwarded-For ${xff}`;
 }
 
 /** The receive window and stream counts podwire's SCTP endpoints announce (Linux's defaults for a small socket). */
@@ -346,6 +359,8 @@ export function startApps(pod: PodRuntime, dns: Map<string, DnsServer>): void {
     for (const port of c.ports) {
       const servesDns = isDns && port.containerPort === 53;
       if (port.protocol === "TCP") {
+        // An L7 controller Pod's TCP ports are the proxy's (cluster/l7-runtime.ts starts them).
+        if (controllerNamesOf(pod.spec).length > 0) continue;
         pod.ns.tcp.listen(port.containerPort, servesDns ? dnsServer().acceptTcp : httpServer(pod.key, c.name));
       } else if (port.protocol === "UDP") {
         pod.ns.bindUdp(port.containerPort, servesDns ? dnsServer() : new UdpEcho());

@@ -93,7 +93,8 @@ status:
     type: Hostname
 ---
 # Pods carry no status.podIP here: podwire allocates client 10.244.1.2, web-0 10.244.1.3,
-# web-1 10.244.2.2 and coredns-0 10.244.0.2.
+# web-1 10.244.2.2 and coredns-0 10.244.0.2 (and, further down, api-0 10.244.2.3 and the
+# ingress controller 10.244.1.4).
 apiVersion: v1
 kind: Pod
 metadata:
@@ -205,4 +206,218 @@ spec:
     app: web
   sessionAffinity: None
   type: NodePort
+---
+# A second application for the L7 routes below.
+apiVersion: v1
+kind: Pod
+metadata:
+  labels:
+    app: api
+  name: api-0
+  namespace: default
+spec:
+  containers:
+  - image: nginx
+    name: api
+    ports:
+    - containerPort: 8080
+      name: http
+      protocol: TCP
+  nodeName: worker-2
+---
+apiVersion: v1
+kind: Service
+metadata:
+  labels:
+    app: api
+  name: api
+  namespace: default
+spec:
+  ports:
+  - name: http
+    port: 80
+    protocol: TCP
+    targetPort: http
+  selector:
+    app: api
+  type: ClusterIP
+---
+# The ingress controller: ingress-nginx's image makes podwire run its HTTP reverse proxy in
+# the Pod (IngressClass controller k8s.io/ingress-nginx); the annotation adds podwire's
+# GatewayClass controller, so the same Pod also serves the Gateway below.
+apiVersion: v1
+kind: Pod
+metadata:
+  annotations:
+    podwire.dev/l7-controller: podwire.dev/gateway-controller
+  labels:
+    app.kubernetes.io/component: controller
+    app.kubernetes.io/instance: ingress-nginx
+    app.kubernetes.io/name: ingress-nginx
+  name: ingress-nginx-controller-0
+  namespace: ingress-nginx
+spec:
+  containers:
+  - args:
+    - /nginx-ingress-controller
+    - --controller-class=k8s.io/ingress-nginx
+    - --ingress-class=nginx
+    image: registry.k8s.io/ingress-nginx/controller:v1.11.2
+    name: controller
+    ports:
+    - containerPort: 80
+      name: http
+      protocol: TCP
+    - containerPort: 443
+      name: https
+      protocol: TCP
+  nodeName: worker-1
+---
+# Its LoadBalancer Service: outside hosts reach 192.168.56.200 (routed through worker-1, as
+# a layer-2 load balancer would announce it), or NodePorts 31080/31443 on any node.
+apiVersion: v1
+kind: Service
+metadata:
+  labels:
+    app.kubernetes.io/component: controller
+    app.kubernetes.io/name: ingress-nginx
+  name: ingress-nginx-controller
+  namespace: ingress-nginx
+spec:
+  externalTrafficPolicy: Cluster
+  ports:
+  - name: http
+    nodePort: 31080
+    port: 80
+    protocol: TCP
+    targetPort: http
+  - name: https
+    nodePort: 31443
+    port: 443
+    protocol: TCP
+    targetPort: https
+  selector:
+    app.kubernetes.io/component: controller
+    app.kubernetes.io/instance: ingress-nginx
+    app.kubernetes.io/name: ingress-nginx
+  type: LoadBalancer
+status:
+  loadBalancer:
+    ingress:
+    - ip: 192.168.56.200
+---
+# The default IngressClass: Ingresses without ingressClassName get it.
+apiVersion: networking.k8s.io/v1
+kind: IngressClass
+metadata:
+  annotations:
+    ingressclass.kubernetes.io/is-default-class: "true"
+  name: nginx
+spec:
+  controller: k8s.io/ingress-nginx
+---
+# One Ingress, two hosts: shop.example.com (the web app, with /api going to the api app)
+# and api.example.com (the api app). TLS for both: the Secret is not in this file, so
+# podwire generates a self-signed certificate for the run.
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata:
+  name: shop
+  namespace: default
+spec:
+  rules:
+  - host: shop.example.com
+    http:
+      paths:
+      - backend:
+          service:
+            name: web
+            port:
+              number: 80
+        path: /
+        pathType: Prefix
+      - backend:
+          service:
+            name: api
+            port:
+              name: http
+        path: /api
+        pathType: Prefix
+  - host: api.example.com
+    http:
+      paths:
+      - backend:
+          service:
+            name: api
+            port:
+              number: 80
+        path: /
+        pathType: Prefix
+  tls:
+  - hosts:
+    - shop.example.com
+    - api.example.com
+    secretName: shop-tls
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: GatewayClass
+metadata:
+  name: podwire
+spec:
+  controllerName: podwire.dev/gateway-controller
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata:
+  name: gateway
+  namespace: default
+spec:
+  gatewayClassName: podwire
+  listeners:
+  - name: http
+    port: 80
+    protocol: HTTP
+  - hostname: www.example.com
+    name: https
+    port: 443
+    protocol: HTTPS
+    tls:
+      certificateRefs:
+      - name: www-tls
+      mode: Terminate
+---
+# www.example.com through the Gateway: requests with the header x-canary: "true" go to the
+# api app; the rest are split 90/10 between web and api.
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata:
+  name: www
+  namespace: default
+spec:
+  hostnames:
+  - www.example.com
+  parentRefs:
+  - name: gateway
+  rules:
+  - backendRefs:
+    - name: web
+      port: 80
+      weight: 90
+    - name: api
+      port: 80
+      weight: 10
+    matches:
+    - path:
+        type: PathPrefix
+        value: /
+  - backendRefs:
+    - name: api
+      port: 80
+    matches:
+    - headers:
+      - name: x-canary
+        value: "true"
+      path:
+        type: PathPrefix
+        value: /
 `;

@@ -3,8 +3,9 @@
  *
  *   read 3 Nodes, 12 Deployments → 12 Pods, 12 Services; ignored: 1 NetworkPolicy (not emulated), 2 ConfigMap
  *
- * Left-out objects that change how traffic flows (NetworkPolicy, Ingress, Gateway API
- * routes, IPv6 families) are marked, so `--strict` can refuse them.
+ * Left-out objects that change how traffic flows (NetworkPolicy, Gateway API routes other
+ * than HTTPRoute, IPv6 families) are marked, so `--strict` can refuse them. Ingress,
+ * IngressClass, GatewayClass, Gateway and HTTPRoute are read (cluster/read-l7.ts).
  */
 import { PodwireError, type InputLocation } from "../base/index.js";
 
@@ -14,9 +15,6 @@ const TRAFFIC_KINDS: Record<string, string> = {
   AdminNetworkPolicy: "not emulated: traffic it would block passes",
   BaselineAdminNetworkPolicy: "not emulated: traffic it would block passes",
   CiliumNetworkPolicy: "not emulated: traffic it would block passes",
-  Ingress: "not emulated yet: no L7 routing",
-  Gateway: "not emulated yet: no L7 routing",
-  HTTPRoute: "not emulated yet: no L7 routing",
   GRPCRoute: "not emulated yet: no L7 routing",
   TLSRoute: "not emulated yet: no L7 routing",
   TCPRoute: "not emulated yet",

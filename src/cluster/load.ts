@@ -26,6 +26,7 @@ import { checkPortClashes } from "./port-clash.js";
 import { applyApiDefaults } from "../kube/index.js";
 import { BUILTIN_COREDNS_SOURCE, BUILTIN_COREDNS_YAML, WORKLOAD_KINDS, expandWorkloads, isCoreDnsPod, isWorkloadKind } from "./workloads.js";
 import { DEFAULT_CLUSTER_SOURCE, DEFAULT_CLUSTER_YAML } from "./default-cluster.js";
+import { isL7Kind, isTlsSecret, readL7Objects } from "./read-l7.js";
 import {
   SequentialPool,
   broadcastOf,
@@ -62,7 +63,7 @@ const FIRST_AUTO_NODE_HOST = 10;
 // Public API
 
 export interface LoadOptions {
-  /** Refuse objects that change traffic but are not emulated (NetworkPolicy, Ingress, IPv6 families). */
+  /** Refuse objects that change traffic but are not emulated (NetworkPolicy, non-HTTP Gateway API routes, IPv6 families). */
   strict?: boolean;
 }
 
@@ -106,6 +107,7 @@ export function parseClusterYaml(text: string, file: string, opts: LoadOptions =
   const nodes = resolveNodes(config, nodeDrafts);
   const pods = resolvePods(nodes, nodeDrafts, running, config.overlay);
   noteIgnoredFamilies(nodeDrafts, others, summary);
+  const l7 = readL7Objects(others.filter((o) => isL7Kind(o.kind) || o.kind === "Secret" || o.kind === "Namespace"));
   const built = summary.build();
   if (opts.strict) enforceStrict(built);
   return {
@@ -126,9 +128,14 @@ export function parseClusterYaml(text: string, file: string, opts: LoadOptions =
     ...(config.serviceNodePortRange !== undefined ? { serviceNodePortRange: config.serviceNodePortRange } : {}),
     ...(Object.keys(config.nodeSettings).length > 0 ? { nodeSettings: config.nodeSettings } : {}),
     otherDocuments: others.map(toRawDocument),
+    ...(hasL7(l7) ? { l7 } : {}),
     summary: built,
     inferred,
   };
+}
+
+function hasL7(l7: ReturnType<typeof readL7Objects>): boolean {
+  return l7.ingresses.length + l7.ingressClasses.length + l7.gatewayClasses.length + l7.gateways.length + l7.httpRoutes.length + l7.tlsSecrets.length > 0;
 }
 
 /** Settings for a file with Nodes but no Cluster document (a `kubectl get` dump). */
@@ -235,7 +242,8 @@ function sortObjects(objects: KubeObject[], summary: SummaryBuilder): SortedObje
       sorted.workloadDocs.push(obj);
     } else {
       sorted.others.push(obj);
-      if (SERVICE_KINDS.includes(obj.kind)) summary.used(obj.kind);
+      if (SERVICE_KINDS.includes(obj.kind) || isL7Kind(obj.kind)) summary.used(obj.kind);
+      else if (isTlsSecret(obj)) summary.used("TLS Secret");
       else summary.ignoredKind(obj.kind, obj.root.location());
     }
   }
@@ -618,6 +626,7 @@ function resolvePods(nodes: NodeSpec[], nodeDrafts: NodeDraft[], drafts: PodDraf
     labels: draft.labels,
     containers: draft.containers,
     ...(draft.owners.length > 0 ? { owners: draft.owners } : {}),
+    ...(Object.keys(draft.annotations).length > 0 ? { annotations: draft.annotations } : {}),
     location: draft.root.location(),
   }));
 }

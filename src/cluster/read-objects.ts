@@ -279,6 +279,7 @@ export interface PodDraft {
   tolerations: Toleration[];
   /** metadata.ownerReferences (for Pods a workload made: the workload, or its ReplicaSet). */
   owners: OwnerRef[];
+  annotations: Record<string, string>;
 }
 
 export function readPod(obj: KubeObject): PodDraft {
@@ -321,6 +322,7 @@ function readPodParts(metadata: Field, spec: Field, root: Field, nameAt: Field):
     nodeSelector: readLabels(spec.child("nodeSelector")),
     tolerations: spec.child("tolerations").items().map(readToleration),
     owners: [],
+    annotations: readLabels(metadata.child("annotations")),
   };
 }
 

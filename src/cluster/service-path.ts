@@ -8,6 +8,7 @@ import { formatIpv4 } from "../base/index.js";
 import type { IpvsService } from "../ipvs/index.js";
 import { traceRules } from "../netfilter/offline-trace.js";
 import { printRule } from "../netfilter/save-print.js";
+import { cloneRuleset } from "../netfilter/model.js";
 import type { Cluster, NodeRuntime } from "./build.js";
 import type { ClusterServices } from "./services.js";
 import type { ExchangeProto, ExchangeResult } from "./exchange.js";
@@ -59,7 +60,7 @@ export function servicePath(cluster: Cluster, result: ExchangeResult, srcIp: num
   const local = node.ns.addresses().map((a) => a.ip);
   const routeOut = node.ns.routes.lookup(dst);
   const offline = traceRules(
-    structuredClone(node.netfilter.ruleset),
+    cloneRuleset(node.netfilter.ruleset),
     {
       packet: { proto: p, src: srcIp, sport: result.clientPort, dst, dport: dstPort },
       hook: entry.hook,

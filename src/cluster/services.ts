@@ -9,6 +9,7 @@ import { formatCidr, formatIpv4, parseIpv4 } from "../base/index.js";
 import {
   type ConntrackEntryView,
   type ConntrackFilter,
+  type EndpointSlice,
   type IptablesProxierOptions,
   type IptablesSyncResult,
   type KubeDocument,
@@ -18,13 +19,17 @@ import {
   type Service,
   buildKubeModel,
   builtinServiceDocuments,
+  changedServiceKeys,
+  slicesByServiceOf,
   staleConntrackFilters,
   clusterIPOnlyConntrackFilters,
 } from "../kube/index.js";
 import { IpvsMode, type KubeProxyMode, createProxyMode } from "./proxy-modes/index.js";
+import type { ModelChange } from "./proxy-modes/mode.js";
 import type { KubeProxyConfig, ProxyMode } from "./spec.js";
 import type { Cluster, NodeRuntime } from "./build.js";
 import { APISERVER_PORT, type DnsServer, apiserverNode } from "./apps.js";
+import { IPPROTO_UDP } from "../wire/ipv4.js";
 
 /** What one node's kube-proxy did on a re-sync. */
 export interface SyncOutcome {
@@ -59,6 +64,24 @@ export type KubeProxyFlags = KubeProxyConfig;
 
 /** The cluster-DNS zone CoreDNS serves. */
 export const CLUSTER_DOMAIN = "cluster.local";
+
+/** A ModelChange worked out on first read. */
+class LazyModelChange implements ModelChange {
+  private changed: Set<string> | null = null;
+  private slices: Map<string, EndpointSlice[]> | null = null;
+  constructor(
+    readonly from: KubeModel,
+    readonly to: KubeModel,
+  ) {}
+
+  get changedServices(): ReadonlySet<string> {
+    return (this.changed ??= changedServiceKeys(this.from, this.to));
+  }
+
+  get slicesByService(): ReadonlyMap<string, readonly EndpointSlice[]> {
+    return (this.slices ??= slicesByServiceOf(this.to));
+  }
+}
 
 export class ClusterServices {
   model: KubeModel;
@@ -179,12 +202,29 @@ export class ClusterServices {
   /** Re-syncs every node to an already built model (see `update`). */
   updateTo(next: KubeModel): Map<string, SyncOutcome> {
     const out = new Map<string, SyncOutcome>();
+    const change = this.changeTo(next);
     for (const node of this.cluster.nodes.values()) {
-      const r = this.proxy.resync(node, next);
+      const r = this.proxy.resync(node, next, change);
       out.set(node.spec.name, { sync: r.sync, ipvsOperations: r.operations, conntrackDeleted: this.cleanConntrack(node, this.model, next), computeMs: r.computeMs, applyMs: r.applyMs });
     }
     this.model = next;
     return out;
+  }
+
+  private lastChange: LazyModelChange | null = null;
+
+  /**
+   * What changed from the current model to `next` (kube-proxy's change trackers), for the
+   * modes' resyncs: worked out when a mode first reads it, once for every node (and kept for
+   * the same pair of models, e.g. the sync loop's write-size estimate and then its resync).
+   */
+  changeTo(next: KubeModel): ModelChange {
+    const from = this.model;
+    const last = this.lastChange;
+    if (last !== null && last.from === from && last.to === next) return last;
+    const change = new LazyModelChange(from, next);
+    this.lastChange = change;
+    return change;
   }
 
   /**
@@ -201,7 +241,7 @@ export class ClusterServices {
     } else {
       const entries: ConntrackEntryView[] = [];
       for (const c of ct.entries()) {
-        if (c.original.proto !== 17) continue;
+        if (c.original.proto !== IPPROTO_UDP) continue;
         entries.push({ protocol: "udp", origDst: formatIpv4(c.original.dst), origDstPort: c.original.dport, replySrc: formatIpv4(c.reply.src) });
       }
       filters = staleConntrackFilters(state, entries, "", cleanup === "reconciler-skip-no-endpoints");

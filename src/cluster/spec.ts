@@ -5,6 +5,7 @@
  */
 import type { InputLocation, Ipv4Cidr } from "../base/index.js";
 import type { UdpConntrackCleanup } from "../kube/index.js";
+import type { L7Objects } from "../l7/objects.js";
 import type { LoadSummary } from "./load-summary.js";
 
 export type OverlayMode = "vxlan" | "host-gw";
@@ -145,6 +146,8 @@ export interface ClusterSpec {
   externalHosts: ExternalHostSpec[];
   /** Documents of other kinds (Services, EndpointSlices, …), kept untouched for later layers. */
   otherDocuments: RawDocument[];
+  /** Ingress, IngressClass, Gateway API objects and TLS Secrets, read and validated (cluster/read-l7.ts); absent: none. */
+  l7?: L7Objects;
   /** What the load read and what it left out (the line printed on stderr). */
   summary?: LoadSummary;
   /**
@@ -189,6 +192,8 @@ export interface PodSpec {
   containers: ContainerSpec[];
   /** metadata.ownerReferences: the workload (or its ReplicaSet) that made the Pod. */
   owners?: { kind: string; name: string }[];
+  /** metadata.annotations, when it has any (an L7 controller Pod is recognised by one: l7/controller.ts). */
+  annotations?: Record<string, string>;
   location: InputLocation;
 }
 

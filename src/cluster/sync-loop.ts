@@ -37,11 +37,17 @@ export interface SyncRecord {
   lines: number;
   /** Stale UDP conntrack entries kube-proxy deleted after it, all nodes. */
   conntrackDeleted: number;
+  /** Each node's share: the lines its kube-proxy wrote and the conntrack entries it deleted. */
+  nodes: { node: string; lines: number; conntrackDeleted: number }[];
 }
 
 export interface SyncLoopOptions {
   minSyncPeriodNs?: number;
   nsPerLine?: number;
+  /** Told when a sync starts (it has taken every change that arrived before `now`). */
+  onStart?: (now: number) => void;
+  /** Told when a sync has landed, with its record. */
+  onLand?: (record: SyncRecord) => void;
 }
 
 /**
@@ -52,9 +58,11 @@ export class KubeProxySyncLoop implements TimerTask {
   readonly syncs: SyncRecord[] = [];
   readonly minSyncPeriodNs: number;
   readonly nsPerLine: number;
+  private readonly onStart: ((now: number) => void) | null;
+  private readonly onLand: ((record: SyncRecord) => void) | null;
   private pending: { docs: readonly KubeDocument[]; since: number } | null = null;
   /** The sync in progress: its model, when it started, when it lands. */
-  private running: { next: KubeModel; requestedAt: number; startedAt: number; landsAt: number; lines: number } | null = null;
+  private running: { next: KubeModel; requestedAt: number; startedAt: number; landsAt: number; lines: number; nodeLines: Map<string, number> } | null = null;
   private timerAt: number | null = null;
   private lastStart = -Infinity;
 
@@ -64,6 +72,8 @@ export class KubeProxySyncLoop implements TimerTask {
   ) {
     this.minSyncPeriodNs = opts.minSyncPeriodNs ?? DEFAULT_MIN_SYNC_PERIOD_NS;
     this.nsPerLine = opts.nsPerLine ?? RESTORE_NS_PER_LINE;
+    this.onStart = opts.onStart ?? null;
+    this.onLand = opts.onLand ?? null;
   }
 
   private get now(): number {
@@ -103,10 +113,16 @@ export class KubeProxySyncLoop implements TimerTask {
     this.pending = null;
     const next = this.services.modelFor(docs);
     let lines = 0;
-    for (const node of this.services.cluster.nodes.values()) lines = Math.max(lines, this.services.proxy.writeSize?.(node, next) ?? 0);
+    const nodeLines = new Map<string, number>();
+    for (const node of this.services.cluster.nodes.values()) {
+      const n = this.services.proxy.writeSize?.(node, next, this.services.changeTo(next)) ?? 0;
+      nodeLines.set(node.spec.name, n);
+      lines = Math.max(lines, n);
+    }
     const duration = lines * this.nsPerLine;
     this.lastStart = now;
-    this.running = { next, requestedAt: since, startedAt: now, landsAt: now + duration, lines };
+    this.running = { next, requestedAt: since, startedAt: now, landsAt: now + duration, lines, nodeLines };
+    this.onStart?.(now);
     this.services.cluster.sim.schedule(duration, this);
   }
 
@@ -115,8 +131,14 @@ export class KubeProxySyncLoop implements TimerTask {
     const r = this.running!;
     this.running = null;
     let deleted = 0;
-    for (const outcome of this.services.updateTo(r.next).values()) deleted += outcome.conntrackDeleted;
-    this.syncs.push({ requestedAt: r.requestedAt, startedAt: r.startedAt, landedAt: this.now, lines: r.lines, conntrackDeleted: deleted });
+    const nodes: SyncRecord["nodes"] = [];
+    for (const [node, outcome] of this.services.updateTo(r.next)) {
+      deleted += outcome.conntrackDeleted;
+      nodes.push({ node, lines: r.nodeLines.get(node) ?? 0, conntrackDeleted: outcome.conntrackDeleted });
+    }
+    const record: SyncRecord = { requestedAt: r.requestedAt, startedAt: r.startedAt, landedAt: this.now, lines: r.lines, conntrackDeleted: deleted, nodes };
+    this.syncs.push(record);
+    this.onLand?.(record);
     this.arm();
   }
 }

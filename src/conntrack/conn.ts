@@ -1,6 +1,8 @@
 /**
  * One tracked connection (the kernel's `struct nf_conn`): its two tuples, status bits,
- * mark, expiry on the virtual clock, per-protocol state and per-direction counters.
+ * mark, expiry on the virtual clock, per-protocol state and per-direction counters. Its
+ * place in the table's hash (the kernel's two nf_conntrack_tuple_hash nodes) is not an
+ * object: see `slot`.
  */
 import type { Tuple } from "./tuple.js";
 import type { SctpTrack } from "./sctp-track.js";
@@ -27,26 +29,15 @@ export const IPS_UNTRACKED = 1 << 12;
 /** Shares bit 12 with UNTRACKED in the kernel: a conn that lost a NAT clash (never ASSURED). */
 export const IPS_NAT_CLASH = IPS_UNTRACKED;
 
+/** Takes back conns no one holds any more (the table's pool). */
+export interface ConnOwner {
+  release(conn: Conn): void;
+}
+
 /** Directions: IP_CT_DIR_ORIGINAL and IP_CT_DIR_REPLY. */
 export type Dir = 0 | 1;
 export const DIR_ORIGINAL = 0;
 export const DIR_REPLY = 1;
-
-/** One entry of a hash chain: a conn seen from one direction (the kernel's nf_conntrack_tuple_hash). */
-export class HashNode {
-  next: HashNode | null = null;
-  hash = 0;
-  // The direction's tuple, copied in when the conn is linked, so a chain walk compares
-  // without leaving the node.
-  src = 0;
-  dst = 0;
-  ports = 0;
-  proto = 0;
-  constructor(
-    readonly conn: Conn,
-    readonly dir: Dir,
-  ) {}
-}
 
 export class Conn {
   /** Tuple of the first packet's direction, as it arrived (before any NAT). */
@@ -64,19 +55,51 @@ export class Conn {
    * The numbers updated per packet, unboxed: [timeoutAt, udpStreamAt, packets original,
    * packets reply, bytes original, bytes reply]. Read them through the accessors below.
    */
-  readonly num = new Float64Array(6);
-  /** The conn's two hash chain nodes, [original, reply]. */
-  readonly nodes: [HashNode, HashNode];
+  // A literal array of doubles (one FixedDoubleArray): a third of a Float64Array's cost to
+  // allocate and keep, which every new connection pays. The 0.5 only sets the elements kind.
+  readonly num: number[] = [0.5, 0, 0, 0, 0, 0];
+  /**
+   * The conn's slot in its table while it is in the hash (confirmed, not yet killed), else -1.
+   * The table keeps its hash chains, list order and nat_bysource chains in typed arrays
+   * indexed by slot (conn-store.ts), so a conn costs the GC this object, its tuples and `num`.
+   */
+  slot = -1;
+  /**
+   * Packets holding this conn (skb->_nfct's reference: nf_conntrack_get / nf_conntrack_put,
+   * through PacketBuffer). When no packet holds it and it is out of the table, the table may
+   * reuse the object for a new connection, as the kernel frees an nf_conn at refcount 0 —
+   * unless it `escaped`.
+   */
+  refs = 0;
+  /**
+   * Handed to a caller outside the packet path (ConntrackTable.inspect, lookup, entries,
+   * onClash), who may keep it: such a conn is never reused, the GC collects it.
+   */
+  escaped = false;
+  /** In its table's free pool (conn-pool.ts), waiting to be reused. */
+  pooled = false;
+  /** Where the conn goes when the last reference is put; null: nowhere (the GC collects it). */
+  owner: ConnOwner | null = null;
 
   constructor(
-    /** Unique per table, in creation order. */
-    readonly id: number,
+    /** Unique per table, in creation order (a reused conn object gets a new one). */
+    public id: number,
     original: Tuple,
     reply: Tuple,
   ) {
     this.original = original;
     this.reply = reply;
-    this.nodes = [new HashNode(this, 0), new HashNode(this, 1)];
+    this.num[0] = 0;
+  }
+
+  /** nf_conntrack_get: a packet took a reference. */
+  ctGet(): void {
+    this.refs++;
+  }
+
+  /** nf_conntrack_put: a packet let go; the last one lets an entry out of the table be reused. */
+  ctPut(): void {
+    if (--this.refs === 0 && this.slot === -1 && this.owner !== null) this.owner.release(this);
   }
 
   /** Virtual time (ns) at which the entry expires; refreshed by traffic. */

@@ -11,7 +11,7 @@ export { SCTP_STATE_NAMES, SCTP_CT_CLOSED, SCTP_CT_COOKIE_WAIT, SCTP_CT_COOKIE_E
 export { tcpFlagSet, tcpMalformed, canEarlyDrop } from "./tcp-track.js";
 export * from "./timeouts.js";
 export * from "./nat.js";
-export { manipPacket, fullChecksumsValid, isIcmpError } from "./manip.js";
+export { manipPacket, fullChecksumsValid } from "./manip.js";
 export { formatConn } from "./format.js";
 export * from "./table.js";
 export * from "./kernel.js";

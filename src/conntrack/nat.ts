@@ -6,14 +6,18 @@
  * A binding is decided once per manip type, while the conn is still unconfirmed, and is
  * stored as the conn's new reply tuple: the reply a NATed packet will provoke. The packet
  * rewriting itself is in manip.ts.
+ *
+ * The search works in scratch tuples and ranges of this module (setup never re-enters
+ * itself) and asks the table about tuples with numbers, so a binding allocates nothing but
+ * the conn's new reply tuple when the binding changes it.
  */
 import type { Rng } from "../base/rng.js";
 import type { NatRange } from "./nat-range.js";
 import type { Conn } from "./conn.js";
 import { IPS_DST_NAT, IPS_DST_NAT_DONE, IPS_SRC_NAT, IPS_SRC_NAT_DONE } from "./conn.js";
-import { jhash2, rawBe32, reciprocalScale } from "./jhash.js";
+import { jhash3, jhash4, rawBe32, reciprocalScale } from "./jhash.js";
 import type { Tuple } from "./tuple.js";
-import { IPPROTO_ICMP, copyTuple, hasPorts, invertTuple, tupleEquals } from "./tuple.js";
+import { IPPROTO_ICMP, hasPorts, icmpInverseType } from "./tuple.js";
 
 export type NatManip = "src" | "dst";
 
@@ -26,12 +30,26 @@ export interface NatFlags {
   persistent?: boolean;
 }
 
+/** NatFlags as bits (NF_NAT_RANGE_PROTO_RANDOM, _PROTO_RANDOM_FULLY, _PERSISTENT). */
+export const NAT_F_RANDOM = 1;
+export const NAT_F_RANDOM_FULLY = 2;
+export const NAT_F_PERSISTENT = 4;
+
+export function natFlagBits(f: NatFlags): number {
+  return (f.random === true ? NAT_F_RANDOM : 0) | (f.randomFully === true ? NAT_F_RANDOM_FULLY : 0) | (f.persistent === true ? NAT_F_PERSISTENT : 0);
+}
+
 /** What the NAT core needs from the table. */
 export interface NatEnv {
-  /** nf_conntrack_tuple_taken: is `t` already a tuple (either direction) of a confirmed conn other than `ignore`? */
-  tupleTaken(t: Tuple, ignore: Conn): boolean;
-  /** Confirmed conns whose source was mapped, with this original (proto, src, sport) (the nat_bysource hash). */
-  sameSource(t: Tuple): readonly Conn[] | undefined;
+  /** nf_conntrack_tuple_taken: is this tuple (addresses as int32) already a tuple (either direction) of a confirmed conn other than `ignore`? */
+  tupleTaken(src: number, dst: number, proto: number, sport: number, dport: number, ignore: Conn): boolean;
+  /**
+   * The nat_bysource hash: the first confirmed, source-mapped conn with this original
+   * (protocol, source, source port), as a slot for `connAt`, or -1; `sourceNext` the one after.
+   */
+  sourceFirst(proto: number, src: number, sport: number): number;
+  sourceNext(slot: number, proto: number, src: number, sport: number): number;
+  connAt(slot: number): Conn;
   rng: Rng;
   /** Per-table secret for the hashed port offset (the kernel keys its hashes with a boot-time secret). */
   secret: number;
@@ -52,19 +70,42 @@ interface Range {
   maxPort: number;
 }
 
-function toRange(r: NatRange): Range {
-  const minIp = r.minIp >>> 0;
-  const maxIp = (r.maxIp || r.minIp) >>> 0;
-  const minPort = r.minPort;
-  const maxPort = r.maxPort || r.minPort;
-  return { mapIps: minIp !== 0, minIp, maxIp, protoSpecified: minPort !== 0, minPort, maxPort };
+const MAX_ATTEMPTS = 128;
+
+// Scratch state of the one setup in progress.
+const range: Range = { mapIps: false, minIp: 0, maxIp: 0, protoSpecified: false, minPort: 0, maxPort: 0 };
+/** The original-direction tuple as it is now (the inverse of the conn's reply). */
+const curr: Tuple = { src: 0, dst: 0, proto: 0, sport: 0, dport: 0 };
+/** The candidate being built. */
+const cand: Tuple = { src: 0, dst: 0, proto: 0, sport: 0, dport: 0 };
+
+function setTuple(t: Tuple, src: number, dst: number, proto: number, sport: number, dport: number): void {
+  t.src = src;
+  t.dst = dst;
+  t.proto = proto;
+  t.sport = sport;
+  t.dport = dport;
 }
 
-const MAX_ATTEMPTS = 128;
+/** Loads `out` with the inverse of `t` (tuple.ts invertTuple, without a new object; same RangeError for an ICMP type without an answer). */
+function invertInto(out: Tuple, t: Tuple): void {
+  if (t.proto === IPPROTO_ICMP) {
+    const inv = icmpInverseType(t.dport);
+    if (inv < 0) throw new RangeError(`icmp type ${t.dport} has no inverse`);
+    setTuple(out, t.dst, t.src, t.proto, t.sport, inv);
+    return;
+  }
+  setTuple(out, t.dst, t.src, t.proto, t.dport, t.sport);
+}
 
 /** nf_nat_used_tuple: would the reply to `t` collide with a tracked connection? */
 function used(env: NatEnv, t: Tuple, ct: Conn): boolean {
-  return env.tupleTaken(invertTuple(t), ct);
+  if (t.proto === IPPROTO_ICMP) {
+    const inv = icmpInverseType(t.dport);
+    if (inv < 0) throw new RangeError(`icmp type ${t.dport} has no inverse`);
+    return env.tupleTaken(t.dst | 0, t.src | 0, t.proto, t.sport, inv, ct);
+  }
+  return env.tupleTaken(t.dst | 0, t.src | 0, t.proto, t.dport, t.sport, ct);
 }
 
 /** l4proto_in_range: the per-protocol part of `t` (source or destination side) within the range. */
@@ -85,19 +126,22 @@ function inRange(t: Tuple, r: Range): boolean {
   return l4InRange(t, true, r);
 }
 
-/** find_appropriate_src: reuse the mapping an earlier conn from the same source got. */
-function findAppropriateSrc(env: NatEnv, orig: Tuple, r: Range): Tuple | null {
-  const list = env.sameSource(orig);
-  if (!list) return null;
-  for (const ct of list) {
+/**
+ * find_appropriate_src: reuse the mapping an earlier conn from the same source got. Leaves it
+ * in `out` and returns true, or returns false.
+ */
+function findAppropriateSrc(env: NatEnv, orig: Tuple, r: Range, out: Tuple): boolean {
+  const src32 = orig.src | 0;
+  for (let s = env.sourceFirst(orig.proto, src32, orig.sport); s >= 0; s = env.sourceNext(s, orig.proto, src32, orig.sport)) {
+    const ct = env.connAt(s);
     const o = ct.original;
     if (o.proto !== orig.proto || o.src !== orig.src || o.sport !== orig.sport) continue;
-    const result = invertTuple(ct.reply);
-    result.dst = orig.dst;
-    result.dport = orig.dport;
-    if (inRange(result, r)) return result;
+    invertInto(out, ct.reply);
+    out.dst = orig.dst;
+    out.dport = orig.dport;
+    if (inRange(out, r)) return true;
   }
-  return null;
+  return false;
 }
 
 /** find_best_ips_proto: pick the address in the range by hashing source (and destination unless persistent). */
@@ -108,7 +152,7 @@ function findBestIps(t: Tuple, r: Range, src: boolean, persistent: boolean): voi
     ip = r.minIp;
   } else {
     // The kernel hashes the 16-byte address union (IPv4 in the first word) as raw words.
-    const j = jhash2([rawBe32(t.src), 0, 0, 0], persistent ? 0 : rawBe32(t.dst));
+    const j = jhash4(rawBe32(t.src), 0, 0, 0, persistent ? 0 : rawBe32(t.dst));
     const dist = (r.maxIp - r.minIp + 1) >>> 0;
     ip = (r.minIp + reciprocalScale(j, dist)) >>> 0;
   }
@@ -116,8 +160,14 @@ function findBestIps(t: Tuple, r: Range, src: boolean, persistent: boolean): voi
   else t.dst = ip;
 }
 
+/** The port (or ICMP id) a search changes: the ICMP id, the source port, or the destination port. */
+function setKey(t: Tuple, icmpOrSrc: boolean, v: number): void {
+  if (icmpOrSrc) t.sport = v;
+  else t.dport = v;
+}
+
 /** nf_nat_l4proto_unique_tuple: search the port (or ICMP id) range for a free reply tuple. */
-function l4UniqueTuple(env: NatEnv, t: Tuple, r: Range, src: boolean, ct: Conn, flags: NatFlags): void {
+function l4UniqueTuple(env: NatEnv, t: Tuple, r: Range, src: boolean, ct: Conn, flags: number): void {
   let min: number;
   let size: number;
   const icmp = t.proto === IPPROTO_ICMP;
@@ -153,15 +203,13 @@ function l4UniqueTuple(env: NatEnv, t: Tuple, r: Range, src: boolean, ct: Conn, 
   } else {
     return;
   }
-  const setKey = (v: number): void => {
-    if (icmp || src) t.sport = v;
-    else t.dport = v;
-  };
+  const keySrc = icmp || src;
   // Starting offset (u16), as nf_nat_l4proto_unique_tuple picks it: a destination without
   // --random starts at the range's beginning (Linux ≥ 6.9); every other search starts at
   // get_random_u16() (since 6ed5943f8735 removed the rover in 4.19). Older kernels (above)
   // start at the shared rover, or with --random at secure_port's keyed hash of the flow.
-  const randomAll = flags.random === true || flags.randomFully === true;
+  const randomFully = (flags & NAT_F_RANDOM_FULLY) !== 0;
+  const randomAll = (flags & (NAT_F_RANDOM | NAT_F_RANDOM_FULLY)) !== 0;
   if (env.rover !== null && !randomAll) {
     // Before 6ed5943f8735: start at the rover, walk the whole range, and leave the rover at
     // the port taken. The rover moves when the search ends, but the conn only becomes
@@ -169,22 +217,22 @@ function l4UniqueTuple(env: NatEnv, t: Tuple, r: Range, src: boolean, ct: Conn, 
     // at the same port and pick the same one, and one of them loses at confirm.
     let roverOff = env.rover.get(t.proto) ?? 0;
     for (let i = 1; ; i++, roverOff = (roverOff + 1) & 0xffff) {
-      setKey(min + (roverOff % size));
+      setKey(t, keySrc, min + (roverOff % size));
       if (i !== size && used(env, t, ct)) continue;
       env.rover.set(t.proto, roverOff);
       return;
     }
   }
   let off: number;
-  if (flags.randomFully) off = env.rng.nextU32() & 0xffff;
+  if (randomFully) off = env.rng.nextU32() & 0xffff;
   else if (!src && !randomAll) off = 0;
-  else if (env.rover !== null) off = jhash2([rawBe32(t.src), rawBe32(t.dst), src ? t.dport : t.sport], env.secret) & 0xffff; // --random before 4.19: secure_port
+  else if (env.rover !== null) off = jhash3(rawBe32(t.src), rawBe32(t.dst), src ? t.dport : t.sport, env.secret) & 0xffff; // --random before 4.19: secure_port
   else off = env.rng.nextU32() & 0xffff; // 4.19+: get_random_u16() for every source search
 
   let attempts = Math.min(size, MAX_ATTEMPTS);
   for (;;) {
     for (let i = 0; i < attempts; i++, off = (off + 1) & 0xffff) {
-      setKey(min + (off % size));
+      setKey(t, keySrc, min + (off % size));
       if (!used(env, t, ct)) return;
     }
     if (attempts >= size || attempts < 16) return;
@@ -193,21 +241,24 @@ function l4UniqueTuple(env: NatEnv, t: Tuple, r: Range, src: boolean, ct: Conn, 
   }
 }
 
-/** get_unique_tuple: the original-direction tuple as it will look after this manip. */
-function getUniqueTuple(env: NatEnv, orig: Tuple, r: Range, ct: Conn, src: boolean, flags: NatFlags): Tuple {
-  const randomAll = flags.random === true || flags.randomFully === true;
+/**
+ * get_unique_tuple: the original-direction tuple as it will look after this manip, for the
+ * current one `orig`. Returns `orig` itself when it stays, else `cand` (both scratch).
+ */
+function getUniqueTuple(env: NatEnv, orig: Tuple, r: Range, ct: Conn, src: boolean, flags: number): Tuple {
+  const randomAll = (flags & (NAT_F_RANDOM | NAT_F_RANDOM_FULLY)) !== 0;
   // 1) Source NAT: keep the tuple if it already fits, or reuse this source's existing mapping.
   if (src && !randomAll) {
     if (inRange(orig, r)) {
-      if (!used(env, orig, ct)) return copyTuple(orig);
-    } else {
-      const found = findAppropriateSrc(env, orig, r);
-      if (found && !used(env, found, ct)) return found;
+      if (!used(env, orig, ct)) return orig;
+    } else if (findAppropriateSrc(env, orig, r, cand) && !used(env, cand, ct)) {
+      return cand;
     }
   }
   // 2) The address.
-  const t = copyTuple(orig);
-  findBestIps(t, r, src, flags.persistent === true);
+  const t = cand;
+  setTuple(t, orig.src, orig.dst, orig.proto, orig.sport, orig.dport);
+  findBestIps(t, r, src, (flags & NAT_F_PERSISTENT) !== 0);
   // 3) Keep the port when it is in range and unique (or the range is a single port).
   if (!randomAll) {
     if (r.protoSpecified) {
@@ -222,30 +273,52 @@ function getUniqueTuple(env: NatEnv, orig: Tuple, r: Range, ct: Conn, src: boole
 
 /**
  * nf_nat_setup_info (with nf_nat_alloc_null_binding for a null range). No effect on a
- * confirmed conn or on a manip type already set up.
+ * confirmed conn or on a manip type already set up. `flags`: NAT_F_* bits.
  */
-export function setupNat(env: NatEnv, conn: Conn, manip: NatManip, range: NatRange | null, flags: NatFlags = {}): void {
-  if (conn.confirmed) return;
-  const src = manip === "src";
-  const doneBit = src ? IPS_SRC_NAT_DONE : IPS_DST_NAT_DONE;
-  if (conn.status & doneBit) return;
-  let r: Range;
-  let f = flags;
-  if (range === null) {
-    // Null binding: map to the address the conn already has, ports left to the protocol.
-    const ip = src ? conn.reply.dst : conn.reply.src;
-    r = { mapIps: true, minIp: ip, maxIp: ip, protoSpecified: false, minPort: 0, maxPort: 0 };
-    f = {};
-  } else {
-    r = toRange(range);
-  }
-  const curr = invertTuple(conn.reply);
-  const next = getUniqueTuple(env, curr, r, conn, src, f);
-  if (!tupleEquals(next, curr)) {
-    conn.reply = invertTuple(next);
+export function setupNat(env: NatEnv, conn: Conn, manip: NatManip, r: NatRange | null, flags = 0): void {
+  if (r === null) setupNullBinding(env, conn, manip === "src");
+  else setupNatRange(env, conn, manip === "src", r.minIp, r.maxIp, r.minPort, r.maxPort, flags);
+}
+
+/** setupNat with the range as numbers (0 = not given, as in NatRange). */
+export function setupNatRange(env: NatEnv, conn: Conn, src: boolean, minIp: number, maxIp: number, minPort: number, maxPort: number, flags: number): void {
+  if (conn.confirmed || conn.status & (src ? IPS_SRC_NAT_DONE : IPS_DST_NAT_DONE)) return;
+  range.minIp = minIp >>> 0;
+  range.maxIp = (maxIp || minIp) >>> 0;
+  range.mapIps = range.minIp !== 0;
+  range.minPort = minPort;
+  range.maxPort = maxPort || minPort;
+  range.protoSpecified = minPort !== 0;
+  bind(env, conn, src, flags);
+}
+
+/** nf_nat_alloc_null_binding: map to the address the conn already has, ports left to the protocol. */
+function setupNullBinding(env: NatEnv, conn: Conn, src: boolean): void {
+  if (conn.confirmed || conn.status & (src ? IPS_SRC_NAT_DONE : IPS_DST_NAT_DONE)) return;
+  const ip = src ? conn.reply.dst : conn.reply.src;
+  range.mapIps = true;
+  range.minIp = ip;
+  range.maxIp = ip;
+  range.protoSpecified = false;
+  range.minPort = 0;
+  range.maxPort = 0;
+  bind(env, conn, src, 0);
+}
+
+/**
+ * The binding for `range`: a changed tuple becomes the conn's reply tuple — written into the
+ * one it has when only the packet path knows the conn, a new object when a caller may hold
+ * the old one (Conn.escaped).
+ */
+function bind(env: NatEnv, conn: Conn, src: boolean, flags: number): void {
+  invertInto(curr, conn.reply);
+  const next = getUniqueTuple(env, curr, range, conn, src, flags);
+  if (next !== curr && !(next.src === curr.src && next.dst === curr.dst && next.proto === curr.proto && next.sport === curr.sport && next.dport === curr.dport)) {
+    if (conn.escaped) conn.reply = { src: 0, dst: 0, proto: 0, sport: 0, dport: 0 };
+    invertInto(conn.reply, next);
     conn.status |= src ? IPS_SRC_NAT : IPS_DST_NAT;
   }
-  conn.status |= doneBit;
+  conn.status |= src ? IPS_SRC_NAT_DONE : IPS_DST_NAT_DONE;
 }
 
 /** nf_nat_initialized: has this manip type been decided for the conn? */

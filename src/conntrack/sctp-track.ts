@@ -11,7 +11,7 @@
  */
 import { SCTP_CHUNK_ABORT, SCTP_CHUNK_COOKIE_ACK, SCTP_CHUNK_COOKIE_ECHO, SCTP_CHUNK_DATA, SCTP_CHUNK_HEARTBEAT,
   SCTP_CHUNK_HEARTBEAT_ACK, SCTP_CHUNK_INIT, SCTP_CHUNK_INIT_ACK, SCTP_CHUNK_SHUTDOWN, SCTP_CHUNK_SHUTDOWN_ACK,
-  SCTP_CHUNK_SHUTDOWN_COMPLETE, SCTP_CHUNK_ERROR, SCTP_FLAG_T, SCTP_HEADER_LEN } from "../wire/sctp.js";
+  SCTP_CHUNK_SHUTDOWN_COMPLETE, SCTP_CHUNK_ERROR, SCTP_CHUNK_HEADER_LEN, SCTP_FLAG_T, SCTP_HEADER_LEN, SCTP_INIT_CHUNK_MIN_LEN, sctp } from "../wire/sctp.js";
 import type { Conn, Dir } from "./conn.js";
 import { IPS_ASSURED } from "./conn.js";
 
@@ -128,9 +128,6 @@ export const SCTP_RES_INVALID = 1;
 /** Accepted without refreshing the timeout (an INIT retransmitted into CLOSED). */
 export const SCTP_RES_IGNORE = 2;
 
-function get32(b: Uint8Array, o: number): number {
-  return ((b[o]! << 24) | (b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!) >>> 0;
-}
 
 /** Chunk walk state reused across calls (for_each_sctp_chunk); the kernel's bitmap of types seen. */
 const seen = new Uint8Array(256);
@@ -143,13 +140,13 @@ function basicChecks(b: Uint8Array, l4: number, end: number): boolean {
   seen.fill(0);
   let flag = false;
   let count = 0;
-  for (let at = l4 + SCTP_HEADER_LEN; at + 4 <= end; count++) {
-    const type = b[at]!;
-    const len = (b[at + 2]! << 8) | b[at + 3]!;
+  for (let at = sctp.chunksOffset(b, l4); at + SCTP_CHUNK_HEADER_LEN <= end; count++) {
+    const type = sctp.chunkType(b, at);
+    const len = sctp.chunkLen(b, at);
     if (type === SCTP_CHUNK_INIT || type === SCTP_CHUNK_INIT_ACK || type === SCTP_CHUNK_SHUTDOWN_COMPLETE) flag = true;
     if (((type === SCTP_CHUNK_COOKIE_ACK || type === SCTP_CHUNK_COOKIE_ECHO || flag) && count !== 0) || len === 0) return false;
     seen[type] = 1;
-    at += (len + 3) & ~3;
+    at += sctp.chunkSpan(b, at);
   }
   return count !== 0;
 }
@@ -162,7 +159,7 @@ export function sctpPacket(conn: Conn, dir: Dir, b: Uint8Array, l4: number, l4le
   if (l4len < SCTP_HEADER_LEN) return SCTP_RES_INVALID;
   const end = l4 + l4len;
   if (!basicChecks(b, l4, end)) return SCTP_RES_INVALID;
-  const vtag = get32(b, l4 + 4);
+  const vtag = sctp.verificationTag(b, l4);
 
   if (isNew || conn.sctp === null) {
     // OOTB packets with these chunks are discarded (RFC 9260 §8.4).
@@ -183,11 +180,10 @@ export function sctpPacket(conn: Conn, dir: Dir, b: Uint8Array, l4: number, l4le
   let oldState = SCTP_CT_NONE;
   let newState = SCTP_CT_NONE;
   let ignore = false;
-  for (let at = l4 + SCTP_HEADER_LEN; at + 4 <= end; ) {
-    const type = b[at]!;
-    const flags = b[at + 1]!;
-    const len = (b[at + 2]! << 8) | b[at + 3]!;
-    const next = at + ((len + 3) & ~3);
+  for (let at = sctp.chunksOffset(b, l4); at + SCTP_CHUNK_HEADER_LEN <= end; ) {
+    const type = sctp.chunkType(b, at);
+    const flags = sctp.chunkFlags(b, at);
+    const next = at + sctp.chunkSpan(b, at);
     if (type === SCTP_CHUNK_INIT) {
       if (vtag !== 0) return SCTP_RES_INVALID; // (A)
     } else if (type === SCTP_CHUNK_ABORT || type === SCTP_CHUNK_SHUTDOWN_COMPLETE) {
@@ -224,8 +220,8 @@ export function sctpPacket(conn: Conn, dir: Dir, b: Uint8Array, l4: number, l4le
     if (newState === SCTP_CT_MAX) return SCTP_RES_INVALID;
 
     if (type === SCTP_CHUNK_INIT) {
-      if (at + 20 > end) return SCTP_RES_INVALID; // the 16-byte INIT header
-      const initTag = get32(b, at + 4);
+      if (at + SCTP_INIT_CHUNK_MIN_LEN > end) return SCTP_RES_INVALID; // the 16-byte INIT header
+      const initTag = sctp.initiateTag(b, at);
       // Do not record an INIT that matches the peer's tag (stale or retransmitted).
       if (oldState === SCTP_CT_NONE || ct.vtag[other] !== initTag) {
         if (ct.init[dir] && ct.init[other]) ct.init[other] = false;
@@ -235,8 +231,8 @@ export function sctpPacket(conn: Conn, dir: Dir, b: Uint8Array, l4: number, l4le
       // An INIT retransmitted into CLOSED does not keep the entry alive.
       if (newState === SCTP_CT_CLOSED && oldState === SCTP_CT_CLOSED && conn.confirmed) ignore = true;
     } else if (type === SCTP_CHUNK_INIT_ACK) {
-      if (at + 20 > end) return SCTP_RES_INVALID;
-      const initTag = get32(b, at + 4);
+      if (at + SCTP_INIT_CHUNK_MIN_LEN > end) return SCTP_RES_INVALID;
+      const initTag = sctp.initiateTag(b, at);
       const tag = ct.vtag[other];
       if (!ct.init[other] && tag !== 0 && tag !== initTag) return SCTP_RES_INVALID;
       if (ct.init[dir] && ct.init[other] && tag !== initTag) return SCTP_RES_INVALID; // collision
@@ -256,22 +252,22 @@ export function sctpPacket(conn: Conn, dir: Dir, b: Uint8Array, l4: number, l4le
 /** sctp_new: checks the first packet of a conn and records the tags it announces. */
 function sctpNew(conn: Conn, b: Uint8Array, l4: number, end: number, vtag: number): boolean {
   const ct: SctpTrack = { state: SCTP_CT_NONE, vtag: [0, 0], init: [false, false], heartbeatVtagFailed: false, lastDir: 0 };
-  for (let at = l4 + SCTP_HEADER_LEN; at + 4 <= end; ) {
-    const type = b[at]!;
-    const len = (b[at + 2]! << 8) | b[at + 3]!;
+  for (let at = sctp.chunksOffset(b, l4); at + SCTP_CHUNK_HEADER_LEN <= end; ) {
+    const type = sctp.chunkType(b, at);
+    const span = sctp.chunkSpan(b, at);
     const s = sctpNewState(0, SCTP_CT_NONE, type);
     if (s === SCTP_CT_NONE || s === SCTP_CT_MAX) return false;
     if (type === SCTP_CHUNK_INIT) {
       if (vtag !== 0) return false; // §8.5.1 (A)
-      if (at + 20 > end) return false;
-      ct.vtag[1] = get32(b, at + 4);
+      if (at + SCTP_INIT_CHUNK_MIN_LEN > end) return false;
+      ct.vtag[1] = sctp.initiateTag(b, at);
     } else if (type === SCTP_CHUNK_HEARTBEAT) {
       ct.vtag[0] = vtag;
     } else if (type === SCTP_CHUNK_SHUTDOWN_ACK) {
       // An OOTB SHUTDOWN ACK expects a SHUTDOWN COMPLETE (or an ABORT) back with its tag.
       ct.vtag[1] = vtag;
     }
-    at += (len + 3) & ~3;
+    at += span;
   }
   conn.sctp = ct;
   return true;

@@ -4,33 +4,51 @@
  * on a virtual clock (net/netfilter/nf_conntrack_core.c).
  *
  * Conns are hashed twice, once per direction, into a power-of-two array of chains
- * (`HashNode`, like the kernel's hlist of nf_conntrack_tuple_hash). A lookup hashes the
- * five tuple fields straight from the packet bytes and compares fields along the chain,
- * so an established flow's packet allocates nothing.
+ * (like the kernel's hlist of nf_conntrack_tuple_hash), kept in typed arrays (conn-store.ts).
+ * A lookup hashes the five tuple fields straight from the packet bytes and compares fields
+ * along the chain, so an established flow's packet allocates nothing; a new flow's packet
+ * allocates its conn and tuples and nothing else (NAT setup works in scratch tuples).
  *
  * Like the kernel, a packet of an unknown flow gets a new *unconfirmed* conn that is not
  * yet in the table: NAT bindings are set up on it, and `confirm` at the last hook
  * (POSTROUTING or INPUT) inserts it. A packet dropped before then leaves no entry.
+ *
+ * Packets hold their conn by reference count (Conn.refs); a conn out of the table that no
+ * packet holds is reused for a later connection (conn-pool.ts) unless a caller was given it.
  */
 import type { Clock } from "../base/clock.js";
 import { NS_PER_SEC } from "../base/clock.js";
 import type { Rng } from "../base/rng.js";
 import type { NatRange } from "./nat-range.js";
 import type { Dir } from "./conn.js";
-import { Conn, HashNode, IPS_ASSURED, IPS_CONFIRMED, IPS_DYING, IPS_EXPECTED, IPS_FIXED_TIMEOUT, IPS_NAT_CLASH, IPS_NAT_DONE_MASK, IPS_SEEN_REPLY, IPS_SRC_NAT_DONE } from "./conn.js";
+import { Conn, IPS_ASSURED, IPS_CONFIRMED, IPS_DYING, IPS_EXPECTED, IPS_FIXED_TIMEOUT, IPS_NAT_CLASH, IPS_NAT_DONE_MASK, IPS_SEEN_REPLY, IPS_SRC_NAT_DONE } from "./conn.js";
 import { formatConn } from "./format.js";
 import { type ClashResolution, DEFAULT_KERNEL, type KernelVersion, clashResolution, natPortRover, natUpdatesZeroUdpChecksum, tcpIgnoresOverlyDelayed } from "./kernel.js";
-import { isIcmpError, manipPacket as applyNat } from "./manip.js";
+import { manipPacket as applyNat } from "./manip.js";
 import type { NatEnv, NatFlags, NatManip } from "./nat.js";
-import { isNatDone as natDone, setupNat as natSetup } from "./nat.js";
+import { isNatDone as natDone, natFlagBits, setupNat as natSetup, setupNatRange } from "./nat.js";
+import { ConnStore, NODE_WORDS, NONE, N_DST, N_HASH, N_NEXT, N_PORTS, N_PROTO, N_SRC, SLOT_LISTED, SLOT_REPLY_ONLY } from "./conn-store.js";
+import { ConnPool } from "./conn-pool.js";
 import { SCTP_RES_INVALID, sctpPacket } from "./sctp-track.js";
 import { TCP_RES_ACCEPT, TCP_RES_INVALID, TCP_RES_KILL, TCP_RES_REPEAT, tcpPacket } from "./tcp-track.js";
 import type { Timeouts, TimeoutsNs } from "./timeouts.js";
 import { timeoutsNs } from "./timeouts.js";
 import type { Tuple } from "./tuple.js";
-import { IPPROTO_ICMP, IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP, hash5, icmpInverseType, icmpValidNew, invertTuple, tupleEquals } from "./tuple.js";
+import { IPPROTO_ICMP, IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP, hash5Small, icmpInverseType, icmpValidNew, invertTuple, tupleEquals } from "./tuple.js";
+import { ICMP_HEADER_LEN, ICMP_QUOTED_L4_MIN, icmp, isIcmpError } from "../wire/icmp.js";
+import { IPV4_MIN_HEADER_LEN, ipv4 } from "../wire/ipv4.js";
+import { ports } from "../wire/ports.js";
+import { SCTP_HEADER_LEN } from "../wire/sctp.js";
+import { UDP_HEADER_LEN, udp } from "../wire/udp.js";
 
 export type CtInfo = "NEW" | "ESTABLISHED" | "RELATED" | "INVALID" | "UNTRACKED";
+
+/** `CtVerdict.info`: the ctinfo as a number, for callers that branch on it per packet. */
+export const CTINFO_ESTABLISHED = 0;
+export const CTINFO_RELATED = 1;
+export const CTINFO_NEW = 2;
+export const CTINFO_INVALID = 3;
+export const CTINFO_UNTRACKED = 4;
 
 /**
  * What conntrack decided about one packet (the skb's nfct + ctinfo). `conn` is null for
@@ -42,6 +60,8 @@ export interface CtVerdict {
   conn: Conn | null;
   dir: Dir;
   ctinfo: CtInfo;
+  /** The same as `ctinfo`, as a CTINFO_* number. */
+  info: number;
   drop: boolean;
 }
 
@@ -114,21 +134,17 @@ export class ConntrackTable {
   private readonly clock: Clock;
   private readonly rng: Rng;
   private readonly t: TimeoutsNs;
-  private buckets: (HashNode | null)[];
-  /** The bucket count the table grows to (nf_conntrack_buckets); it starts small, see `link`. */
-  private readonly targetBuckets: number;
-  /** Tuples linked into the buckets (two per conn). */
-  private linked = 0;
-  private mask: number;
+  /**
+   * The confirmed conns: the tuple hash, confirmation order and nf_nat_bysource. Clash
+   * losers inserted in the reply direction only (5.7+) are hashed there but not listed;
+   * they expire in 1 s.
+   */
+  private readonly store: ConnStore;
+  /** Conns no one holds, for reuse. */
+  private readonly pool = new ConnPool();
   private readonly seed: number;
-  /** Confirmed conns in insertion order. */
-  private readonly all = new Set<Conn>();
-  /** Clash losers inserted in the reply direction only (5.7+): not listed, expire in 1 s. */
-  private readonly replyOnly = new Set<Conn>();
-  /** SNAT bindings by original (proto, src, sport): nf_nat_bysource. */
-  private readonly bySource = new Map<number, Conn[]>();
   private nextId = 1;
-  private readonly verdict: CtVerdict = { conn: null, dir: 0, ctinfo: "INVALID", drop: false };
+  private readonly verdict: CtVerdict = { conn: null, dir: 0, ctinfo: "INVALID", info: CTINFO_INVALID, drop: false };
   private readonly natEnv: NatEnv;
   /**
    * Told of every clash at confirm (the kernel's only trace of one is a counter; a scenario
@@ -154,18 +170,19 @@ export class ConntrackTable {
     // A namespace that tracks few flows should not pay for 2^18 buckets up front (a
     // thousand-node cluster would allocate gigabytes): start small and double, by load, up to
     // the kernel's size, which the table has whenever it is full enough for early_drop.
-    this.targetBuckets = n;
-    const start = Math.min(n, 256);
-    this.buckets = new Array<HashNode | null>(start).fill(null);
-    this.mask = start - 1;
+    this.store = new ConnStore(n, Math.min(n, 256));
     this.seed = this.rng.nextU32();
     const secret = this.rng.nextU32();
+    const store = this.store;
+    // Made once per table; NAT setup calls them with numbers, never with temporary objects.
     this.natEnv = {
-      tupleTaken: (t, ignore) => {
-        const node = this.findNode(this.hashOf(t), t.src, t.dst, t.proto, t.sport, t.dport);
-        return node !== null && node.conn !== ignore;
+      tupleTaken: (src, dst, proto, sport, dport, ignore) => {
+        const node = this.findNode(hash5Small(src, dst, proto, sport, dport, this.seed), src, dst, proto, sport, dport);
+        return node !== NONE && store.conns[node >> 1] !== ignore;
       },
-      sameSource: (t) => this.bySource.get(sourceKey(t)),
+      sourceFirst: (proto, src, sport) => store.sourceFirst(proto, src, sport),
+      sourceNext: (slot, proto, src, sport) => store.sourceNext(slot, proto, src, sport),
+      connAt: (slot) => store.conns[slot]!,
       rng: this.rng,
       secret,
       rover: natPortRover(this.kernel) ? new Map<number, number>() : null,
@@ -174,82 +191,109 @@ export class ConntrackTable {
 
   /** Confirmed entries. */
   get count(): number {
-    return this.all.size;
+    return this.store.listed;
   }
 
   /**
    * nf_conntrack_in at PREROUTING/OUTPUT for the IPv4 packet of `len` bytes at
    * `buf[ipOff..]`. `notrack` = the raw table's NOTRACK/CT --notrack marked it.
    *
-   * The returned object is reused: the next call overwrites it.
+   * The returned object is reused: the next call overwrites it. Its conn is the caller's to
+   * keep (it is never reused for another connection).
    */
   inspect(buf: Uint8Array, ipOff: number, len: number, notrack = false): CtVerdict {
+    const v = this.inspectPacket(buf, ipOff, len, notrack);
+    if (v.conn !== null) v.conn.escaped = true;
+    return v;
+  }
+
+  /** Conns reused for new connections so far (conn-pool.ts). */
+  get connsReused(): number {
+    return this.pool.reused;
+  }
+
+  /** Whether conns no one holds are reused (default true); false gives every connection a new object, to compare. */
+  get reuseConns(): boolean {
+    return this.pool.enabled;
+  }
+  set reuseConns(on: boolean) {
+    this.pool.enabled = on;
+  }
+
+  /**
+   * `inspect` for the packet path: the caller hands the conn to the packet, which holds it
+   * by reference (Conn.ctGet / ctPut), and keeps no other reference to it; so once out of the
+   * table and let go by every packet, the conn may be reused.
+   */
+  inspectPacket(buf: Uint8Array, ipOff: number, len: number, notrack = false): CtVerdict {
     const v = this.verdict;
     v.conn = null;
     v.dir = 0;
     v.drop = false;
     v.ctinfo = "INVALID";
+    v.info = CTINFO_INVALID;
     if (notrack) {
       v.ctinfo = "UNTRACKED";
+      v.info = CTINFO_UNTRACKED;
       return v;
     }
-    if (len < 20 || buf[ipOff]! >> 4 !== 4) return this.invalid();
-    const ihl = (buf[ipOff]! & 0x0f) * 4;
-    const total = (buf[ipOff + 2]! << 8) | buf[ipOff + 3]!;
-    if (ihl < 20 || total < ihl || total > len) return this.invalid();
+    if (len < IPV4_MIN_HEADER_LEN || ipv4.version(buf, ipOff) !== 4) return this.invalid();
+    const ihl = ipv4.headerLen(buf, ipOff);
+    const total = ipv4.totalLen(buf, ipOff);
+    if (ihl < IPV4_MIN_HEADER_LEN || total < ihl || total > len) return this.invalid();
     // Non-first fragments carry no transport header (the kernel reassembles before conntrack).
-    if (((buf[ipOff + 6]! & 0x1f) | buf[ipOff + 7]!) !== 0) return this.invalid();
-    const proto = buf[ipOff + 9]!;
-    const src = get32(buf, ipOff + 12);
-    const dst = get32(buf, ipOff + 16);
+    if (ipv4.fragOffset(buf, ipOff) !== 0) return this.invalid();
+    const proto = ipv4.protocol(buf, ipOff);
+    const src = ipv4.src(buf, ipOff);
+    const dst = ipv4.dst(buf, ipOff);
     const l4off = ipOff + ihl;
     const l4len = total - ihl;
     let sport = 0;
     let dport = 0;
     if (proto === IPPROTO_TCP) {
-      if (l4len < 8) return this.invalid();
-      sport = (buf[l4off]! << 8) | buf[l4off + 1]!;
-      dport = (buf[l4off + 2]! << 8) | buf[l4off + 3]!;
+      // tcp_error checks the whole header later (tcp-track.ts); the tuple needs the ports.
+      if (l4len < ICMP_QUOTED_L4_MIN) return this.invalid();
+      sport = ports.src(buf, l4off);
+      dport = ports.dst(buf, l4off);
     } else if (proto === IPPROTO_UDP) {
       // udp_error: short or inconsistent length.
-      if (l4len < 8) return this.invalid();
-      const ulen = (buf[l4off + 4]! << 8) | buf[l4off + 5]!;
-      if (ulen > l4len || ulen < 8) return this.invalid();
-      sport = (buf[l4off]! << 8) | buf[l4off + 1]!;
-      dport = (buf[l4off + 2]! << 8) | buf[l4off + 3]!;
+      if (l4len < UDP_HEADER_LEN) return this.invalid();
+      const ulen = udp.length(buf, l4off);
+      if (ulen > l4len || ulen < UDP_HEADER_LEN) return this.invalid();
+      sport = ports.src(buf, l4off);
+      dport = ports.dst(buf, l4off);
     } else if (proto === IPPROTO_SCTP) {
       // sctp_error: shorter than the common header.
-      if (l4len < 12) return this.invalid();
-      sport = (buf[l4off]! << 8) | buf[l4off + 1]!;
-      dport = (buf[l4off + 2]! << 8) | buf[l4off + 3]!;
+      if (l4len < SCTP_HEADER_LEN) return this.invalid();
+      sport = ports.src(buf, l4off);
+      dport = ports.dst(buf, l4off);
     } else if (proto === IPPROTO_ICMP) {
-      if (l4len < 8) return this.invalid();
-      const type = buf[l4off]!;
+      if (l4len < ICMP_HEADER_LEN) return this.invalid();
+      const type = icmp.type(buf, l4off);
       if (type > 18) return this.invalid(); // NR_ICMP_TYPES
       if (isIcmpError(type)) return this.icmpError(buf, l4off, l4len, dst);
-      sport = (buf[l4off + 4]! << 8) | buf[l4off + 5]!;
+      sport = icmp.echoIdent(buf, l4off);
       dport = type;
     }
 
     for (let attempt = 0; attempt < 2; attempt++) {
-      const hash = hash5(src, dst, proto, sport, dport, this.seed);
-      const node = this.findNode(hash, src, dst, proto, sport, dport);
+      const hash = hash5Small(src, dst, proto, sport, dport, this.seed);
+      const node = this.findNode(hash, src | 0, dst | 0, proto, sport, dport);
       let conn: Conn;
       let dir: Dir;
-      if (node !== null) {
-        conn = node.conn;
-        dir = node.dir;
+      if (node !== NONE) {
+        conn = this.store.conns[node >> 1]!;
+        dir = (node & 1) as Dir;
         this.stats.found++;
       } else {
         // init_conntrack: refuse tuples with no inverse, make room when full.
         if (proto === IPPROTO_ICMP && icmpInverseType(dport) < 0) return this.invalid();
-        if (this.all.size >= this.max && !this.earlyDrop(hash)) {
+        if (this.store.listed >= this.max && !this.earlyDrop(hash)) {
           this.stats.drop++;
           v.drop = true;
           return v;
         }
-        const orig: Tuple = { src, dst, proto, sport, dport };
-        conn = new Conn(this.nextId++, orig, invertTuple(orig));
+        conn = this.pool.take(this.nextId++, src, dst, proto, sport, dport);
         dir = 0;
         this.stats.new++;
       }
@@ -262,7 +306,8 @@ export class ConntrackTable {
           this.kill(conn);
           continue;
         }
-        if (r === TCP_RES_KILL) this.kill(conn);
+        // Killed but still the packet's (it goes on with it): out of the table, not reusable yet.
+        if (r === TCP_RES_KILL) this.remove(conn);
         refreshed = r === TCP_RES_ACCEPT || r === TCP_RES_KILL;
       } else if (proto === IPPROTO_UDP) {
         this.udpPacket(conn, now);
@@ -279,13 +324,17 @@ export class ConntrackTable {
       const status = conn.status;
       if (dir === 1) {
         v.ctinfo = "ESTABLISHED";
+        v.info = CTINFO_ESTABLISHED;
         conn.status = status | IPS_SEEN_REPLY;
       } else if (status & IPS_SEEN_REPLY) {
         v.ctinfo = "ESTABLISHED";
+        v.info = CTINFO_ESTABLISHED;
       } else if (status & IPS_EXPECTED) {
         v.ctinfo = "RELATED";
+        v.info = CTINFO_RELATED;
       } else {
         v.ctinfo = "NEW";
+        v.info = CTINFO_NEW;
       }
       v.conn = conn;
       v.dir = dir;
@@ -323,37 +372,40 @@ export class ConntrackTable {
    * destination must be the destination of the matched direction.
    */
   private icmpError(buf: Uint8Array, l4off: number, l4len: number, outerDst: number): CtVerdict {
-    const inner = l4off + 8;
-    if (l4len < 8 + 20 || buf[inner]! >> 4 !== 4) return this.invalid();
-    const ihl = (buf[inner]! & 0x0f) * 4;
-    if (ihl < 20 || l4len < 8 + ihl) return this.invalid();
-    const proto = buf[inner + 9]!;
-    const qsrc = get32(buf, inner + 12);
-    const qdst = get32(buf, inner + 16);
+    const inner = icmp.payloadOffset(buf, l4off);
+    if (l4len < ICMP_HEADER_LEN + IPV4_MIN_HEADER_LEN || ipv4.version(buf, inner) !== 4) return this.invalid();
+    const ihl = ipv4.headerLen(buf, inner);
+    if (ihl < IPV4_MIN_HEADER_LEN || l4len < ICMP_HEADER_LEN + ihl) return this.invalid();
+    const proto = ipv4.protocol(buf, inner);
+    const qsrc = ipv4.src(buf, inner);
+    const qdst = ipv4.dst(buf, inner);
     const il4 = inner + ihl;
-    const il4len = l4len - 8 - ihl;
+    const il4len = l4len - ICMP_HEADER_LEN - ihl;
     let sport = 0;
     let dport = 0;
     if (proto === IPPROTO_TCP || proto === IPPROTO_UDP || proto === IPPROTO_SCTP) {
-      if (il4len < 8) return this.invalid();
+      if (il4len < ICMP_QUOTED_L4_MIN) return this.invalid();
       // Inverted: the reply to the quoted packet.
-      sport = (buf[il4 + 2]! << 8) | buf[il4 + 3]!;
-      dport = (buf[il4]! << 8) | buf[il4 + 1]!;
+      sport = ports.dst(buf, il4);
+      dport = ports.src(buf, il4);
     } else if (proto === IPPROTO_ICMP) {
-      if (il4len < 8) return this.invalid();
-      const inv = icmpInverseType(buf[il4]!);
+      if (il4len < ICMP_QUOTED_L4_MIN) return this.invalid();
+      const inv = icmpInverseType(icmp.type(buf, il4));
       if (inv < 0) return this.invalid();
-      sport = (buf[il4 + 4]! << 8) | buf[il4 + 5]!;
+      sport = icmp.echoIdent(buf, il4);
       dport = inv;
     }
-    const node = this.findNode(hash5(qdst, qsrc, proto, sport, dport, this.seed), qdst, qsrc, proto, sport, dport);
-    if (node === null) return this.invalid();
-    if (node.conn.tuple(node.dir).dst !== outerDst) return this.invalid();
+    const node = this.findNode(hash5Small(qdst, qsrc, proto, sport, dport, this.seed), qdst | 0, qsrc | 0, proto, sport, dport);
+    if (node === NONE) return this.invalid();
+    const conn = this.store.conns[node >> 1]!;
+    const dir = (node & 1) as Dir;
+    if (conn.tuple(dir).dst !== outerDst) return this.invalid();
     this.stats.found++;
     const v = this.verdict;
-    v.conn = node.conn;
-    v.dir = node.dir;
+    v.conn = conn;
+    v.dir = dir;
     v.ctinfo = "RELATED";
+    v.info = CTINFO_RELATED;
     return v;
   }
 
@@ -363,36 +415,50 @@ export class ConntrackTable {
     v.conn = null;
     v.dir = 0;
     v.ctinfo = "INVALID";
+    v.info = CTINFO_INVALID;
     return v;
   }
 
   private hashOf(t: Tuple): number {
-    return hash5(t.src, t.dst, t.proto, t.sport, t.dport, this.seed);
+    return hash5Small(t.src, t.dst, t.proto, t.sport, t.dport, this.seed);
   }
 
-  /** The chain node for these fields, removing an expired entry found on the way (nf_ct_gc_expired). */
-  private findNode(hash: number, src: number, dst: number, proto: number, sport: number, dport: number): HashNode | null {
-    let n: HashNode | null = this.buckets[hash & this.mask] ?? null;
-    while (n !== null) {
+  /**
+   * The chain node (slot × 2 + direction) for these fields, or NONE; an expired entry found
+   * this way is removed and not returned (nf_ct_gc_expired). Callers pass the addresses as
+   * int32 (`x | 0`), which V8 passes without a heap number for most addresses.
+   */
+  private findNode(hash: number, src: number, dst: number, proto: number, sport: number, dport: number): number {
+    const st = this.store;
+    const h = hash | 0;
+    const s32 = src | 0;
+    const d32 = dst | 0;
+    const ports = (sport << 16) | dport;
+    const w = st.nodes;
+    let n = st.buckets[hash & st.mask]!;
+    while (n !== NONE) {
       this.stats.searched++;
-      if (n.hash === hash && n.src === src && n.dst === dst && n.ports === ((sport << 16) | dport) && n.proto === proto) {
-        {
-          if (n.conn.timeoutAt <= this.clock.now()) {
-            this.kill(n.conn);
-            return null;
-          }
-          return n;
+      const r = n * NODE_WORDS;
+      if (w[r + N_HASH] === h && w[r + N_SRC] === s32 && w[r + N_DST] === d32 && w[r + N_PORTS] === ports && w[r + N_PROTO] === proto) {
+        const conn = st.conns[n >> 1]!;
+        if (conn.timeoutAt <= this.clock.now()) {
+          this.kill(conn);
+          return NONE;
         }
+        return n;
       }
-      n = n.next;
+      n = w[r + N_NEXT]!;
     }
-    return null;
+    return NONE;
   }
 
   /** The conn holding tuple `t` in either direction, or null. */
   lookup(t: Tuple): { conn: Conn; dir: Dir } | null {
-    const n = this.findNode(this.hashOf(t), t.src, t.dst, t.proto, t.sport, t.dport);
-    return n ? { conn: n.conn, dir: n.dir } : null;
+    const n = this.findNode(this.hashOf(t), t.src | 0, t.dst | 0, t.proto, t.sport, t.dport);
+    if (n === NONE) return null;
+    const conn = this.store.conns[n >> 1]!;
+    conn.escaped = true;
+    return { conn, dir: (n & 1) as Dir };
   }
 
   /**
@@ -417,23 +483,21 @@ export class ConntrackTable {
     const h1 = this.hashOf(conn.reply);
     const o = conn.original;
     const r = conn.reply;
-    const clash = this.findNode(h0, o.src, o.dst, o.proto, o.sport, o.dport) ?? this.findNode(h1, r.src, r.dst, r.proto, r.sport, r.dport);
-    if (clash !== null) return this.resolveClash(conn, clash, h1);
-    if (this.all.size >= this.max && !this.earlyDrop(h0)) {
+    let clash = this.findNode(h0, o.src | 0, o.dst | 0, o.proto, o.sport, o.dport);
+    if (clash === NONE) clash = this.findNode(h1, r.src | 0, r.dst | 0, r.proto, r.sport, r.dport);
+    if (clash !== NONE) return this.resolveClash(conn, clash, h1);
+    if (this.store.listed >= this.max && !this.earlyDrop(h0)) {
       this.stats.insert_failed++;
       this.stats.drop++;
       return null;
     }
-    this.link(conn.nodes[0], h0);
-    this.link(conn.nodes[1], h1);
+    const st = this.store;
+    const s = st.take(conn, SLOT_LISTED);
+    st.link(2 * s, h0, o.src | 0, o.dst | 0, o.proto, o.sport, o.dport);
+    st.link(2 * s + 1, h1, r.src | 0, r.dst | 0, r.proto, r.sport, r.dport);
     conn.status |= IPS_CONFIRMED;
-    this.all.add(conn);
-    if (conn.status & IPS_SRC_NAT_DONE) {
-      const k = sourceKey(conn.original);
-      const list = this.bySource.get(k);
-      if (list) list.push(conn);
-      else this.bySource.set(k, [conn]);
-    }
+    st.list(s);
+    if (conn.status & IPS_SRC_NAT_DONE) st.addSource(s);
     return conn;
   }
 
@@ -441,14 +505,18 @@ export class ConntrackTable {
    * nf_ct_resolve_clash: `loser` lost the race to `found`'s conn. Only protocols with
    * allow_clash (UDP) are ever resolved; TCP's loser is always dropped.
    */
-  private resolveClash(loser: Conn, found: HashNode, replyHash: number): Conn | null {
-    const kept = this.resolveClashOutcome(loser, found, replyHash);
-    this.onClash?.(found.conn, loser, kept === null ? "dropped" : kept === loser ? "reply-only" : "merged");
+  private resolveClash(loser: Conn, found: number, replyHash: number): Conn | null {
+    const winner = this.store.conns[found >> 1]!;
+    const kept = this.resolveClashOutcome(loser, winner, replyHash);
+    if (this.onClash !== null) {
+      winner.escaped = true;
+      loser.escaped = true;
+      this.onClash(winner, loser, kept === null ? "dropped" : kept === loser ? "reply-only" : "merged");
+    }
     return kept;
   }
 
-  private resolveClashOutcome(loser: Conn, found: HashNode, replyHash: number): Conn | null {
-    const winner = found.conn;
+  private resolveClashOutcome(loser: Conn, winner: Conn, replyHash: number): Conn | null {
     loser.status |= IPS_DYING;
     const allowClash = loser.original.proto === IPPROTO_UDP;
     if (this.clash !== "reply-only") {
@@ -469,18 +537,19 @@ export class ConntrackTable {
       // nf_ct_resolve_clash_harder: a reply tuple no one has is inserted in the reply
       // direction only; the original direction keeps finding the winner.
       const r = loser.reply;
-      const replyTaken = this.findNode(replyHash, r.src, r.dst, r.proto, r.sport, r.dport);
-      if (replyTaken === null) {
+      const replyNode = this.findNode(replyHash, r.src | 0, r.dst | 0, r.proto, r.sport, r.dport);
+      if (replyNode === NONE) {
         loser.status = (loser.status & ~IPS_DYING) | IPS_FIXED_TIMEOUT | IPS_NAT_CLASH | IPS_CONFIRMED;
         loser.timeoutAt = this.clock.now() + NAT_CLASH_TIMEOUT_NS;
-        this.link(loser.nodes[1], replyHash);
-        this.replyOnly.add(loser);
+        const s = this.store.take(loser, SLOT_REPLY_ONLY);
+        this.store.link(2 * s + 1, replyHash, r.src | 0, r.dst | 0, r.proto, r.sport, r.dport);
         this.stats.clash_resolve++;
         return loser;
       }
-      if (!(replyTaken.conn.status & IPS_NAT_DONE_MASK) || connsMatch(replyTaken.conn, loser)) {
+      const replyTaken = this.store.conns[replyNode >> 1]!;
+      if (!(replyTaken.status & IPS_NAT_DONE_MASK) || connsMatch(replyTaken, loser)) {
         this.stats.clash_resolve++;
-        return this.merge(replyTaken.conn, loser);
+        return this.merge(replyTaken, loser);
       }
     }
     this.stats.drop++;
@@ -490,12 +559,12 @@ export class ConntrackTable {
 
   /** nf_ct_acct_merge + nf_ct_set: the loser's packet is counted on, and goes on with, the winner. */
   private merge(winner: Conn, loser: Conn): Conn {
-    const [p0, p1] = loser.packets;
-    const [b0, b1] = loser.bytes;
-    winner.num[2] += p0;
-    winner.num[3] += p1;
-    winner.num[4] += b0;
-    winner.num[5] += b1;
+    const w = winner.num;
+    const l = loser.num;
+    w[2] += l[2]!;
+    w[3] += l[3]!;
+    w[4] += l[4]!;
+    w[5] += l[5]!;
     return winner;
   }
 
@@ -510,70 +579,31 @@ export class ConntrackTable {
     return true;
   }
 
-  private link(node: HashNode, hash: number): void {
-    const t = node.dir === 0 ? node.conn.original : node.conn.reply;
-    node.hash = hash;
-    node.src = t.src;
-    node.dst = t.dst;
-    node.ports = (t.sport << 16) | t.dport;
-    node.proto = t.proto;
-    if (++this.linked > this.buckets.length && this.buckets.length < this.targetBuckets) this.grow();
-    const b = hash & this.mask;
-    node.next = this.buckets[b] ?? null;
-    this.buckets[b] = node;
-  }
-
-  /** Doubles the buckets and relinks every tuple (amortised O(1) per insert). */
-  private grow(): void {
-    const old = this.buckets;
-    const size = old.length * 2;
-    this.buckets = new Array<HashNode | null>(size).fill(null);
-    this.mask = size - 1;
-    for (let head of old) {
-      while (head !== null && head !== undefined) {
-        const next: HashNode | null = head.next;
-        const b = head.hash & this.mask;
-        head.next = this.buckets[b] ?? null;
-        this.buckets[b] = head;
-        head = next;
-      }
-    }
-  }
-
-  private unlink(node: HashNode): void {
-    const b = node.hash & this.mask;
-    let prev: HashNode | null = null;
-    let n: HashNode | null = this.buckets[b] ?? null;
-    while (n !== null && n !== node) {
-      prev = n;
-      n = n.next;
-    }
-    if (n === null) return;
-    if (prev === null) this.buckets[b] = node.next;
-    else prev.next = node.next;
-    node.next = null;
-    this.linked--;
-  }
-
-  /** Removes a conn from the table (nf_ct_delete / nf_ct_kill). Unconfirmed conns are just marked dying. */
+  /**
+   * Removes a conn from the table (nf_ct_delete / nf_ct_kill). Unconfirmed conns are just
+   * marked dying. No packet holding it, it may be reused.
+   */
   kill(conn: Conn): void {
+    this.remove(conn);
+    if (conn.refs === 0) this.pool.release(conn);
+  }
+
+  /** kill without letting the conn be reused (the caller goes on with it). */
+  private remove(conn: Conn): void {
     conn.status |= IPS_DYING;
-    if (this.replyOnly.delete(conn)) {
-      this.unlink(conn.nodes[1]);
+    const st = this.store;
+    const s = conn.slot;
+    if (s === NONE || st.conns[s] !== conn) return;
+    if (st.kind[s] === SLOT_REPLY_ONLY) {
+      st.unlink(2 * s + 1);
+      st.release(s);
       return;
     }
-    if (!this.all.delete(conn)) return;
-    this.unlink(conn.nodes[0]);
-    this.unlink(conn.nodes[1]);
-    if (conn.status & IPS_SRC_NAT_DONE) {
-      const k = sourceKey(conn.original);
-      const list = this.bySource.get(k);
-      if (list) {
-        const i = list.indexOf(conn);
-        if (i >= 0) list.splice(i, 1);
-        if (list.length === 0) this.bySource.delete(k);
-      }
-    }
+    st.unlink(2 * s);
+    st.unlink(2 * s + 1);
+    st.unlist(s);
+    st.removeSource(s);
+    st.release(s);
   }
 
   /**
@@ -582,25 +612,26 @@ export class ConntrackTable {
    */
   private earlyDrop(hash: number): boolean {
     const now = this.clock.now();
-    let b = hash & this.mask;
-    for (let i = 0; i < EVICTION_RANGE; i++, b = (b + 1) & this.mask) {
+    const st = this.store;
+    let b = hash & st.mask;
+    for (let i = 0; i < EVICTION_RANGE; i++, b = (b + 1) & st.mask) {
       let drops = 0;
-      let n: HashNode | null = this.buckets[b] ?? null;
-      while (n !== null) {
-        const c = n.conn;
+      let n = st.buckets[b]!;
+      while (n !== NONE) {
+        const c = st.conns[n >> 1]!;
         if (c.timeoutAt <= now || !(c.status & IPS_ASSURED)) {
           if (c.timeoutAt > now) drops++;
           this.kill(c);
-          n = this.buckets[b] ?? null; // the chain changed: walk it again
+          n = st.buckets[b]!; // the chain changed: walk it again
         } else {
-          n = n.next;
+          n = st.nextNode(n);
         }
       }
       if (drops > 0) {
         this.stats.early_drop += drops;
         return true;
       }
-      if (this.all.size < this.max) return true; // expired entries made room
+      if (st.listed < this.max) return true; // expired entries made room
     }
     return false;
   }
@@ -608,19 +639,42 @@ export class ConntrackTable {
   /** Removes every expired entry; returns how many. */
   gc(): number {
     const now = this.clock.now();
+    const st = this.store;
     let n = 0;
-    for (const c of this.all) {
+    for (let s = st.listHead; s !== NONE; ) {
+      const after = st.listAfter(s);
+      const c = st.conns[s]!;
       if (c.timeoutAt <= now) {
         this.kill(c);
         n++;
       }
+      s = after;
     }
     return n;
   }
 
+  /** Confirmed entries in insertion order, expired ones included. */
+  private listed(): Conn[] {
+    const st = this.store;
+    const out: Conn[] = new Array<Conn>(st.listed);
+    let i = 0;
+    for (let s = st.listHead; s !== NONE; s = st.listAfter(s)) out[i++] = st.conns[s]!;
+    return out;
+  }
+
   /** nf_nat_setup_info for an unconfirmed conn; `range` null = the null binding. See nat.ts. */
   setupNat(conn: Conn, manip: NatManip, range: NatRange | null, flags: NatFlags = {}): void {
+    natSetup(this.natEnv, conn, manip, range, natFlagBits(flags));
+  }
+
+  /** The same as `setupNat` with the flags as NAT_F_* bits (nat.ts), so a per-packet caller builds no flags object. */
+  setupNatBits(conn: Conn, manip: NatManip, range: NatRange | null, flags: number): void {
     natSetup(this.natEnv, conn, manip, range, flags);
+  }
+
+  /** The same with the range as numbers too (0 = not given, as in NatRange): MASQUERADE's address, picked per packet. */
+  setupNatTo(conn: Conn, manip: NatManip, minIp: number, maxIp: number, minPort: number, maxPort: number, flags: number): void {
+    setupNatRange(this.natEnv, conn, manip === "src", minIp, maxIp, minPort, maxPort, flags);
   }
 
   isNatDone(conn: Conn, manip: NatManip): boolean {
@@ -639,19 +693,23 @@ export class ConntrackTable {
   /** Live confirmed entries in insertion order (expired ones are reaped first). */
   entries(): Conn[] {
     this.gc();
-    return [...this.all];
+    const out = this.listed();
+    for (const c of out) c.escaped = true;
+    return out;
   }
 
   /** `conntrack -L`: one line per live entry, in insertion order. */
   list(): string[] {
     const now = this.clock.now();
-    return this.entries().map((c) => formatConn(c, now, this.acct));
+    this.gc();
+    return this.listed().map((c) => formatConn(c, now, this.acct));
   }
 
   /** `conntrack -D` with filters; returns how many entries were deleted. */
   delete(filter: ConntrackFilter): number {
     let n = 0;
-    for (const c of this.entries()) {
+    this.gc();
+    for (const c of this.listed()) {
       const o = c.original;
       const r = c.reply;
       if (filter.proto !== undefined && o.proto !== filter.proto) continue;
@@ -669,19 +727,10 @@ export class ConntrackTable {
 
   /** `conntrack -F`: removes every entry. */
   flush(): number {
-    const n = this.all.size;
-    for (const c of [...this.all]) this.kill(c);
+    const n = this.store.listed;
+    for (const c of this.listed()) this.kill(c);
     return n;
   }
-}
-
-function get32(b: Uint8Array, o: number): number {
-  return ((b[o]! << 24) | (b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!) >>> 0;
-}
-
-/** hash_by_src key: protocol, source address and source port (or ICMP id). */
-function sourceKey(t: Tuple): number {
-  return hash5(t.src, 0, t.proto, t.sport, 0, 0x5eed);
 }
 
 /** nf_ct_match: the same tuples both ways (the same flow, mangled the same way). */

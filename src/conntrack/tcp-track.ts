@@ -8,6 +8,8 @@
  * SYN proxy, and the sysctls other than nf_conntrack_tcp_loose and nf_conntrack_tcp_be_liberal
  * (no_window_check and ignore_invalid_rst keep their default 0).
  */
+import { get32 } from "../wire/bytes.js";
+import { TCP_MIN_HEADER_LEN, TCP_OPT_EOL, TCP_OPT_NOP, TCP_OPT_SACK, TCP_OPT_SACK_PERMITTED, TCP_OPT_TS_ALIGNED_PREFIX, TCP_OPT_WINDOW_SCALE, tcp as tcpHdr } from "../wire/tcp.js";
 import type { Conn, Dir } from "./conn.js";
 import { IPS_ASSURED, IPS_SEEN_REPLY } from "./conn.js";
 import {
@@ -91,44 +93,40 @@ export function tcpFlagSet(flags: number): number {
  * than the segment) or carries an impossible flag combination.
  */
 export function tcpMalformed(buf: Uint8Array, l4off: number, l4len: number): boolean {
-  if (l4len < 20) return true;
-  const doff = (buf[l4off + 12]! >> 4) * 4;
-  if (doff < 20 || l4len < doff) return true;
-  return VALID_FLAGS[buf[l4off + 13]! & (FIN | SYN | RST | ACK | URG)] === 0;
+  if (l4len < TCP_MIN_HEADER_LEN) return true;
+  const doff = tcpHdr.headerLen(buf, l4off);
+  if (doff < TCP_MIN_HEADER_LEN || l4len < doff) return true;
+  return VALID_FLAGS[tcpHdr.flags(buf, l4off) & (FIN | SYN | RST | ACK | URG)] === 0;
 }
 
 /** seq + payload length + SYN + FIN (segment_seq_plus_len). */
 function segEnd(buf: Uint8Array, l4off: number, l4len: number): number {
-  const seq = get32(buf, l4off + 4);
-  const doff = (buf[l4off + 12]! >> 4) * 4;
-  const flags = buf[l4off + 13]!;
+  const seq = tcpHdr.seq(buf, l4off);
+  const doff = tcpHdr.headerLen(buf, l4off);
+  const flags = tcpHdr.flags(buf, l4off);
   return (seq + l4len - doff + (flags & SYN ? 1 : 0) + (flags & FIN ? 1 : 0)) >>> 0;
-}
-
-function get32(b: Uint8Array, o: number): number {
-  return ((b[o]! << 24) | (b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!) >>> 0;
 }
 
 /** tcp_options: window scale and SACK-permitted from a SYN's options into `seen`. */
 function readOptions(buf: Uint8Array, l4off: number, seen: TcpSeen): void {
-  const doff = (buf[l4off + 12]! >> 4) * 4;
-  let length = doff - 20;
+  const doff = tcpHdr.headerLen(buf, l4off);
+  let length = doff - TCP_MIN_HEADER_LEN;
   if (length === 0) return;
   seen.tdScale = 0;
   seen.flags &= TCP_FLAG_BE_LIBERAL;
-  let p = l4off + 20;
+  let p = l4off + TCP_MIN_HEADER_LEN; // the options
   while (length > 0) {
     const kind = buf[p++]!;
-    if (kind === 0) return;
-    if (kind === 1) {
+    if (kind === TCP_OPT_EOL) return;
+    if (kind === TCP_OPT_NOP) {
       length--;
       continue;
     }
     if (length < 2) return;
     const size = buf[p++]!;
     if (size < 2 || size > length) return;
-    if (kind === 4 && size === 2) seen.flags |= TCP_FLAG_SACK_PERM;
-    else if (kind === 3 && size === 3) {
+    if (kind === TCP_OPT_SACK_PERMITTED && size === 2) seen.flags |= TCP_FLAG_SACK_PERM;
+    else if (kind === TCP_OPT_WINDOW_SCALE && size === 3) {
       seen.tdScale = Math.min(buf[p]!, TCP_MAX_WSCALE);
       seen.flags |= TCP_FLAG_WINDOW_SCALE;
     }
@@ -139,23 +137,24 @@ function readOptions(buf: Uint8Array, l4off: number, seen: TcpSeen): void {
 
 /** tcp_sack: the highest right edge of the SACK blocks, or `sack` when there are none. */
 function highestSack(buf: Uint8Array, l4off: number, sack: number): number {
-  const doff = (buf[l4off + 12]! >> 4) * 4;
-  let length = doff - 20;
+  const doff = tcpHdr.headerLen(buf, l4off);
+  let length = doff - TCP_MIN_HEADER_LEN;
   if (length === 0) return sack;
-  let p = l4off + 20;
+  let p = l4off + TCP_MIN_HEADER_LEN; // the options
   // Fast path: timestamps only (NOP NOP TS 10).
-  if (length === 12 && buf[p] === 1 && buf[p + 1] === 1 && buf[p + 2] === 8 && buf[p + 3] === 10) return sack;
+  if (length === 12 && get32(buf, p) === TCP_OPT_TS_ALIGNED_PREFIX) return sack;
   while (length > 0) {
     const kind = buf[p++]!;
-    if (kind === 0) return sack;
-    if (kind === 1) {
+    if (kind === TCP_OPT_EOL) return sack;
+    if (kind === TCP_OPT_NOP) {
       length--;
       continue;
     }
     if (length < 2) return sack;
     const size = buf[p++]!;
     if (size < 2 || size > length) return sack;
-    if (kind === 5 && size >= 10 && (size - 2) % 8 === 0) {
+    if (kind === TCP_OPT_SACK && size >= 10 && (size - 2) % 8 === 0) {
+      // SACK blocks (RFC 2018 §3): 8 bytes each, left edge then right edge.
       for (let i = 0; i < size - 2; i += 8) {
         const edge = get32(buf, p + i + 4);
         if (after(edge, sack)) sack = edge;
@@ -182,11 +181,11 @@ function initSender(sender: TcpSeen, receiver: TcpSeen, buf: Uint8Array, l4off: 
 
 /** tcp_new: sets up tracking for the first segment of an unconfirmed conn; false when it cannot start one. */
 function tcpNew(tcp: TcpTrack, buf: Uint8Array, l4off: number, l4len: number, loose: boolean): boolean {
-  const flags = buf[l4off + 13]!;
+  const flags = tcpHdr.flags(buf, l4off);
   const newState = tcpTransition(0, tcpFlagSet(flags), TCP_CT_NONE);
   if (newState >= TCP_CT_MAX) return false;
   const s0 = tcp.seen[0];
-  const win = (buf[l4off + 14]! << 8) | buf[l4off + 15]!;
+  const win = tcpHdr.window(buf, l4off);
   if (newState === TCP_CT_SYN_SENT) {
     s0.tdEnd = segEnd(buf, l4off, l4len);
     s0.tdMaxWin = win === 0 ? 1 : win;
@@ -377,14 +376,14 @@ export function tcpPacket(
     if (!tcpNew(tcp, buf, l4off, l4len, loose)) return TCP_RES_INVALID;
   }
   if (!tcp) return TCP_RES_INVALID;
-  const flags = buf[l4off + 13]!;
+  const flags = tcpHdr.flags(buf, l4off);
   let oldState = tcp.state;
   const index = tcpFlagSet(flags);
   let newState = tcpTransition(dir, index, oldState);
-  const seqNo = get32(buf, l4off + 4);
-  const ackNo = get32(buf, l4off + 8);
-  const winRaw = (buf[l4off + 14]! << 8) | buf[l4off + 15]!;
-  const end = (seqNo + l4len - (buf[l4off + 12]! >> 4) * 4 + (flags & SYN ? 1 : 0) + (flags & FIN ? 1 : 0)) >>> 0;
+  const seqNo = tcpHdr.seq(buf, l4off);
+  const ackNo = tcpHdr.ack(buf, l4off);
+  const winRaw = tcpHdr.window(buf, l4off);
+  const end = (seqNo + l4len - tcpHdr.headerLen(buf, l4off) + (flags & SYN ? 1 : 0) + (flags & FIN ? 1 : 0)) >>> 0;
   let skipWindow = false;
 
   switch (newState) {

@@ -12,10 +12,19 @@
  */
 import { formatIpv4 } from "../base/ipv4-int.js";
 
-export const IPPROTO_ICMP = 1;
-export const IPPROTO_TCP = 6;
-export const IPPROTO_UDP = 17;
-export const IPPROTO_SCTP = 132;
+// The protocol numbers live in wire; re-exported for conntrack's own modules and users.
+import { IPPROTO_ICMP, IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP } from "../wire/ipv4.js";
+import {
+  ICMP_ADDRESS,
+  ICMP_ADDRESS_REPLY,
+  ICMP_ECHO_REPLY,
+  ICMP_ECHO_REQUEST,
+  ICMP_INFO_REPLY,
+  ICMP_INFO_REQUEST,
+  ICMP_TIMESTAMP,
+  ICMP_TIMESTAMP_REPLY,
+} from "../wire/icmp.js";
+export { IPPROTO_ICMP, IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP };
 
 export interface Tuple {
   /** Source address (unsigned 32-bit). */
@@ -35,14 +44,14 @@ export interface Tuple {
  * (the kernel's `invmap` in nf_conntrack_proto_icmp.c).
  */
 const ICMP_INVMAP = new Uint8Array(19);
-ICMP_INVMAP[8] = 0 + 1; // echo → echo reply
-ICMP_INVMAP[0] = 8 + 1; // echo reply → echo
-ICMP_INVMAP[13] = 14 + 1; // timestamp → timestamp reply
-ICMP_INVMAP[14] = 13 + 1;
-ICMP_INVMAP[15] = 16 + 1; // info request → info reply
-ICMP_INVMAP[16] = 15 + 1;
-ICMP_INVMAP[17] = 18 + 1; // address mask request → reply
-ICMP_INVMAP[18] = 17 + 1;
+ICMP_INVMAP[ICMP_ECHO_REQUEST] = ICMP_ECHO_REPLY + 1;
+ICMP_INVMAP[ICMP_ECHO_REPLY] = ICMP_ECHO_REQUEST + 1;
+ICMP_INVMAP[ICMP_TIMESTAMP] = ICMP_TIMESTAMP_REPLY + 1;
+ICMP_INVMAP[ICMP_TIMESTAMP_REPLY] = ICMP_TIMESTAMP + 1;
+ICMP_INVMAP[ICMP_INFO_REQUEST] = ICMP_INFO_REPLY + 1;
+ICMP_INVMAP[ICMP_INFO_REPLY] = ICMP_INFO_REQUEST + 1;
+ICMP_INVMAP[ICMP_ADDRESS] = ICMP_ADDRESS_REPLY + 1; // address mask request → reply
+ICMP_INVMAP[ICMP_ADDRESS_REPLY] = ICMP_ADDRESS + 1;
 
 /** The answer type of an ICMP query type, or -1 when the type has none (errors, unknown types). */
 export function icmpInverseType(type: number): number {
@@ -51,7 +60,7 @@ export function icmpInverseType(type: number): number {
 
 /** ICMP types that may start a connection (nf_conntrack_proto_icmp.c `valid_new`). */
 export function icmpValidNew(type: number): boolean {
-  return type === 8 || type === 13 || type === 15 || type === 17;
+  return type === ICMP_ECHO_REQUEST || type === ICMP_TIMESTAMP || type === ICMP_INFO_REQUEST || type === ICMP_ADDRESS;
 }
 
 /** True when `invertTuple` can invert `t` (always, except ICMP types with no answer). */
@@ -101,6 +110,26 @@ export function hash5(src: number, dst: number, proto: number, sport: number, dp
   h = Math.imul(h, 0xc2b2ae35);
   h ^= h >>> 16;
   return h >>> 0;
+}
+
+/**
+ * The low 30 bits of `hash5`: the same bucket in any table of up to 2^30 buckets, and always
+ * a small integer, which V8 passes and stores without a heap number (a u32 above 2^30 needs
+ * one wherever it leaves optimised code). The conntrack table hashes with this.
+ */
+export function hash5Small(src: number, dst: number, proto: number, sport: number, dport: number, seed: number): number {
+  let h = seed | 0;
+  h = mix(h, src | 0);
+  h = mix(h, dst | 0);
+  h = mix(h, ((sport & 0xffff) << 16) | (dport & 0xffff));
+  h = mix(h, proto & 0xff);
+  h ^= 16;
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h & 0x3fffffff;
 }
 
 function mix(h: number, k: number): number {

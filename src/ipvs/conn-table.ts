@@ -24,6 +24,7 @@ import {
   TEMPLATE_RETRY_SEC,
   UDP_TIMEOUT_SEC,
 } from "./constants.js";
+import { IPPROTO_SCTP, IPPROTO_TCP } from "../wire/ipv4.js";
 import { IpvsConn } from "./conn.js";
 import { ConnIndex } from "./conn-index.js";
 import type { IpvsDest, IpvsService } from "./model.js";
@@ -268,8 +269,8 @@ export class ConnTable {
    * machine reads from the packet: the TCP flags for TCP, the sctpEvent for SCTP.
    */
   transition(c: IpvsConn, dir: number, input: number): void {
-    if (c.protocol === 6) this.tcpTransition(c, dir, input);
-    else if (c.protocol === 132) this.sctpTransition(c, dir, input);
+    if (c.protocol === IPPROTO_TCP) this.tcpTransition(c, dir, input);
+    else if (c.protocol === IPPROTO_SCTP) this.sctpTransition(c, dir, input);
     else this.udpTransition(c, dir);
   }
 

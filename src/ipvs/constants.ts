@@ -9,10 +9,9 @@
  */
 import { NS_PER_SEC } from "../base/clock.js";
 
-export const IPPROTO_ICMP = 1;
-export const IPPROTO_TCP = 6;
-export const IPPROTO_UDP = 17;
-export const IPPROTO_SCTP = 132;
+// The protocol numbers live in wire; re-exported for IPVS's users.
+import { IPPROTO_ICMP, IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP } from "../wire/ipv4.js";
+export { IPPROTO_ICMP, IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP };
 
 /** Service flags (IP_VS_SVC_F_*). */
 export const SVC_F_PERSISTENT = 0x0001;

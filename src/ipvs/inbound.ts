@@ -15,35 +15,20 @@
  * ICMP errors about a connection go through ip_vs_in_icmp. ICMP echo is not an IPVS
  * protocol: pings to a VIP are answered by the host itself.
  */
+import { ICMP_HEADER_LEN, icmp } from "../wire/icmp.js";
+import { IPPROTO_ICMP, IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP, IPV4_MIN_HEADER_LEN, ipv4 } from "../wire/ipv4.js";
+import { ports } from "../wire/ports.js";
+import { SCTP_CHUNK_ABORT, SCTP_CHUNK_HEADER_LEN, SCTP_CHUNK_INIT, SCTP_HEADER_LEN, sctp } from "../wire/sctp.js";
+import { TCP_MIN_HEADER_LEN, TCP_RST, TCP_SYN, tcp } from "../wire/tcp.js";
+import { UDP_HEADER_LEN } from "../wire/udp.js";
 import type { IpvsConn } from "./conn.js";
 import { DIR_INPUT } from "./conn-table.js";
+import { CONN_F_NOOUTPUT, SCTP_S_CLOSED, TCP_S_CLOSE, TCP_S_FIN_WAIT, TCP_S_TIME_WAIT } from "./constants.js";
 import type { IpvsCore } from "./core.js";
-import * as nat from "./nat.js";
+import { QUOTE_TRUNCATED, decrementTtl, natIcmp, quotedTransport, rewriteAddrPort } from "./nat.js";
 import type { IpvsResult } from "./result.js";
 import { ipvsSchedule } from "./schedule.js";
-import { sctpEvent } from "./sctp-state.js";
-
-// Local copies of constants.ts values: imported bindings cost a getter call per use under
-// the tsx loader, which shows on the per-packet path.
-const SYN = 0x02;
-const RST = 0x04;
-const get16 = nat.get16;
-const get32 = nat.get32;
-const rewriteAddrPort = nat.rewriteAddrPort;
-const decrementTtl = nat.decrementTtl;
-const natIcmp = nat.natIcmp;
-const IPPROTO_ICMP = 1;
-const IPPROTO_TCP = 6;
-const IPPROTO_UDP = 17;
-const IPPROTO_SCTP = 132;
-const CONN_F_NOOUTPUT = 0x0004;
-const TCP_S_FIN_WAIT = 4;
-const TCP_S_TIME_WAIT = 5;
-const TCP_S_CLOSE = 6;
-const SCTP_S_CLOSED = 13;
-const CHUNK_INIT = 1;
-const CHUNK_ABORT = 6;
-const event = sctpEvent;
+import { sctpEvent as event } from "./sctp-state.js";
 
 /** is_new_conn_expected: may a SYN (an INIT) on this connection's tuple start a new connection? */
 function newConnExpected(cp: IpvsConn, mode: number, legacy: boolean): boolean {
@@ -83,40 +68,39 @@ function checkReuse(core: IpvsCore, cp: IpvsConn): IpvsConn | null | undefined {
 export function ipvsInbound(core: IpvsCore, buf: Uint8Array, ipOff: number, len: number, mark: number, res: IpvsResult): IpvsResult {
   res.reset();
   core.conns.runTimers();
-  if (len < 20) return res.set("not-virtual", "truncated", null);
-  const ihl = (buf[ipOff]! & 0x0f) * 4;
-  const end = ipOff + Math.min(get16(buf, ipOff + 2), len);
-  if (get16(buf, ipOff + 6) & 0x3fff) return res.set("not-virtual", "fragment", null);
-  const proto = buf[ipOff + 9]!;
-  const l4 = ipOff + ihl;
+  if (len < IPV4_MIN_HEADER_LEN) return res.set("not-virtual", "truncated", null);
+  const end = ipOff + Math.min(ipv4.totalLen(buf, ipOff), len);
+  if (ipv4.isFragment(buf, ipOff)) return res.set("not-virtual", "fragment", null);
+  const proto = ipv4.protocol(buf, ipOff);
+  const l4 = ipv4.payloadOffset(buf, ipOff);
   if (proto === IPPROTO_ICMP) return inIcmp(core, buf, ipOff, l4, end, res);
-  const sctp = proto === IPPROTO_SCTP;
-  if (proto !== IPPROTO_TCP && proto !== IPPROTO_UDP && !sctp) return res.set("not-virtual", "not-tcp-udp", null);
-  if (end - l4 < (proto === IPPROTO_TCP ? 20 : sctp ? 12 : 8)) return res.set("dropped", "truncated", null);
-  const saddr = get32(buf, ipOff + 12);
-  const daddr = get32(buf, ipOff + 16);
-  const sport = get16(buf, l4);
-  const dport = get16(buf, l4 + 2);
+  const isSctp = proto === IPPROTO_SCTP;
+  if (proto !== IPPROTO_TCP && proto !== IPPROTO_UDP && !isSctp) return res.set("not-virtual", "not-tcp-udp", null);
+  if (end - l4 < (proto === IPPROTO_TCP ? TCP_MIN_HEADER_LEN : isSctp ? SCTP_HEADER_LEN : UDP_HEADER_LEN)) return res.set("dropped", "truncated", null);
+  const saddr = ipv4.src(buf, ipOff);
+  const daddr = ipv4.dst(buf, ipOff);
+  const sport = ports.src(buf, l4);
+  const dport = ports.dst(buf, l4);
   // What the state machine reads: TCP's flags, or SCTP's event (the first chunk, mostly).
-  const input = proto === IPPROTO_TCP ? buf[l4 + 13]! : sctp ? event(buf, l4, end) : 0;
+  const input = proto === IPPROTO_TCP ? tcp.flags(buf, l4) : isSctp ? event(buf, l4, end) : 0;
   // The first chunk's type, -1 when its header is cut off.
-  const chunk = sctp ? (end - l4 >= 16 ? buf[l4 + 12]! : -1) : 0;
+  const chunk = isSctp ? (end - l4 >= SCTP_HEADER_LEN + SCTP_CHUNK_HEADER_LEN ? sctp.chunkType(buf, sctp.chunksOffset(buf, l4)) : -1) : 0;
 
   let cp = core.conns.byClient.find(proto, saddr, sport, daddr, dport);
-  if (cp !== null && ((proto === IPPROTO_TCP && input & SYN) || (sctp && chunk === CHUNK_INIT))) {
+  if (cp !== null && ((proto === IPPROTO_TCP && input & TCP_SYN) || (isSctp && chunk === SCTP_CHUNK_INIT))) {
     const reused = checkReuse(core, cp);
     if (reused === undefined) return res.set("dropped", "reuse-old-conntrack", cp);
     cp = reused;
   }
   if (cp === null) {
-    if (proto === IPPROTO_TCP && (input & RST || !(core.sysctl.sloppyTcp !== 0 || input & SYN))) {
+    if (proto === IPPROTO_TCP && (input & TCP_RST || !(core.sysctl.sloppyTcp !== 0 || input & TCP_SYN))) {
       return res.set("not-virtual", "not-syn", null);
     }
-    if (sctp) {
+    if (isSctp) {
       // sctp_conn_schedule: no chunk header to read → NF_DROP; only an INIT (any chunk but
       // ABORT with sloppy_sctp) may create a connection, anything else goes on untouched.
       if (chunk < 0) return res.set("dropped", "truncated", null);
-      if (chunk === CHUNK_ABORT || !(core.sysctl.sloppySctp !== 0 || chunk === CHUNK_INIT)) return res.set("not-virtual", "not-init", null);
+      if (chunk === SCTP_CHUNK_ABORT || !(core.sysctl.sloppySctp !== 0 || chunk === SCTP_CHUNK_INIT)) return res.set("not-virtual", "not-init", null);
     }
     const svc = core.findService(mark, proto, daddr, dport);
     if (svc === null) return res.set("not-virtual", "no-service", null);
@@ -164,13 +148,13 @@ export function ipvsInbound(core: IpvsCore, buf: Uint8Array, ipOff: number, len:
  * server with the outer destination and the quoted source rewritten (ip_vs_nat_icmp).
  */
 function inIcmp(core: IpvsCore, buf: Uint8Array, ipOff: number, l4: number, end: number, res: IpvsResult): IpvsResult {
-  if (end - l4 < 8) return res.set("dropped", "truncated", null);
-  const innerL4 = nat.quotedTransport(buf, l4, end);
-  if (innerL4 < 0) return res.set("not-virtual", innerL4 === nat.QUOTE_TRUNCATED ? "truncated" : "icmp-unrelated", null);
-  const inner = l4 + 8;
-  const innerProto = buf[inner + 9]!;
+  if (end - l4 < ICMP_HEADER_LEN) return res.set("dropped", "truncated", null);
+  const innerL4 = quotedTransport(buf, l4, end);
+  if (innerL4 < 0) return res.set("not-virtual", innerL4 === QUOTE_TRUNCATED ? "truncated" : "icmp-unrelated", null);
+  const inner = icmp.payloadOffset(buf, l4);
+  const innerProto = ipv4.protocol(buf, inner);
   // The quoted packet went VIP -> client: its destination is the client.
-  const cp = core.conns.byClient.find(innerProto, get32(buf, inner + 16), get16(buf, innerL4 + 2), get32(buf, inner + 12), get16(buf, innerL4));
+  const cp = core.conns.byClient.find(innerProto, ipv4.dst(buf, inner), ports.dst(buf, innerL4), ipv4.src(buf, inner), ports.src(buf, innerL4));
   if (cp === null) return res.set("not-virtual", "no-conn", null);
   const dest = cp.dest;
   if (dest !== null) {

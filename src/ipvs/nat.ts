@@ -16,42 +16,17 @@
  * actually changes ("Only update csum if we really have to"), so a packet that arrived with
  * a wrong CRC32c keeps it unless its port is rewritten.
  */
-import { finishChecksum, sumBytes } from "../wire/checksum.js";
+import { ICMP_DST_UNREACHABLE, ICMP_SOURCE_QUENCH, ICMP_TIME_EXCEEDED, icmp } from "../wire/icmp.js";
+import { IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP, IPV4_MIN_HEADER_LEN, ipv4 } from "../wire/ipv4.js";
+import { PORTS_LEN, ports } from "../wire/ports.js";
 import { refillSctpChecksum } from "../wire/sctp.js";
+import { tcp } from "../wire/tcp.js";
+import { udp } from "../wire/udp.js";
 
-const IPPROTO_TCP = 6;
-const IPPROTO_UDP = 17;
-const IPPROTO_SCTP = 132;
-
-function replace16(c: number, oldWord: number, newWord: number): number {
-  let s = (~c & 0xffff) + (~oldWord & 0xffff) + (newWord & 0xffff);
-  s = (s & 0xffff) + (s >>> 16);
-  s = (s & 0xffff) + (s >>> 16);
-  return ~s & 0xffff;
-}
-
-function replace32(c: number, oldValue: number, newValue: number): number {
-  let s = (~c & 0xffff) + (~(oldValue >>> 16) & 0xffff) + (~oldValue & 0xffff) + (newValue >>> 16) + (newValue & 0xffff);
-  s = (s & 0xffff) + (s >>> 16);
-  s = (s & 0xffff) + (s >>> 16);
-  return ~s & 0xffff;
-}
-
-export function get16(b: Uint8Array, o: number): number {
-  return (b[o]! << 8) | b[o + 1]!;
-}
-function set16(b: Uint8Array, o: number, v: number): void {
-  b[o] = v >>> 8;
-  b[o + 1] = v;
-}
-export function get32(b: Uint8Array, o: number): number {
-  return ((b[o]! << 24) | (b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!) >>> 0;
-}
-function set32(b: Uint8Array, o: number, v: number): void {
-  b[o] = v >>> 24;
-  b[o + 1] = v >>> 16;
-  b[o + 2] = v >>> 8;
-  b[o + 3] = v;
+/** Writes the source (`src`) or destination port without touching a checksum. */
+function setPort(buf: Uint8Array, l4: number, src: boolean, port: number): void {
+  if (src) ports.setSrc(buf, l4, port);
+  else ports.setDst(buf, l4, port);
 }
 
 /**
@@ -60,38 +35,32 @@ function set32(b: Uint8Array, o: number, v: number): void {
  * updating the IPv4 and transport checksums. `end` is the end of the IPv4 datagram (only
  * SCTP needs it: its CRC32c covers the whole packet).
  */
-export function rewriteAddrPort(buf: Uint8Array, ipOff: number, l4: number, proto: number, src: boolean, addr: number, port: number, end = ipOff + get16(buf, ipOff + 2)): void {
-  const addrOff = ipOff + (src ? 12 : 16);
-  const portOff = l4 + (src ? 0 : 2);
-  const oldAddr = get32(buf, addrOff);
-  const oldPort = get16(buf, portOff);
+export function rewriteAddrPort(buf: Uint8Array, ipOff: number, l4: number, proto: number, src: boolean, addr: number, port: number, end = ipOff + ipv4.totalLen(buf, ipOff)): void {
+  const oldAddr = src ? ipv4.src(buf, ipOff) : ipv4.dst(buf, ipOff);
   if (proto === IPPROTO_SCTP) {
     // sctp_dnat_handler / sctp_snat_handler: the port, then the CRC32c over the packet.
-    if (oldPort !== port) {
-      set16(buf, portOff, port);
+    if ((src ? ports.src(buf, l4) : ports.dst(buf, l4)) !== port) {
+      setPort(buf, l4, src, port);
       refillSctpChecksum(buf, l4, end - l4);
     }
   } else if (proto === IPPROTO_TCP) {
-    set16(buf, l4 + 16, replace16(replace32(get16(buf, l4 + 16), oldAddr, addr), oldPort, port));
+    tcp.patchForAddr(buf, l4, oldAddr, addr);
+    if (src) tcp.setSrcPort(buf, l4, port);
+    else tcp.setDstPort(buf, l4, port);
   } else if (proto === IPPROTO_UDP) {
-    const c = get16(buf, l4 + 6);
-    if (c !== 0) {
-      const n = replace16(replace32(c, oldAddr, addr), oldPort, port);
-      set16(buf, l4 + 6, n === 0 ? 0xffff : n);
-    }
-  }
-  set16(buf, portOff, port);
-  set16(buf, ipOff + 10, replace32(get16(buf, ipOff + 10), oldAddr, addr));
-  set32(buf, addrOff, addr);
+    udp.patchForAddr(buf, l4, oldAddr, addr);
+    if (src) udp.setSrcPort(buf, l4, port);
+    else udp.setDstPort(buf, l4, port);
+  } else setPort(buf, l4, src, port);
+  if (src) ipv4.setSrc(buf, ipOff, addr);
+  else ipv4.setDst(buf, ipOff, addr);
 }
 
 /** decrement_ttl: false when the TTL is already <= 1 (the kernel sends ICMP time exceeded and drops). */
 export function decrementTtl(buf: Uint8Array, ipOff: number): boolean {
-  const ttl = buf[ipOff + 8]!;
+  const ttl = ipv4.ttl(buf, ipOff);
   if (ttl <= 1) return false;
-  const oldWord = get16(buf, ipOff + 8);
-  buf[ipOff + 8] = ttl - 1;
-  set16(buf, ipOff + 10, replace16(get16(buf, ipOff + 10), oldWord, get16(buf, ipOff + 8)));
+  ipv4.setTtl(buf, ipOff, ttl - 1);
   return true;
 }
 
@@ -112,20 +81,20 @@ export function natIcmp(
   addr: number,
   port: number,
 ): void {
-  const outerOff = ipOff + (out ? 12 : 16);
-  const innerAddrOff = innerOff + (out ? 16 : 12);
-  set16(buf, ipOff + 10, replace32(get16(buf, ipOff + 10), get32(buf, outerOff), addr));
-  set32(buf, outerOff, addr);
-  set16(buf, innerOff + 10, replace32(get16(buf, innerOff + 10), get32(buf, innerAddrOff), addr));
-  set32(buf, innerAddrOff, addr);
-  const innerProto = buf[innerOff + 9]!;
-  const innerL4 = innerOff + (buf[innerOff]! & 0x0f) * 4;
-  // "the TCP/UDP/SCTP port"; the quoted transport checksum (SCTP's CRC32c too) is left alone.
-  if ((innerProto === IPPROTO_TCP || innerProto === IPPROTO_UDP || innerProto === IPPROTO_SCTP) && innerL4 + 4 <= end) {
-    set16(buf, innerL4 + (out ? 2 : 0), port);
+  if (out) {
+    ipv4.setSrc(buf, ipOff, addr);
+    ipv4.setDst(buf, innerOff, addr);
+  } else {
+    ipv4.setDst(buf, ipOff, addr);
+    ipv4.setSrc(buf, innerOff, addr);
   }
-  set16(buf, icmpOff + 2, 0);
-  set16(buf, icmpOff + 2, finishChecksum(sumBytes(buf, icmpOff, end - icmpOff)));
+  const innerProto = ipv4.protocol(buf, innerOff);
+  const innerL4 = ipv4.payloadOffset(buf, innerOff);
+  // "the TCP/UDP/SCTP port"; the quoted transport checksum (SCTP's CRC32c too) is left alone.
+  if ((innerProto === IPPROTO_TCP || innerProto === IPPROTO_UDP || innerProto === IPPROTO_SCTP) && innerL4 + PORTS_LEN <= end) {
+    setPort(buf, innerL4, !out, port);
+  }
+  icmp.fillChecksum(buf, icmpOff, end - icmpOff);
 }
 
 /** `quotedTransport` results that are not an offset. */
@@ -140,12 +109,12 @@ export const QUOTE_TRUNCATED = -2;
  * QUOTE_UNRELATED or QUOTE_TRUNCATED. The caller has checked the 8-byte ICMP header is there.
  */
 export function quotedTransport(buf: Uint8Array, l4: number, end: number): number {
-  const type = buf[l4]!;
-  if (type !== 3 && type !== 4 && type !== 11) return QUOTE_UNRELATED;
-  const inner = l4 + 8;
-  if (end - inner < 20) return QUOTE_TRUNCATED;
-  const innerProto = buf[inner + 9]!;
-  const innerL4 = inner + (buf[inner]! & 0x0f) * 4;
-  if ((innerProto !== 6 && innerProto !== 17 && innerProto !== 132) || innerL4 + 4 > end) return QUOTE_UNRELATED;
+  const type = icmp.type(buf, l4);
+  if (type !== ICMP_DST_UNREACHABLE && type !== ICMP_SOURCE_QUENCH && type !== ICMP_TIME_EXCEEDED) return QUOTE_UNRELATED;
+  const inner = icmp.payloadOffset(buf, l4);
+  if (end - inner < IPV4_MIN_HEADER_LEN) return QUOTE_TRUNCATED;
+  const innerProto = ipv4.protocol(buf, inner);
+  const innerL4 = ipv4.payloadOffset(buf, inner);
+  if ((innerProto !== IPPROTO_TCP && innerProto !== IPPROTO_UDP && innerProto !== IPPROTO_SCTP) || innerL4 + PORTS_LEN > end) return QUOTE_UNRELATED;
   return innerL4;
 }

@@ -7,23 +7,18 @@
  * (ip_vs_out does not check it).
  * ICMP errors from a real server about a client's packet go through ip_vs_out_icmp.
  */
+import { ICMP_HEADER_LEN, icmp } from "../wire/icmp.js";
+import { IPPROTO_ICMP, IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP, IPV4_MIN_HEADER_LEN, ipv4 } from "../wire/ipv4.js";
+import { ports } from "../wire/ports.js";
+import { SCTP_HEADER_LEN } from "../wire/sctp.js";
+import { TCP_MIN_HEADER_LEN, tcp } from "../wire/tcp.js";
+import { UDP_HEADER_LEN } from "../wire/udp.js";
 import { DIR_OUTPUT } from "./conn-table.js";
 import type { IpvsConn } from "./conn.js";
 import type { IpvsCore } from "./core.js";
-import * as nat from "./nat.js";
+import { QUOTE_TRUNCATED, natIcmp, quotedTransport, rewriteAddrPort } from "./nat.js";
 import type { IpvsResult } from "./result.js";
-import { sctpEvent } from "./sctp-state.js";
-
-// Local copies (see inbound.ts).
-const get16 = nat.get16;
-const get32 = nat.get32;
-const rewriteAddrPort = nat.rewriteAddrPort;
-const natIcmp = nat.natIcmp;
-const IPPROTO_ICMP = 1;
-const IPPROTO_TCP = 6;
-const IPPROTO_UDP = 17;
-const IPPROTO_SCTP = 132;
-const event = sctpEvent;
+import { sctpEvent as event } from "./sctp-state.js";
 
 function countOut(core: IpvsCore, cp: IpvsConn, bytes: number): void {
   const dest = cp.dest;
@@ -39,35 +34,34 @@ function countOut(core: IpvsCore, cp: IpvsConn, bytes: number): void {
 export function ipvsOutbound(core: IpvsCore, buf: Uint8Array, ipOff: number, len: number, res: IpvsResult): IpvsResult {
   res.reset();
   core.conns.runTimers();
-  if (len < 20) return res.set("not-virtual", "truncated", null);
-  const ihl = (buf[ipOff]! & 0x0f) * 4;
-  const end = ipOff + Math.min(get16(buf, ipOff + 2), len);
-  if (get16(buf, ipOff + 6) & 0x3fff) return res.set("not-virtual", "fragment", null);
-  const proto = buf[ipOff + 9]!;
-  const l4 = ipOff + ihl;
+  if (len < IPV4_MIN_HEADER_LEN) return res.set("not-virtual", "truncated", null);
+  const end = ipOff + Math.min(ipv4.totalLen(buf, ipOff), len);
+  if (ipv4.isFragment(buf, ipOff)) return res.set("not-virtual", "fragment", null);
+  const proto = ipv4.protocol(buf, ipOff);
+  const l4 = ipv4.payloadOffset(buf, ipOff);
   if (proto === IPPROTO_ICMP) return outIcmp(core, buf, ipOff, l4, end, res);
   const sctp = proto === IPPROTO_SCTP;
   if (proto !== IPPROTO_TCP && proto !== IPPROTO_UDP && !sctp) return res.set("not-virtual", "not-tcp-udp", null);
-  if (end - l4 < (proto === IPPROTO_TCP ? 20 : sctp ? 12 : 8)) return res.set("not-virtual", "truncated", null);
-  const cp = core.conns.byServer.find(proto, get32(buf, ipOff + 12), get16(buf, l4), get32(buf, ipOff + 16), get16(buf, l4 + 2));
+  if (end - l4 < (proto === IPPROTO_TCP ? TCP_MIN_HEADER_LEN : sctp ? SCTP_HEADER_LEN : UDP_HEADER_LEN)) return res.set("not-virtual", "truncated", null);
+  const cp = core.conns.byServer.find(proto, ipv4.src(buf, ipOff), ports.src(buf, l4), ipv4.dst(buf, ipOff), ports.dst(buf, l4));
   if (cp === null) return res.set("not-virtual", "no-conn", null);
   if (cp.dest !== null && cp.dest.fwd !== "masq") return res.set("not-virtual", "not-masq", null);
   rewriteAddrPort(buf, ipOff, l4, proto, true, cp.vaddr, cp.vport, end);
   countOut(core, cp, end - ipOff);
-  core.conns.transition(cp, DIR_OUTPUT, proto === IPPROTO_TCP ? buf[l4 + 13]! : sctp ? event(buf, l4, end) : 0);
+  core.conns.transition(cp, DIR_OUTPUT, proto === IPPROTO_TCP ? tcp.flags(buf, l4) : sctp ? event(buf, l4, end) : 0);
   core.conns.put(cp);
   return res.set("forwarded", "", cp);
 }
 
 /** ip_vs_out_icmp / handle_response_icmp: an error quoting a client -> real server packet. */
 function outIcmp(core: IpvsCore, buf: Uint8Array, ipOff: number, l4: number, end: number, res: IpvsResult): IpvsResult {
-  if (end - l4 < 8) return res.set("not-virtual", "truncated", null);
-  const innerL4 = nat.quotedTransport(buf, l4, end);
-  if (innerL4 < 0) return res.set("not-virtual", innerL4 === nat.QUOTE_TRUNCATED ? "truncated" : "icmp-unrelated", null);
-  const inner = l4 + 8;
-  const innerProto = buf[inner + 9]!;
+  if (end - l4 < ICMP_HEADER_LEN) return res.set("not-virtual", "truncated", null);
+  const innerL4 = quotedTransport(buf, l4, end);
+  if (innerL4 < 0) return res.set("not-virtual", innerL4 === QUOTE_TRUNCATED ? "truncated" : "icmp-unrelated", null);
+  const inner = icmp.payloadOffset(buf, l4);
+  const innerProto = ipv4.protocol(buf, inner);
   // The quoted packet went client -> real server.
-  const cp = core.conns.byServer.find(innerProto, get32(buf, inner + 16), get16(buf, innerL4 + 2), get32(buf, inner + 12), get16(buf, innerL4));
+  const cp = core.conns.byServer.find(innerProto, ipv4.dst(buf, inner), ports.dst(buf, innerL4), ipv4.src(buf, inner), ports.src(buf, innerL4));
   if (cp === null) return res.set("not-virtual", "no-conn", null);
   if (cp.dest !== null && cp.dest.fwd !== "masq") return res.set("not-virtual", "not-masq", null);
   natIcmp(buf, ipOff, l4, inner, end, true, cp.vaddr, cp.vport);

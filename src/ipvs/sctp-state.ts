@@ -24,6 +24,7 @@ import {
   SCTP_S_SHUTDOWN_RECEIVED as sSR,
   SCTP_S_SHUTDOWN_SENT as sSS,
 } from "./constants.js";
+import { SCTP_CHUNK_ABORT as CHUNK_ABORT, SCTP_CHUNK_COOKIE_ACK as CHUNK_COOKIE_ACK, SCTP_CHUNK_COOKIE_ECHO as CHUNK_COOKIE_ECHO, SCTP_CHUNK_HEADER_LEN, sctp } from "../wire/sctp.js";
 
 /** enum ipvs_sctp_event_t. */
 export const SCTP_EV_DATA = 0;
@@ -41,9 +42,6 @@ export const SCTP_EV_NONE = -1;
 
 export const SCTP_EVENT_NAMES: readonly string[] = ["DATA", "INIT", "INIT_ACK", "COOKIE_ECHO", "COOKIE_ACK", "SHUTDOWN", "SHUTDOWN_ACK", "SHUTDOWN_COMPLETE", "ERROR", "ABORT"];
 
-const CHUNK_ABORT = 6;
-const CHUNK_COOKIE_ECHO = 10;
-const CHUNK_COOKIE_ACK = 11;
 
 /**
  * sctp_events, indexed by chunk type (RFC 9260 §3.2): SACK, HEARTBEAT, HEARTBEAT ACK and the
@@ -72,15 +70,14 @@ const EVENTS: readonly number[] = [
  * `end`), as set_sctp_state picks it; SCTP_EV_NONE when the first chunk header is cut off.
  */
 export function sctpEvent(buf: Uint8Array, l4: number, end: number): number {
-  const c = l4 + 12;
-  if (c + 4 > end) return SCTP_EV_NONE;
-  let type = buf[c]!;
+  const c = sctp.chunksOffset(buf, l4);
+  if (c + SCTP_CHUNK_HEADER_LEN > end) return SCTP_EV_NONE;
+  let type = sctp.chunkType(buf, c);
   // §3.3.7: control chunks may be bundled before an ABORT, which is what counts then.
   if (type === CHUNK_COOKIE_ECHO || type === CHUNK_COOKIE_ACK) {
-    const clen = (buf[c + 2]! << 8) | buf[c + 3]!;
-    if (clen >= 4) {
-      const next = c + ((clen + 3) & ~3);
-      if (next + 4 <= end && buf[next] === CHUNK_ABORT) type = CHUNK_ABORT;
+    if (sctp.chunkLen(buf, c) >= SCTP_CHUNK_HEADER_LEN) {
+      const next = c + sctp.chunkSpan(buf, c);
+      if (next + SCTP_CHUNK_HEADER_LEN <= end && sctp.chunkType(buf, next) === CHUNK_ABORT) type = CHUNK_ABORT;
     }
   }
   return type < EVENTS.length ? EVENTS[type]! : SCTP_EV_DATA;

@@ -3,20 +3,21 @@
  * flags → the `iptables-restore --noflush` input that pkg/proxy/iptables/proxier.go
  * (syncProxyRules, writeServiceToEndpointRules; v1.33) would write, line for line.
  *
- * Text is built in four LineBuffers (filter chains, filter rules, nat chains, nat rules)
- * joined as `*filter … COMMIT` then `*nat … COMMIT`. Service ports are visited in sorted
+ * Text is built in four line buffers (filter chains, filter rules, nat chains, nat rules; see
+ * restore-lines.ts) joined as `*filter … COMMIT` then `*nat … COMMIT`. Service ports are visited in sorted
  * order (namespace/name/port/protocol) where kube-proxy walks a Go map in random order.
  *
  * The jump rules from the built-in chains are not part of this text (kube-proxy installs
  * them with EnsureRule): see jump-rules.ts.
  */
-import { LineBuffer, cidrContains, formatCidr, formatIpv4, parseCidr } from "../base/index.js";
+import { cidrContains, formatCidr, formatIpv4, parseCidr } from "../base/index.js";
 import { endpointChain, isServiceChainName } from "./chain-names.js";
 import { buildEndpointsMap, type EndpointInfo } from "./endpoints-map.js";
 import type { ProxyState } from "./objects.js";
 import { resolveOptions, type IptablesProxierOptions, type ResolvedOptions } from "./proxier-options.js";
 import { allServicePorts, policyChains, type ServicePortInfo } from "./service-ports.js";
 import { categorizeEndpoints } from "./topology.js";
+import { LineCounter, RestoreLines } from "./restore-lines.js";
 
 export const KUBE_SERVICES = "KUBE-SERVICES";
 export const KUBE_EXTERNAL_SERVICES = "KUBE-EXTERNAL-SERVICES";
@@ -74,17 +75,20 @@ export function probability(n: number): string {
   return (1 / n).toFixed(10);
 }
 
+/** Where lines go: kept (RestoreLines) or only counted (LineCounter). */
+type Lines = RestoreLines | LineCounter;
+
 class Buffers {
-  readonly filterChains = new LineBuffer();
-  readonly filterRules = new LineBuffer();
-  readonly natChains = new LineBuffer();
-  readonly natRules = new LineBuffer();
-  /** Where per-service chains go for skipped services: counted, then thrown away. */
-  readonly skippedChains = new LineBuffer();
-  readonly skippedRules = new LineBuffer();
+  readonly filterChains = new RestoreLines();
+  readonly filterRules = new RestoreLines();
+  readonly natChains = new RestoreLines();
+  readonly natRules = new RestoreLines();
+  /** Where per-service chains go for skipped services: counted, not kept. */
+  readonly skippedChains = new LineCounter();
+  readonly skippedRules = new LineCounter();
 
   text(): string {
-    return `*filter\n${this.filterChains}${this.filterRules}COMMIT\n*nat\n${this.natChains}${this.natRules}COMMIT\n`;
+    return RestoreLines.join(["*filter\n", this.filterChains, this.filterRules, "COMMIT\n*nat\n", this.natChains, this.natRules, "COMMIT\n"]);
   }
 }
 
@@ -275,8 +279,8 @@ function writeServicePort(b: Buffers, o: ResolvedOptions, svc: ServicePortInfo, 
   }
 
   // The service's own chains: written only when it changed (partial sync), always counted.
-  const natChains = ctx.skip ? b.skippedChains : b.natChains;
-  const natRules = ctx.skip ? b.skippedRules : b.natRules;
+  const natChains: Lines = ctx.skip ? b.skippedChains : b.natChains;
+  const natRules: Lines = ctx.skip ? b.skippedRules : b.natRules;
 
   // 6. Masquerade in the internal chain.
   if (hasInternal) {
@@ -339,7 +343,7 @@ function writeServicePort(b: Buffers, o: ResolvedOptions, svc: ServicePortInfo, 
   }
 }
 
-function writeEndpointRules(rules: LineBuffer, svc: ServicePortInfo, chain: string, endpoints: readonly EndpointInfo[], largeCluster: boolean): void {
+function writeEndpointRules(rules: Lines, svc: ServicePortInfo, chain: string, endpoints: readonly EndpointInfo[], largeCluster: boolean): void {
   const comment = (ep: EndpointInfo): string[] => (largeCluster ? [] : ["-m", "comment", "--comment", quoted(`${svc.spn} -> ${ep.text}`)]);
   if (svc.clientIPAffinity) {
     for (const ep of endpoints) {

@@ -30,12 +30,27 @@ const cache = new Map<string, string>();
 export function hashAndTruncate(name: string): string {
   let out = cache.get(name);
   if (out === undefined) {
-    out = `${base32(createHash("sha256").update(name, "utf8").digest()).slice(0, 8)}-${name}`;
-    if (out.length > NFT_CHAIN_NAME_BASE_LENGTH_MAX) out = out.slice(0, NFT_CHAIN_NAME_BASE_LENGTH_MAX - 3) + "...";
+    out = hashed(name);
     if (cache.size >= 1 << 20) cache.clear();
     cache.set(name, out);
   }
   return out;
+}
+
+/** `hashAndTruncate` without its cache (for names the port and endpoint caches below keep), with `prefix` before it. */
+function hashed(name: string, prefix = ""): string {
+  let out = `${base32(createHash("sha256").update(name, "utf8").digest()).slice(0, 8)}-${name}`;
+  if (out.length > NFT_CHAIN_NAME_BASE_LENGTH_MAX) out = out.slice(0, NFT_CHAIN_NAME_BASE_LENGTH_MAX - 3) + "...";
+  return flat(prefix, out);
+}
+
+/**
+ * `a + b` as one flat string. A concatenation is a tree of its parts until first read whole;
+ * names kept for a long time (map keys, millions of them in a large cluster) are built flat
+ * once, rather than as trees that each keep their parts and a flattened copy.
+ */
+function flat(a: string, b: string): string {
+  return [a, b].join("");
 }
 
 /** The Service port name of a `ServicePortInfo` ("" for an unnamed port). */
@@ -69,12 +84,22 @@ export function nftServicePortChains(p: Pick<ServicePortInfo, "spn" | "serviceKe
 }
 
 export interface NftEndpointNames {
-  chain: string;
-  affinitySet: string;
+  readonly chain: string;
+  readonly affinitySet: string;
 }
 
 export function nftEndpointNames(p: Pick<ServicePortInfo, "spn" | "serviceKey" | "proto">, ip: string, port: number): NftEndpointNames {
-  return nftEndpointNamesOf(nftPortNames(p), ip, port);
+  const n = nftEndpointNamesOf(nftPortNames(p), ip, port);
+  return { chain: n.chain, affinitySet: n.affinitySet };
+}
+
+/** One endpoint's names as kept: its chain; its affinity set (`affinity-` and the same hashed base) made when asked for (only Services with ClientIP affinity have one). */
+class EndpointNames implements NftEndpointNames {
+  constructor(readonly chain: string) {}
+
+  get affinitySet(): string {
+    return flat(NFT_AFFINITY_SET_PREFIX, this.chain.slice(NFT_ENDPOINT_CHAIN_PREFIX.length));
+  }
 }
 
 /**
@@ -87,7 +112,7 @@ export interface NftPortNames {
   readonly base: string;
   readonly chains: NftServicePortChains;
   /** Endpoint names by `ip/port`. */
-  readonly endpoints: Map<string, NftEndpointNames>;
+  readonly endpoints: Map<string, EndpointNames>;
 }
 
 const portNames = new Map<string, NftPortNames>();
@@ -99,15 +124,15 @@ export function nftPortNames(p: Pick<ServicePortInfo, "spn" | "serviceKey" | "pr
   const key = p.spn + "/" + p.proto;
   let names = portNames.get(key);
   if (names === undefined) {
-    const base = `${p.serviceKey}/${p.proto}/${portNameOf(p)}`;
-    const hashed = hashAndTruncate(base);
+    const base = flat(`${p.serviceKey}/${p.proto}/`, portNameOf(p));
+    const h = hashed(base);
     names = {
       base,
       chains: {
-        cluster: NFT_SERVICE_CHAIN_PREFIX + hashed,
-        local: NFT_LOCAL_CHAIN_PREFIX + hashed,
-        external: NFT_EXTERNAL_CHAIN_PREFIX + hashed,
-        firewall: NFT_FIREWALL_CHAIN_PREFIX + hashed,
+        cluster: flat(NFT_SERVICE_CHAIN_PREFIX, h),
+        local: flat(NFT_LOCAL_CHAIN_PREFIX, h),
+        external: flat(NFT_EXTERNAL_CHAIN_PREFIX, h),
+        firewall: flat(NFT_FIREWALL_CHAIN_PREFIX, h),
       },
       endpoints: new Map(),
     };
@@ -124,9 +149,8 @@ export function nftEndpointNamesOf(names: NftPortNames, ip: string, port: number
   const key = ip + "/" + port;
   let n = names.endpoints.get(key);
   if (n === undefined) {
-    const base = hashAndTruncate(`${names.base}__${ip.replaceAll(":", ".")}/${port}`);
-    n = { chain: NFT_ENDPOINT_CHAIN_PREFIX + base, affinitySet: NFT_AFFINITY_SET_PREFIX + base };
-    names.endpoints.set(key, n);
+    n = new EndpointNames(hashed(`${names.base}__${ip.replaceAll(":", ".")}/${port}`, NFT_ENDPOINT_CHAIN_PREFIX));
+    names.endpoints.set(flat(key, ""), n);
     endpointNameCount++;
   }
   return n;

@@ -43,13 +43,15 @@
  */
 import { cidrContains, formatCidr, formatIpv4, parseCidr } from "../base/index.js";
 import { buildEndpointsMap, type EndpointInfo } from "./endpoints-map.js";
-import { isNftAffinitySetName, isNftServiceChainName, nftEndpointNamesOf, nftPortNames, type NftPortNames } from "./nftables-names.js";
+import { changedServiceKeys } from "./nftables-change-tracker.js";
+import { isNftAffinitySetName, isNftServiceChainName, nftEndpointNamesOf, nftPortNames, type NftEndpointNames, type NftPortNames } from "./nftables-names.js";
 import type { EndpointSlice, ProxyState } from "./objects.js";
 import { resolveOptions, type IptablesProxierOptions, type ResolvedOptions } from "./proxier-options.js";
 import { allServicePorts, policyChains, portExternallyAccessible, servicePortInfos, usesClusterEndpoints, usesLocalEndpoints, type ServicePortInfo } from "./service-ports.js";
 import { categorizeEndpoints } from "./topology.js";
 
 export * from "./nftables-names.js";
+export * from "./nftables-change-tracker.js";
 
 export const NFT_TABLE = "kube-proxy";
 export const NFT_FAMILY = "ip";
@@ -191,8 +193,15 @@ export interface NftablesSyncResult {
   cleanupText: string;
   /** The sync transaction (`nft -f` input). */
   text: string;
-  /** The same transaction as lines (without their newlines), as `applyNftScript` also takes it. */
+  /** The same transaction as lines (without their newlines), as `applyNftScript` also takes it (split from `pieces` when first read). */
   lines: readonly string[];
+  /**
+   * The same transaction in pieces of whole lines joined by newlines (no newline after a
+   * piece's last line): what `applyNftScript` reads with the fewest strings.
+   */
+  pieces: readonly string[];
+  /** Lines of the sync transaction. */
+  lineCount: number;
   fullSync: boolean;
   /** `ns/name` of the Services whose chains were written (all of them in a full sync). */
   writtenServices: string[];
@@ -223,20 +232,64 @@ const ADD_RULE = "add rule" + PREFIX;
 const ADD_ELEMENT = "add element" + PREFIX;
 const DELETE_ELEMENT = "delete element" + PREFIX;
 
-/** A knftables transaction being written, tracking which chains and sets exist after it. */
+/** Lines per piece of a transaction's text (see `Tx`). */
+const PIECE_LINES = 2048;
+
+/**
+ * A knftables transaction being written, tracking which chains and sets exist after it. Its
+ * text is kept in pieces of many whole lines joined by newlines (`pieces`): a few thousand
+ * strings for a sync of millions of lines, not one string per line. A line is written as its
+ * parts (`w`, then `eol`), which one join per piece copies into place: no string is built
+ * per line.
+ */
 class Tx {
-  readonly lines: string[] = [];
+  private readonly done: string[] = [];
+  /** The open piece's parts, newlines between its lines. */
+  private open: string[] = [];
+  private openLines = 0;
+  lineCount = 0;
   constructor(
     readonly chains: NameSet,
     readonly sets: NameSet,
   ) {}
 
+  /** Appends a part of the current line. */
+  w(part: string): void {
+    this.open.push(part);
+  }
+
+  /** Ends the current line. */
+  eol(): void {
+    this.lineCount++;
+    if (++this.openLines === PIECE_LINES) this.close();
+    else this.open.push("\n");
+  }
+
+  private close(): void {
+    if (this.openLines === 0) return;
+    if (this.open[this.open.length - 1] === "\n") this.open.pop();
+    this.done.push(this.open.join(""));
+    this.open = [];
+    this.openLines = 0;
+  }
+
+  /** The transaction as whole lines joined by newlines, in pieces (no newline after a piece's last line). */
+  pieces(): string[] {
+    this.close();
+    return this.done;
+  }
+
+  private push(line: string): void {
+    this.w(line);
+    this.eol();
+  }
+
   private op(verb: string, kind: string, rest: string): void {
-    this.lines.push(`${verb} ${kind} ${NFT_FAMILY} ${NFT_TABLE}${rest === "" ? "" : " " + rest}`);
+    this.push(`${verb} ${kind} ${NFT_FAMILY} ${NFT_TABLE}${rest === "" ? "" : " " + rest}`);
   }
 
   addTable(comment: string): void {
-    this.lines.push(`add table ${NFT_FAMILY} ${NFT_TABLE} { comment ${q(comment)} ; }`);
+    this.push(`add table ${NFT_FAMILY} ${NFT_TABLE} { comment ${q(comment)} ; }`);
   }
 
   addChain(name: string, base?: NftBaseChain, comment?: string): void {
@@ -247,12 +300,17 @@ class Tx {
       if (comment !== undefined) props += ` comment ${q(comment)} ;`;
       props += " }";
     }
-    this.lines.push(ADD_CHAIN + name + props);
+    this.w(ADD_CHAIN);
+    this.w(name);
+    if (props !== "") this.w(props);
+    this.eol();
     this.chains.add(name);
   }
 
   flushChain(name: string): void {
-    this.lines.push(FLUSH_CHAIN + name);
+    this.w(FLUSH_CHAIN);
+    this.w(name);
+    this.eol();
   }
 
   deleteChain(name: string): void {
@@ -261,7 +319,17 @@ class Tx {
   }
 
   addRule(chain: string, rule: string, comment?: string): void {
-    this.lines.push(comment === undefined ? ADD_RULE + chain + " " + rule : `${ADD_RULE}${chain} ${rule} comment ${q(comment)}`);
+    this.beginRule(chain);
+    this.w(rule);
+    if (comment !== undefined) this.w(` comment ${q(comment)}`);
+    this.eol();
+  }
+
+  /** `add rule ip kube-proxy CHAIN ` (the rule's parts and `eol` follow). */
+  beginRule(chain: string): void {
+    this.w(ADD_RULE);
+    this.w(chain);
+    this.w(" ");
   }
 
   addSet(name: string, type: string, opts: { flags?: string[]; timeoutSeconds?: number; comment?: string } = {}): void {
@@ -287,15 +355,31 @@ class Tx {
   }
 
   addElement(container: string, key: string, value: string, comment?: string): void {
-    this.lines.push(`${ADD_ELEMENT}${container} { ${key}${comment === undefined ? "" : ` comment ${q(comment)}`}${value === "" ? "" : ` : ${value}`} }`);
+    this.w(ADD_ELEMENT);
+    this.w(container);
+    this.w(" { ");
+    this.w(key);
+    if (comment !== undefined) this.w(` comment ${q(comment)}`);
+    if (value !== "") {
+      this.w(" : ");
+      this.w(value);
+    }
+    this.w(" }");
+    this.eol();
   }
 
   deleteElement(container: string, key: string): void {
-    this.lines.push(`${DELETE_ELEMENT}${container} { ${key} }`);
+    this.w(DELETE_ELEMENT);
+    this.w(container);
+    this.w(" { ");
+    this.w(key);
+    this.w(" }");
+    this.eol();
   }
 
   text(): string {
-    return this.lines.length === 0 ? "" : this.lines.join("\n") + "\n";
+    const pieces = this.pieces();
+    return pieces.length === 0 ? "" : pieces.join("\n") + "\n";
   }
 }
 
@@ -371,6 +455,8 @@ class ElementStorage implements Storage {
 
 interface NftResolved extends ResolvedOptions {
   serviceCIDRs: string;
+  /** ` ip saddr != CLUSTER-CIDR jump mark-for-masquerade` (with a local-traffic detector). */
+  notFromCluster: string;
   /** nodePortAddresses.GetNodeIPs, loopback addresses left out. */
   nodePortIPs: string[];
 }
@@ -387,7 +473,7 @@ function resolveNftOptions(options: NftablesProxierOptions): NftResolved {
       if (!nodePortIPs.includes(text)) nodePortIPs.push(text);
     }
   }
-  return { ...o, serviceCIDRs: cidrs.join(","), nodePortIPs };
+  return { ...o, serviceCIDRs: cidrs.join(","), nodePortIPs, notFromCluster: o.detector ? ` ip saddr != ${formatCidr(o.detector)}${JUMP_MASQ}` : "" };
 }
 
 /** A signature of everything about one Service port that shapes its chains (UpdatedServices). */
@@ -746,13 +832,19 @@ interface ResultParts {
 
 function result(p: ResultParts): NftablesSyncResult {
   let text: string | undefined;
+  let lines: string[] | undefined;
   let active: string[] | undefined;
+  const pieces = p.tx.pieces();
   return {
     cleanupText: p.cleanup.text(),
     get text(): string {
       return (text ??= p.tx.text());
     },
-    lines: p.tx.lines,
+    get lines(): string[] {
+      return (lines ??= pieces.flatMap((piece) => piece.split("\n")));
+    },
+    pieces,
+    lineCount: p.tx.lineCount,
     fullSync: p.fullSync,
     writtenServices: p.written,
     deletedStaleChains: p.deletedStale,
@@ -784,6 +876,39 @@ function ownersOf(services: Map<string, PortRecord[]>): { affinity: Map<string, 
     }
   }
   return { affinity, owners };
+}
+
+/**
+ * A model's Service ports and endpoints (per node: its hostname decides which are local),
+ * worked out once and kept with the model, as kube-proxy keeps its svcPortMap and
+ * endpointsMap between syncs and updates them from its change trackers rather than build
+ * them again per sync. (A model is not changed once synced: the cluster makes a new one per change.)
+ */
+const MODEL_PORTS = new WeakMap<ProxyState["services"], ServicePortInfo[]>();
+const MODEL_ENDPOINTS = new WeakMap<ProxyState["endpointSlices"], Map<string, Map<string, EndpointInfo[]>>>();
+
+function portsOfModel(objects: ProxyState): ServicePortInfo[] {
+  let ports = MODEL_PORTS.get(objects.services);
+  if (ports === undefined) MODEL_PORTS.set(objects.services, (ports = allServicePorts(objects.services)));
+  return ports;
+}
+
+function endpointsOfModel(objects: ProxyState, o: ResolvedOptions): Map<string, EndpointInfo[]> {
+  let byNode = MODEL_ENDPOINTS.get(objects.endpointSlices);
+  if (byNode === undefined) MODEL_ENDPOINTS.set(objects.endpointSlices, (byNode = new Map()));
+  const key = `${o.hostname}\u0000${o.nodeHints === true}`;
+  let eps = byNode.get(key);
+  if (eps === undefined) byNode.set(key, (eps = buildEndpointsMap(objects.endpointSlices, { hostname: o.hostname, nodeHints: o.nodeHints })));
+  return eps;
+}
+
+/** Endpoint names by endpoint (kept with the endpoints, like kube-proxy's endpointInfo keeps its chain name). */
+const ENDPOINT_NAMES = new WeakMap<EndpointInfo, NftEndpointNames>();
+
+function endpointNames(names: NftPortNames, ep: EndpointInfo): NftEndpointNames {
+  let n = ENDPOINT_NAMES.get(ep);
+  if (n === undefined) ENDPOINT_NAMES.set(ep, (n = nftEndpointNamesOf(names, ep.ip, ep.port)));
+  return n;
 }
 
 /** A full sync, or a partial one that walks every Service (when the kept state cannot be used). */
@@ -826,13 +951,13 @@ function fullOrSlowSync(objects: ProxyState, o: NftResolved, sync: NftablesSyncO
     for (const [k, v] of after) if (before.get(k) !== v) changed.add(k);
   }
 
-  const endpointsMap = buildEndpointsMap(objects.endpointSlices, { hostname: o.hostname, nodeHints: o.nodeHints });
+  const endpointsMap = endpointsOfModel(objects, o);
   const created = new Set<string>();
   const shared = new Set<string>();
   const activeAffinitySets = new Set<string>();
   const written = new Set<string>();
   const services = new Map<string, PortRecord[]>();
-  for (const svc of allServicePorts(objects.services)) {
+  for (const svc of portsOfModel(objects)) {
     const skip = changed !== null && !changed.has(svc.serviceKey);
     if (!skip) written.add(svc.serviceKey);
     const record: PortRecord = { key: svc.key, chains: [], affinitySets: [], elements: [] };
@@ -997,99 +1122,6 @@ function signaturesOf(ports: readonly ServicePortInfo[], endpoints: ReadonlyMap<
   return sigs;
 }
 
-/** Equal plain data (objects, arrays, strings, numbers, booleans, null), compared field by field. */
-function same(a: unknown, b: unknown): boolean {
-  if (a === b) return true;
-  if (typeof a !== "object" || typeof b !== "object" || a === null || b === null) return false;
-  if (Array.isArray(a)) {
-    if (!Array.isArray(b) || a.length !== b.length) return false;
-    for (let i = 0; i < a.length; i++) if (!same(a[i], b[i])) return false;
-    return true;
-  }
-  if (Array.isArray(b)) return false;
-  const x = a as Record<string, unknown>;
-  const y = b as Record<string, unknown>;
-  let n = 0;
-  for (const k in x) {
-    n++;
-    if (!same(x[k], y[k])) return false;
-  }
-  for (const _ in y) n--;
-  return n === 0;
-}
-
-/**
- * The Services (`ns/name`) whose Service object or EndpointSlices differ between two models
- * (what kube-proxy's change trackers would report; a superset of the Services whose chains
- * change, which the signatures then decide). Both lists are walked side by side, each
- * object compared field by field: no signature or endpoint map for the unchanged ones.
- */
-function changedObjects(before: ProxyState, after: ProxyState): Set<string> {
-  const out = new Set<string>();
-  const keyOf = (s: { namespace: string; name: string }): string => `${s.namespace}/${s.name}`;
-  const svcKey = (sl: ProxyState["endpointSlices"][number]): string | null => (sl.serviceName === null ? null : `${sl.namespace}/${sl.serviceName}`);
-  // Services: both sorted by `ns/name` (buildKubeModel), else compared by key.
-  const a = before.services;
-  const b = after.services;
-  let i = 0;
-  let j = 0;
-  while (i < a.length && j < b.length) {
-    const x = a[i]!;
-    const y = b[j]!;
-    if (x.namespace === y.namespace && x.name === y.name) {
-      if (!same(x, y)) out.add(keyOf(y));
-      i++;
-      j++;
-      continue;
-    }
-    const kx = keyOf(x);
-    const ky = keyOf(y);
-    if (kx < ky) {
-      out.add(kx);
-      i++;
-    } else {
-      out.add(ky);
-      j++;
-    }
-  }
-  for (; i < a.length; i++) out.add(keyOf(a[i]!));
-  for (; j < b.length; j++) out.add(keyOf(b[j]!));
-  // EndpointSlices: side by side while the same slice is at the same place, then by name.
-  const sa = before.endpointSlices;
-  const sb = after.endpointSlices;
-  let k = 0;
-  for (; k < sa.length && k < sb.length; k++) {
-    const x = sa[k]!;
-    const y = sb[k]!;
-    if (x.namespace !== y.namespace || x.name !== y.name) break;
-    if (!same(x, y)) {
-      const kx = svcKey(x);
-      const ky = svcKey(y);
-      if (kx !== null) out.add(kx);
-      if (ky !== null) out.add(ky);
-    }
-  }
-  if (k < sa.length || k < sb.length) {
-    const rest = new Map<string, ProxyState["endpointSlices"][number]>();
-    for (let m = k; m < sa.length; m++) rest.set(keyOf(sa[m]!), sa[m]!);
-    for (let m = k; m < sb.length; m++) {
-      const y = sb[m]!;
-      const x = rest.get(keyOf(y));
-      rest.delete(keyOf(y));
-      if (x !== undefined && same(x, y)) continue;
-      const ky = svcKey(y);
-      if (ky !== null) out.add(ky);
-      const kx = x === undefined ? null : svcKey(x);
-      if (kx !== null) out.add(kx);
-    }
-    for (const x of rest.values()) {
-      const kx = svcKey(x);
-      if (kx !== null) out.add(kx);
-    }
-  }
-  return out;
-}
-
 /**
  * A partial sync that looks at the changed Services only, changing the kept core in place
  * (journaled on `prev`'s version). It writes what the walk over every Service would write:
@@ -1112,7 +1144,7 @@ function partialSync(
   // Which Services changed: the hint (or a comparison of the objects), each confirmed by its signature.
   let candidates: Set<string>;
   if (hint !== undefined) candidates = new Set(hint);
-  else candidates = changedObjects(prev.objects, objects);
+  else candidates = changedServiceKeys(prev.objects, objects);
   // Old signatures: kept from the sync that last looked at a Service, else read from the previous objects.
   const unknown = new Set<string>();
   for (const k of candidates) if (!core.sigs.has(k)) unknown.add(k);
@@ -1277,6 +1309,9 @@ function partialSyncOn(
   });
 }
 
+const JUMP_MASQ = ` jump ${NFT_MARK_MASQ_CHAIN}`;
+const DNAT_TO: Record<string, string> = { tcp: "meta l4proto tcp dnat to ", udp: "meta l4proto udp dnat to ", sctp: "meta l4proto sctp dnat to " };
+
 function ensureElement(tx: Tx, st: readonly Storage[], record: PortRecord, i: number, key: string, value: string, comment?: string): void {
   st[i]!.ensure(tx, key, value, comment);
   record.elements.push([i, key]);
@@ -1303,7 +1338,7 @@ function writeServicePort(tx: Tx, o: NftResolved, st: readonly Storage[], svc: S
   const record = ctx.record;
 
   for (const ep of allReachable) {
-    const n = nftEndpointNamesOf(names, ep.ip, ep.port);
+    const n = endpointNames(names, ep);
     ensureChain(tx, n.chain, ctx);
     if (svc.clientIPAffinity) {
       ctx.activeAffinitySets.add(n.affinitySet);
@@ -1371,7 +1406,11 @@ function writeServicePort(tx: Tx, o: NftResolved, st: readonly Storage[], svc: S
     if (o.masqueradeAll) {
       tx.addRule(internalTrafficChain, `ip daddr ${svc.clusterIP} jump ${NFT_MARK_MASQ_CHAIN}`);
     } else if (o.detector) {
-      tx.addRule(internalTrafficChain, `ip daddr ${svc.clusterIP} ip saddr != ${formatCidr(o.detector)} jump ${NFT_MARK_MASQ_CHAIN}`);
+      tx.beginRule(internalTrafficChain);
+      tx.w("ip daddr ");
+      tx.w(svc.clusterIP);
+      tx.w(o.notFromCluster);
+      tx.eol();
     }
   }
 
@@ -1406,34 +1445,48 @@ function writeServicePort(tx: Tx, o: NftResolved, st: readonly Storage[], svc: S
   // Affinity sets, one per reachable endpoint.
   if (svc.clientIPAffinity) {
     for (const ep of allReachable) {
-      tx.addSet(nftEndpointNamesOf(names, ep.ip, ep.port).affinitySet, "ipv4_addr", { flags: ["dynamic", "timeout"], timeoutSeconds: svc.stickySeconds });
+      tx.addSet(endpointNames(names, ep).affinitySet, "ipv4_addr", { flags: ["dynamic", "timeout"], timeoutSeconds: svc.stickySeconds });
     }
   }
 
   if (usesClusterPolicyChain) writeServiceToEndpointRules(tx, svc, names, chains.cluster, cluster);
   if (usesLocalPolicyChain) writeServiceToEndpointRules(tx, svc, names, chains.local, local);
 
-  const masq = ` jump ${NFT_MARK_MASQ_CHAIN}`;
-  const dnat = `meta l4proto ${proto} dnat to `;
+  const dnat = DNAT_TO[proto] ?? `meta l4proto ${proto} dnat to `;
   for (const ep of allReachable) {
-    const n = nftEndpointNamesOf(names, ep.ip, ep.port);
-    tx.addRule(n.chain, "ip saddr " + ep.ip + masq); // hairpin
+    const n = endpointNames(names, ep);
+    // hairpin
+    tx.beginRule(n.chain);
+    tx.w("ip saddr ");
+    tx.w(ep.ip);
+    tx.w(JUMP_MASQ);
+    tx.eol();
     if (svc.clientIPAffinity) tx.addRule(n.chain, `update @${n.affinitySet} { ip saddr }`);
-    tx.addRule(n.chain, dnat + ep.ip + ":" + ep.port);
+    tx.beginRule(n.chain);
+    tx.w(dnat);
+    tx.w(ep.ip);
+    tx.w(":");
+    tx.w(String(ep.port));
+    tx.eol();
   }
 }
 
 function writeServiceToEndpointRules(tx: Tx, svc: ServicePortInfo, names: NftPortNames, chain: string, endpoints: readonly EndpointInfo[]): void {
   if (svc.clientIPAffinity) {
     for (const ep of endpoints) {
-      const n = nftEndpointNamesOf(names, ep.ip, ep.port);
+      const n = endpointNames(names, ep);
       tx.addRule(chain, `ip saddr @${n.affinitySet} goto ${n.chain}`);
     }
   }
-  let elements = "";
+  tx.beginRule(chain);
+  tx.w(`numgen random mod ${endpoints.length} vmap { `);
   for (let i = 0; i < endpoints.length; i++) {
     const ep = endpoints[i]!;
-    elements += (i === 0 ? "" : " , ") + i + " : goto " + nftEndpointNamesOf(names, ep.ip, ep.port).chain;
+    if (i > 0) tx.w(" , ");
+    tx.w(String(i));
+    tx.w(" : goto ");
+    tx.w(endpointNames(names, ep).chain);
   }
-  tx.addRule(chain, `numgen random mod ${endpoints.length} vmap { ${elements} }`);
+  tx.w(" }");
+  tx.eol();
 }

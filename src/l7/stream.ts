@@ -3,6 +3,7 @@
  * TLS running over one. The HTTP proxy and clients are written against this interface so the
  * same code serves `http://` and `https://`.
  */
+import type { Simulator } from "../netdev/simulator.js";
 import type { TcpApp, TcpConnection } from "../netns/tcp.js";
 
 /** What a stream's owner is told. Every callback is optional. */
@@ -22,6 +23,11 @@ export interface ByteStream {
   readonly localPort: number;
   readonly remoteIp: number;
   readonly remotePort: number;
+  /**
+   * The simulator whose virtual clock the stream runs on (absent for streams joined in
+   * memory): TLS over the stream schedules its output on it and tells the pump (tls-pump.ts).
+   */
+  readonly sim?: Simulator;
   /** Replaces the handler; data that arrived before a handler was set is delivered to it. */
   setHandler(handler: StreamHandler): void;
   send(data: Uint8Array): void;
@@ -48,6 +54,7 @@ export function tcpStream(conn: TcpConnection): { stream: ByteStream; app: TcpAp
     get remotePort() {
       return conn.remotePort;
     },
+    sim: conn.stack.ns.sim,
     setHandler(h: StreamHandler) {
       handler = h;
       if (opened) h.onOpen?.(stream);

@@ -9,7 +9,7 @@
  * bridged ("bridged DNAT"), with the new destination's MAC — never routed.
  */
 import { NetDevice, type RxHandler } from "./device.js";
-import { isGroupDst, macAt, writeMacAt } from "./frame-peek.js";
+import { ETHERTYPE_IPV4, eth } from "../wire/ethernet.js";
 import type { PacketBuffer } from "./packet-buffer.js";
 import type { Simulator } from "./simulator.js";
 import { BRIDGE_FORWARD_NS, STACK_RX_NS, STEP_BRIDGE } from "./timing.js";
@@ -107,7 +107,7 @@ export class Bridge extends NetDevice implements RxHandler {
 
   /** A port's softirq pass: the forwarding step, and the stack's receive path for frames that go up. */
   softirqPassNs(_port: NetDevice, pkt: PacketBuffer): number {
-    const up = isGroupDst(pkt.buf, pkt.head) || macAt(pkt.buf, pkt.head) === this.mac;
+    const up = eth.isGroupDst(pkt.buf, pkt.head) || eth.dst(pkt.buf, pkt.head) === this.mac;
     return this.forwardNs + (up ? STACK_RX_NS : 0);
   }
 
@@ -119,8 +119,8 @@ export class Bridge extends NetDevice implements RxHandler {
     const buf = pkt.buf;
     const off = pkt.head;
     pkt.bridgePort = inPort;
-    const src = macAt(buf, off + 6);
-    if (!isGroupDst(buf, off + 6)) this.learn(src, inPort);
+    const src = eth.src(buf, off);
+    if (!eth.isGroupSrc(buf, off)) this.learn(src, inPort);
     let neigh = false;
     if (this.nfCallIptables && this.nfHooks !== null && isIpv4(buf, off)) {
       const v = this.nfHooks.bridgePreRouting(this, inPort, pkt);
@@ -159,11 +159,11 @@ export class Bridge extends NetDevice implements RxHandler {
   private handleFrameFinish(inPort: NetDevice, pkt: PacketBuffer): void {
     const buf = pkt.buf;
     const off = pkt.head;
-    if (isGroupDst(buf, off)) {
+    if (eth.isGroupDst(buf, off)) {
       this.flood(inPort, pkt, true);
       return;
     }
-    const dst = macAt(buf, off);
+    const dst = eth.dst(buf, off);
     if (dst === this.mac) {
       this.passUp(pkt);
       return;
@@ -190,14 +190,14 @@ export class Bridge extends NetDevice implements RxHandler {
       // the source MAC it came in with is put back (a capture on the bridge shows it leaving
       // so), and it is bridged from its ingress port.
       pkt.brNfBridgedDnat = false;
-      writeMacAt(buf, off + 6, pkt.brNfSrcMac);
+      eth.setSrc(buf, off, pkt.brNfSrcMac);
       this.countTx(pkt);
       this.handleFrameFinish(pkt.bridgePort, pkt);
       return;
     }
     this.countTx(pkt);
-    if (!isGroupDst(buf, off)) {
-      const out = this.lookup(macAt(buf, off));
+    if (!eth.isGroupDst(buf, off)) {
+      const out = this.lookup(eth.dst(buf, off));
       if (out !== null) {
         if (this.sim.tracer) this.sim.trace(this.owner, this.name, "bridge-forward", `to port ${out.name} (fdb)`, pkt);
         out.transmit(pkt);
@@ -271,5 +271,5 @@ export class Bridge extends NetDevice implements RxHandler {
 }
 
 function isIpv4(buf: Uint8Array, off: number): boolean {
-  return buf[off + 12] === 0x08 && buf[off + 13] === 0x00;
+  return eth.etherType(buf, off) === ETHERTYPE_IPV4;
 }

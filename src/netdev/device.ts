@@ -32,11 +32,16 @@ export class DeviceStats {
   rxBytes = 0;
   txPackets = 0;
   txBytes = 0;
+  /** Frames dropped on the way in and on the way out (the kernel's rx_dropped and tx_dropped). */
+  rxDropped = 0;
+  txDropped = 0;
   /** Frames this device dropped, by reason (e.g. `carrier-down`, `no-fdb-entry`). */
   readonly drops = new Map<string, number>();
 
-  countDrop(reason: string): void {
+  countDrop(reason: string, direction: CaptureDirection = "rx"): void {
     this.drops.set(reason, (this.drops.get(reason) ?? 0) + 1);
+    if (direction === "rx") this.rxDropped++;
+    else this.txDropped++;
   }
 }
 
@@ -140,9 +145,9 @@ export abstract class NetDevice {
     for (const t of this.taps) t.capture(this, direction, pkt, note);
   }
 
-  /** Drops a frame: counts the reason, traces it and returns the buffer to the pool. */
-  drop(pkt: PacketBuffer, reason: string): void {
-    this.stats.countDrop(reason);
+  /** Drops a frame: counts the reason (and the direction it was going), traces it and returns the buffer to the pool. */
+  drop(pkt: PacketBuffer, reason: string, direction: CaptureDirection = "rx"): void {
+    this.stats.countDrop(reason, direction);
     if (this.sim.tracer) this.sim.trace(this.owner, this.name, "drop", reason, pkt, false, { drop: { reason } });
     this.sim.pool.release(pkt);
   }

@@ -44,7 +44,7 @@ export class LinkImpairment {
     if (s.match !== undefined && !s.match(pkt.buf, pkt.head, pkt.tail - pkt.head)) return true;
     if (s.loss !== undefined && s.loss > 0 && this.rng.nextFloat() < s.loss) {
       this.lost++;
-      dev.drop(pkt, "impairment-loss");
+      dev.drop(pkt, "impairment-loss", "tx");
       return false;
     }
     if (s.duplicate !== undefined && s.duplicate > 0 && this.rng.nextFloat() < s.duplicate) {

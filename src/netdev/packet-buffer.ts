@@ -9,6 +9,20 @@ import type { PacketTrace } from "./trace.js";
 export const HEADROOM = 128;
 export const DEFAULT_BUFFER_SIZE = 2048 + HEADROOM;
 
+/**
+ * A conntrack entry that counts the packets holding it (skb->_nfct's nf_conntrack_get /
+ * nf_conntrack_put); any other object in `ct` is just held.
+ */
+interface CountedCt {
+  ctGet?(): void;
+  ctPut?(): void;
+}
+
+/** nf_conntrack_put of the packet's entry, if it counts references. */
+function putCt(ct: object | null): void {
+  if (ct !== null) (ct as CountedCt).ctPut?.();
+}
+
 export class PacketBuffer {
   buf: Uint8Array;
   head = HEADROOM;
@@ -19,7 +33,11 @@ export class PacketBuffer {
   bridgePort: NetDevice | null = null;
   /** Netfilter mark (skb->mark). */
   mark = 0;
-  /** The conntrack entry (skb->_nfct), opaque to this layer; null when untracked or not yet seen. */
+  /**
+   * The conntrack entry (skb->_nfct), opaque to this layer; null when untracked or not yet
+   * seen. Whoever sets it takes a reference (nf_conntrack_get); this class puts it back
+   * whenever the packet lets go of it (reset, scrub, release) and takes one for a copy.
+   */
   ct: object | null = null;
   /** Direction of this packet in its connection: 0 original, 1 reply. */
   ctDir = 0;
@@ -77,6 +95,7 @@ export class PacketBuffer {
     this.ingress = null;
     this.bridgePort = null;
     this.mark = 0;
+    putCt(this.ct);
     this.ct = null;
     this.ctDir = 0;
     this.ctState = 0;
@@ -99,6 +118,7 @@ export class PacketBuffer {
    * tunnel: the inner and outer packets are different flows to netfilter.
    */
   scrub(): void {
+    putCt(this.ct);
     this.ct = null;
     this.ctDir = 0;
     this.ctState = 0;
@@ -126,7 +146,9 @@ export class PacketBuffer {
     dst.ingress = this.ingress;
     dst.bridgePort = this.bridgePort;
     dst.mark = this.mark;
+    putCt(dst.ct);
     dst.ct = this.ct;
+    if (this.ct !== null) (this.ct as CountedCt).ctGet?.();
     dst.ctDir = this.ctDir;
     dst.ctState = this.ctState;
     dst.ipvs = this.ipvs;
@@ -164,6 +186,7 @@ export class PacketPool {
     p.deliverTo = null;
     p.ingress = null;
     p.bridgePort = null;
+    putCt(p.ct);
     p.ct = null;
     p.ipvs = null;
     this.freeList.push(p);

@@ -58,6 +58,11 @@ export class Simulator {
     return this.queue.size;
   }
 
+  /** When the next pending event is due; Infinity when none is. */
+  get nextEventNs(): number {
+    return this.queue.peekTime();
+  }
+
   /**
    * Processes events until the queue is empty or the next event is after `untilNs`.
    * Returns the number of events processed. `maxEvents` guards against livelock (a

@@ -24,7 +24,7 @@ export class Veth extends NetDevice {
     this.countTx(pkt);
     const peer = this.peer;
     if (!this.up || !peer.up) {
-      this.drop(pkt, "carrier-down");
+      this.drop(pkt, "carrier-down", "tx");
       return;
     }
     // veth_xmit → __dev_forward_skb → skb_scrub_packet: the peer's namespace sees a packet

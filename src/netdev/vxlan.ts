@@ -6,16 +6,32 @@
  * it to the underlay stack, which routes it, resolves the next hop and adds Ethernet.
  */
 import { formatIpv4, formatMac } from "../base/index.js";
-import { IPPROTO_UDP, prependIpv4, prependUdp, prependVxlan } from "../wire/index.js";
+import {
+  ETHERNET_HEADER_LEN,
+  ETHERTYPE_IPV4,
+  IPPROTO_TCP,
+  IPPROTO_UDP,
+  IPV4_MIN_HEADER_LEN,
+  PORTS_LEN,
+  UDP_HEADER_LEN,
+  VXLAN_HEADER_LEN,
+  VXLAN_PORT,
+  eth,
+  ipv4,
+  ports,
+  prependIpv4,
+  prependUdp,
+  prependVxlan,
+  vxlan,
+} from "../wire/index.js";
 import { NetDevice } from "./device.js";
-import { macAt } from "./frame-peek.js";
 import type { PacketBuffer } from "./packet-buffer.js";
 import type { Simulator } from "./simulator.js";
 import { STEP_ENCAP, VXLAN_DECAP_NS, VXLAN_ENCAP_NS } from "./timing.js";
 
-export const FLANNEL_VXLAN_PORT = 8472;
+export const FLANNEL_VXLAN_PORT = VXLAN_PORT;
 /** Outer Ethernet 14 + IPv4 20 + UDP 8 + VXLAN 8 = 50; flannel sets the MTU to eth0's − 50. */
-export const VXLAN_OVERHEAD = 50;
+export const VXLAN_OVERHEAD = ETHERNET_HEADER_LEN + IPV4_MIN_HEADER_LEN + UDP_HEADER_LEN + VXLAN_HEADER_LEN;
 /** Linux's default local port range, which `udp_flow_src_port` spreads source ports over. */
 const SRC_PORT_MIN = 32768;
 const SRC_PORT_MAX = 61000;
@@ -55,13 +71,13 @@ export class VxlanDevice extends NetDevice {
 
   transmit(pkt: PacketBuffer): void {
     this.countTx(pkt);
-    const remote = this.fdb.get(macAt(pkt.buf, pkt.head));
+    const remote = this.fdb.get(eth.dst(pkt.buf, pkt.head));
     if (remote === undefined) {
-      this.drop(pkt, "vxlan-no-fdb-entry");
+      this.drop(pkt, "vxlan-no-fdb-entry", "tx");
       return;
     }
     if (this.underlay === null) {
-      this.drop(pkt, "vxlan-no-underlay");
+      this.drop(pkt, "vxlan-no-underlay", "tx");
       return;
     }
     // Encapsulation costs virtual time: the outer packet leaves VXLAN_ENCAP_NS later.
@@ -74,9 +90,9 @@ export class VxlanDevice extends NetDevice {
   }
 
   private encapsulate(pkt: PacketBuffer): void {
-    const remote = this.fdb.get(macAt(pkt.buf, pkt.head));
+    const remote = this.fdb.get(eth.dst(pkt.buf, pkt.head));
     if (remote === undefined || this.underlay === null) {
-      this.drop(pkt, remote === undefined ? "vxlan-no-fdb-entry" : "vxlan-no-underlay");
+      this.drop(pkt, remote === undefined ? "vxlan-no-fdb-entry" : "vxlan-no-underlay", "tx");
       return;
     }
     pkt.scrub();
@@ -103,16 +119,16 @@ export class VxlanDevice extends NetDevice {
   decapsulate(pkt: PacketBuffer): void {
     const b = pkt.buf;
     const h = pkt.head;
-    if (pkt.tail - h < 8 + 14 || (b[h]! & 0x08) === 0) {
+    if (pkt.tail - h < VXLAN_HEADER_LEN + ETHERNET_HEADER_LEN || !vxlan.hasVni(b, h)) {
       this.drop(pkt, "vxlan-malformed");
       return;
     }
-    const vni = (b[h + 4]! << 16) | (b[h + 5]! << 8) | b[h + 6]!;
+    const vni = vxlan.vni(b, h);
     if (vni !== this.vni) {
       this.drop(pkt, "vxlan-unknown-vni");
       return;
     }
-    pkt.pull(8);
+    pkt.pull(VXLAN_HEADER_LEN);
     pkt.scrub();
     // The inner frame is a new arrival: its own softirq pass, its checksum already checked.
     pkt.softirq = null;
@@ -135,17 +151,30 @@ export class VxlanDevice extends NetDevice {
  */
 export function flowSourcePort(buf: Uint8Array, off: number, len: number): number {
   let h = 0x811c9dc5;
-  if (len >= 14 + 20 && buf[off + 12] === 0x08 && buf[off + 13] === 0x00) {
-    const ip = off + 14;
-    for (let i = 12; i < 20; i++) h = Math.imul(h ^ buf[ip + i]!, 0x01000193);
-    const proto = buf[ip + 9]!;
-    h = Math.imul(h ^ proto, 0x01000193);
-    const ihl = (buf[ip]! & 0x0f) * 4;
-    if ((proto === 6 || proto === 17) && len >= 14 + ihl + 4) {
-      for (let i = 0; i < 4; i++) h = Math.imul(h ^ buf[ip + ihl + i]!, 0x01000193);
+  if (len >= ETHERNET_HEADER_LEN + IPV4_MIN_HEADER_LEN && eth.etherType(buf, off) === ETHERTYPE_IPV4) {
+    const ip = eth.payloadOffset(buf, off);
+    h = fnv1a32(h, ipv4.src(buf, ip));
+    h = fnv1a32(h, ipv4.dst(buf, ip));
+    const proto = ipv4.protocol(buf, ip);
+    h = fnv1a(h, proto);
+    const l4 = ipv4.payloadOffset(buf, ip);
+    if ((proto === IPPROTO_TCP || proto === IPPROTO_UDP) && off + len >= l4 + PORTS_LEN) {
+      h = fnv1a16(h, ports.src(buf, l4));
+      h = fnv1a16(h, ports.dst(buf, l4));
     }
   } else {
-    for (let i = 0; i < 12 && i < len; i++) h = Math.imul(h ^ buf[off + i]!, 0x01000193);
+    // Not IPv4: the two MAC addresses, byte by byte.
+    for (let i = 0; i < 12 && i < len; i++) h = fnv1a(h, buf[off + i]!);
   }
   return Math.floor(((h >>> 0) * (SRC_PORT_MAX - SRC_PORT_MIN)) / 4294967296) + SRC_PORT_MIN;
+}
+
+function fnv1a(h: number, byte: number): number {
+  return Math.imul(h ^ byte, 0x01000193);
+}
+function fnv1a16(h: number, v: number): number {
+  return fnv1a(fnv1a(h, v >>> 8), v & 255);
+}
+function fnv1a32(h: number, v: number): number {
+  return fnv1a16(fnv1a16(h, v >>> 16), v & 0xffff);
 }

@@ -15,7 +15,8 @@ import { isBuiltinChain, newTable, TABLE_NAMES, type Chain, type Counters, type 
 import { RULES_ERROR, rulesError, type RulesErrorCode } from "./extensions/errors.js";
 import { isTargetName, supportedTargetNames } from "./extensions/registry.js";
 import type { ChainDecl, RestoreCommand, RestoreDocument, RestoreTable } from "./restore-parse.js";
-import { chainsInSaveOrder, printRuleSpec } from "./save-print.js";
+import { printRuleSpec } from "./save-print.js";
+import { copyCounters } from "./counter-cell.js";
 
 export interface ApplyOptions {
   /** Keep existing tables and chains (`iptables-restore --noflush`). */
@@ -43,7 +44,7 @@ export function applyRestore(rs: Ruleset, doc: RestoreDocument, opts: ApplyOptio
   const staged = new Map<TableName, Table>();
   for (const section of doc.tables) {
     const base = staged.get(section.name) ?? rs.tables.get(section.name);
-    const table = opts.noflush && base ? cloneTable(base) : newTable(section.name);
+    const table = opts.noflush && base ? stageTable(base) : stageTable(newTable(section.name));
     applySection(table, section, opts.counters ?? true, fail);
     const problem = checkLinks(table);
     if (problem !== null) {
@@ -60,30 +61,74 @@ export function applyRestore(rs: Ruleset, doc: RestoreDocument, opts: ApplyOptio
   return rs;
 }
 
-function cloneTable(t: Table): Table {
-  const chains = new Map<string, Chain>();
-  for (const [name, c] of t.chains) chains.set(name, { ...c, counters: { ...c.counters }, rules: [...c.rules] });
-  return { name: t.name, chains };
+/**
+ * A table being staged: a copy of `base`'s chain map whose chain objects are copied only
+ * when a command changes them (`own`), so a partial restore of a few chains costs little
+ * more than the map. Rules are never changed in place, only replaced, so copies share them.
+ */
+interface Staged extends Table {
+  /** Chains copied for this staging (safe to change). */
+  owned: Set<Chain>;
+  /** Jump/goto references per chain name, counted on the first -X and kept up to date after. */
+  refs: Map<string, number> | null;
 }
 
-/** The same table with its chains in iptables-save order. */
-function ordered(t: Table): Table {
-  return { name: t.name, chains: new Map(chainsInSaveOrder(t).map((c) => [c.name, c])) };
+function stageTable(base: Table): Staged {
+  return { name: base.name, chains: new Map(base.chains), owned: new Set(), refs: null };
 }
 
-type Step = { decl: ChainDecl } | { cmd: RestoreCommand };
-
-function stepLine(s: Step): number {
-  return "decl" in s ? s.decl.line : s.cmd.line;
+/** The chain `c` of `t`, copied first unless this staging made it. Counters stay shared: a staged chain only ever replaces its counters object, never writes into it. */
+function own(t: Staged, c: Chain): Chain {
+  if (t.owned.has(c)) return c;
+  const copy: Chain = { ...c, rules: [...c.rules] };
+  t.chains.set(c.name, copy);
+  t.owned.add(copy);
+  return copy;
 }
 
-function applySection(table: Table, section: RestoreTable, keepCounters: boolean, fail: Fail): void {
-  const steps: Step[] = [...section.chainDecls.map((decl) => ({ decl })), ...section.commands.map((cmd) => ({ cmd }))];
-  steps.sort((a, b) => stepLine(a) - stepLine(b));
+/** The staged table as a plain table (built-in chains first, then user chains as created; iptables-save sorts them when printing). */
+function ordered(t: Staged): Table {
+  return { name: t.name, chains: t.chains };
+}
+
+function applySection(table: Staged, section: RestoreTable, keepCounters: boolean, fail: Fail): void {
   const zero = (): Counters => ({ packets: 0, bytes: 0 });
-  for (const step of steps) {
-    if ("decl" in step) applyDecl(table, step.decl, keepCounters, fail);
-    else applyCommand(table, step.cmd, keepCounters ? (c) => ({ ...c }) : zero, fail);
+  const counters = keepCounters ? copyCounters : zero;
+  // Declarations and commands, each already in line order, merged by line.
+  const decls = section.chainDecls;
+  const cmds = section.commands;
+  let d = 0;
+  let c = 0;
+  const at = new ChainCache(table, fail);
+  while (d < decls.length || c < cmds.length) {
+    if (c >= cmds.length || (d < decls.length && decls[d]!.line < cmds[c]!.line)) applyDecl(table, decls[d++]!, keepCounters, fail);
+    else applyCommand(table, cmds[c++]!, counters, fail, at);
+  }
+}
+
+/** The chain a command names, remembering the last one (commands come in runs on one chain). */
+class ChainCache {
+  private name: string | null = null;
+  private chain: Chain | null = null;
+
+  constructor(
+    private readonly table: Staged,
+    private readonly fail: Fail,
+  ) {}
+
+  /** The chain, owned by the staging (safe to change). */
+  get(name: string, line: number, column: number): Chain {
+    if (name === this.name) return this.chain!;
+    const c = own(this.table, chainOf(this.table, name, line, column, this.fail));
+    this.name = name;
+    this.chain = c;
+    return c;
+  }
+
+  /** Chains were created or deleted: the remembered one may be gone. */
+  forget(): void {
+    this.name = null;
+    this.chain = null;
   }
 }
 
@@ -93,8 +138,9 @@ function checkChainName(name: string, line: number, column: number, fail: Fail):
   if (isTargetName(name)) fail(RULES_ERROR.CHAIN_EXISTS, `chain name "${name}" clashes with a target name`, line, column, "choose another name");
 }
 
-function applyDecl(table: Table, decl: ChainDecl, keepCounters: boolean, fail: Fail): void {
-  const existing = table.chains.get(decl.name);
+function applyDecl(table: Staged, decl: ChainDecl, keepCounters: boolean, fail: Fail): void {
+  const found = table.chains.get(decl.name);
+  const existing = found === undefined ? undefined : own(table, found);
   if (isBuiltinChain(table.name, decl.name)) {
     const c = existing!;
     if (decl.policy !== null) c.policy = decl.policy;
@@ -105,8 +151,27 @@ function applyDecl(table: Table, decl: ChainDecl, keepCounters: boolean, fail: F
     fail(RULES_ERROR.BAD_POLICY, `"${decl.name}" is not a built-in chain of the ${table.name} table, so it cannot have policy ${decl.policy}`, decl.line, decl.policyColumn, "user-defined chains take - as their policy");
   }
   checkChainName(decl.name, decl.line, 2, fail);
-  if (existing) existing.rules = [];
-  else table.chains.set(decl.name, { name: decl.name, policy: null, counters: { packets: 0, bytes: 0 }, rules: [], source: { line: decl.line } });
+  if (existing) setRules(table, existing, []);
+  else addChain(table, { name: decl.name, policy: null, counters: { packets: 0, bytes: 0 }, rules: [], source: { line: decl.line } });
+}
+
+function addChain(table: Staged, c: Chain): void {
+  table.chains.set(c.name, c);
+  table.owned.add(c);
+}
+
+/** Replaces an owned chain's rules, keeping the reference counts (if counted) right. */
+function setRules(table: Staged, c: Chain, rules: Rule[]): void {
+  if (table.refs !== null) {
+    for (const r of c.rules) countRef(table.refs, r, -1);
+    for (const r of rules) countRef(table.refs, r, 1);
+  }
+  c.rules = rules;
+}
+
+function countRef(refs: Map<string, number>, r: Rule, by: number): void {
+  const t = r.target;
+  if (t.kind === "jump" || t.kind === "goto") refs.set(t.chain, (refs.get(t.chain) ?? 0) + by);
 }
 
 function chainOf(table: Table, name: string, line: number, column: number, fail: Fail): Chain {
@@ -115,13 +180,14 @@ function chainOf(table: Table, name: string, line: number, column: number, fail:
   return c;
 }
 
-/** Every rule that jumps or goes to `name`. */
-function references(table: Table, name: string): number {
-  let n = 0;
-  for (const c of table.chains.values()) {
-    for (const r of c.rules) if ((r.target.kind === "jump" || r.target.kind === "goto") && r.target.chain === name) n++;
+/** Rules that jump or go to `name` (counted over the whole table once, then kept up to date). */
+function references(table: Staged, name: string): number {
+  if (table.refs === null) {
+    const refs = new Map<string, number>();
+    for (const c of table.chains.values()) for (const r of c.rules) countRef(refs, r, 1);
+    table.refs = refs;
   }
-  return n;
+  return table.refs.get(name) ?? 0;
 }
 
 const NO_OUT_IFACE = new Set(["INPUT", "PREROUTING"]);
@@ -150,42 +216,53 @@ function ruleIndex(chain: Chain, index: number, max: number, cmd: RestoreCommand
   return index - 1;
 }
 
-function applyCommand(table: Table, cmd: RestoreCommand, counters: (c: Counters) => Counters, fail: Fail): void {
+function applyCommand(table: Staged, cmd: RestoreCommand, counters: (c: Counters) => Counters, fail: Fail, at: ChainCache): void {
   const copy = (r: Rule): Rule => ({ ...r, counters: counters(r.counters) });
   switch (cmd.op) {
     case "append":
     case "insert":
     case "replace": {
-      const chain = chainOf(table, cmd.chain, cmd.line, cmd.chainColumn, fail);
+      const chain = at.get(cmd.chain, cmd.line, cmd.chainColumn);
       checkRule(table, chain, cmd.rule, cmd, fail);
-      if (cmd.op === "append") chain.rules.push(copy(cmd.rule));
-      else if (cmd.op === "insert") chain.rules.splice(ruleIndex(chain, cmd.index, chain.rules.length + 1, cmd, "insert position", fail), 0, copy(cmd.rule));
-      else chain.rules[ruleIndex(chain, cmd.index, chain.rules.length, cmd, "rule number", fail)] = copy(cmd.rule);
+      const rule = copy(cmd.rule);
+      if (table.refs !== null) countRef(table.refs, rule, 1);
+      if (cmd.op === "append") chain.rules.push(rule);
+      else if (cmd.op === "insert") chain.rules.splice(ruleIndex(chain, cmd.index, chain.rules.length + 1, cmd, "insert position", fail), 0, rule);
+      else {
+        const i = ruleIndex(chain, cmd.index, chain.rules.length, cmd, "rule number", fail);
+        if (table.refs !== null) countRef(table.refs, chain.rules[i]!, -1);
+        chain.rules[i] = rule;
+      }
       return;
     }
     case "delete": {
-      const chain = chainOf(table, cmd.chain, cmd.line, cmd.chainColumn, fail);
+      const chain = at.get(cmd.chain, cmd.line, cmd.chainColumn);
       const want = printRuleSpec(cmd.rule);
-      const at = chain.rules.findIndex((r) => printRuleSpec(r) === want);
-      if (at < 0) fail(RULES_ERROR.NO_SUCH_RULE, `no rule in chain "${chain.name}" matches this one`, cmd.line, cmd.chainColumn, "the rule must match an existing rule exactly (compare with the iptables-save form)");
-      chain.rules.splice(at, 1);
+      const i = chain.rules.findIndex((r) => printRuleSpec(r) === want);
+      if (i < 0) fail(RULES_ERROR.NO_SUCH_RULE, `no rule in chain "${chain.name}" matches this one`, cmd.line, cmd.chainColumn, "the rule must match an existing rule exactly (compare with the iptables-save form)");
+      if (table.refs !== null) countRef(table.refs, chain.rules[i]!, -1);
+      chain.rules.splice(i, 1);
       return;
     }
     case "deleteNum": {
-      const chain = chainOf(table, cmd.chain, cmd.line, cmd.chainColumn, fail);
-      chain.rules.splice(ruleIndex(chain, cmd.index, chain.rules.length, cmd, "rule number", fail), 1);
+      const chain = at.get(cmd.chain, cmd.line, cmd.chainColumn);
+      const i = ruleIndex(chain, cmd.index, chain.rules.length, cmd, "rule number", fail);
+      if (table.refs !== null) countRef(table.refs, chain.rules[i]!, -1);
+      chain.rules.splice(i, 1);
       return;
     }
     case "newChain":
+      at.forget();
       if (table.chains.has(cmd.chain)) fail(RULES_ERROR.CHAIN_EXISTS, `chain "${cmd.chain}" already exists`, cmd.line, cmd.chainColumn);
       checkChainName(cmd.chain, cmd.line, cmd.chainColumn, fail);
-      table.chains.set(cmd.chain, { name: cmd.chain, policy: null, counters: { packets: 0, bytes: 0 }, rules: [], source: { line: cmd.line } });
+      addChain(table, { name: cmd.chain, policy: null, counters: { packets: 0, bytes: 0 }, rules: [], source: { line: cmd.line } });
       return;
     case "deleteChain":
+      at.forget();
       deleteChains(table, cmd, fail);
       return;
     case "flush":
-      for (const c of selectChains(table, cmd.chain, cmd, fail)) c.rules = [];
+      for (const c of selectChains(table, cmd.chain, cmd, fail)) setRules(table, c, []);
       return;
     case "zero":
       for (const c of selectChains(table, cmd.chain, cmd, fail)) {
@@ -194,7 +271,7 @@ function applyCommand(table: Table, cmd: RestoreCommand, counters: (c: Counters)
       }
       return;
     case "policy": {
-      const chain = chainOf(table, cmd.chain, cmd.line, cmd.chainColumn, fail);
+      const chain = at.get(cmd.chain, cmd.line, cmd.chainColumn);
       if (!isBuiltinChain(table.name, chain.name)) fail(RULES_ERROR.BAD_POLICY, `"${chain.name}" is not a built-in chain; only built-in chains have a policy`, cmd.line, cmd.chainColumn);
       if (cmd.policy !== "ACCEPT" && cmd.policy !== "DROP") fail(RULES_ERROR.BAD_POLICY, `invalid policy "${cmd.policy}"`, cmd.line, cmd.policyColumn, "use ACCEPT or DROP");
       chain.policy = cmd.policy as "ACCEPT" | "DROP";
@@ -203,11 +280,13 @@ function applyCommand(table: Table, cmd: RestoreCommand, counters: (c: Counters)
   }
 }
 
-function selectChains(table: Table, name: string | null, cmd: RestoreCommand, fail: Fail): Chain[] {
-  return name === null ? [...table.chains.values()] : [chainOf(table, name, cmd.line, cmd.chainColumn, fail)];
+/** The chains a -F/-Z names (all of them without a name), owned by the staging. */
+function selectChains(table: Staged, name: string | null, cmd: RestoreCommand, fail: Fail): Chain[] {
+  const found = name === null ? [...table.chains.values()] : [chainOf(table, name, cmd.line, cmd.chainColumn, fail)];
+  return found.map((c) => own(table, c));
 }
 
-function deleteChains(table: Table, cmd: Extract<RestoreCommand, { op: "deleteChain" }>, fail: Fail): void {
+function deleteChains(table: Staged, cmd: Extract<RestoreCommand, { op: "deleteChain" }>, fail: Fail): void {
   const targets = cmd.chain === null ? [...table.chains.values()].filter((c) => !isBuiltinChain(table.name, c.name)) : [chainOf(table, cmd.chain, cmd.line, cmd.chainColumn, fail)];
   for (const c of targets) {
     if (isBuiltinChain(table.name, c.name)) fail(RULES_ERROR.CHAIN_IN_USE, `cannot delete the built-in chain "${c.name}"`, cmd.line, cmd.chainColumn);

@@ -5,19 +5,21 @@
  * point), goes to (without one) or returns; falling off a user chain returns, falling off
  * a built-in chain applies its policy.
  *
- * Two engines share this walk and differ only in how they find the next matching rule:
- * the reference engine tests every rule in turn; the compiled engine replaces long runs of
- * rules keyed on (protocol, destination, destination port) with hash lookups. Both count
- * the rules the kernel would have evaluated, so the modelled cost is the same.
+ * Two engines share this walk. The reference engine interprets the model: it tests every
+ * rule object in turn. The compiled engine runs each table from a FlatTable (flat-table.ts,
+ * flat-run.ts): records in typed arrays, counters in a Float64Array, long runs of rules
+ * keyed on (protocol, destination, destination port) replaced by hash lookups built at
+ * load. Both count the rules the kernel would have evaluated, so the modelled cost is the
+ * same.
  */
-import { formatIpv4 } from "../base/index.js";
-import { DispatchIndex } from "./dispatch.js";
+import { FlatTable, hookIndex } from "./flat-table.js";
+import { MAX_JUMP_DEPTH, newJumpStack, runFlat } from "./flat-run.js";
 import type { NetfilterEnv } from "./env.js";
 import { type LinkedChain, type LinkedTable, builtinChain, linkTable, relinkChain } from "./linked.js";
+import { logLine } from "./log-line.js";
 import { ruleMatches } from "./match.js";
-import { type BuiltinChain, type RejectWith, type Rule, type Ruleset, type TableName, type TargetSpec, isBuiltinChain } from "./model.js";
+import { type BuiltinChain, type RejectWith, type Rule, type Ruleset, type TableName, type TargetSpec, TABLE_NAMES, isBuiltinChain } from "./model.js";
 import type { PacketContext } from "./packet-context.js";
-
 export type EngineKind = "reference" | "compiled";
 
 export type FinalVerdict = "ACCEPT" | "DROP" | "REJECT";
@@ -57,13 +59,14 @@ export class Traversal {
   }
 }
 
-/** Depth limit of jumps, as the kernel's xt_table jumpstack is bounded. */
-const MAX_JUMP_DEPTH = 64;
-
 export class RuleEngine {
+  /** Reference engine: the model with jumps resolved. */
   private readonly tables = new Map<TableName, LinkedTable>();
   private readonly stackChains: LinkedChain[] = new Array(MAX_JUMP_DEPTH);
   private readonly stackIndex = new Int32Array(MAX_JUMP_DEPTH);
+  /** Compiled engine: one FlatTable per table (TABLE_NAMES order). */
+  private readonly flat: (FlatTable | undefined)[] = [undefined, undefined, undefined, undefined];
+  private readonly jumpStack = newJumpStack();
 
   constructor(
     readonly kind: EngineKind,
@@ -78,12 +81,24 @@ export class RuleEngine {
   /** Rebuilds everything from a (new) ruleset. */
   reload(ruleset: Ruleset): void {
     this.ruleset = ruleset;
+    if (this.kind === "compiled") {
+      for (let i = 0; i < TABLE_NAMES.length; i++) {
+        const t = ruleset.tables.get(TABLE_NAMES[i]!);
+        const ft = this.flat[i];
+        if (t === undefined) {
+          ft?.detachAll();
+          this.flat[i] = undefined;
+        } else if (ft === undefined) this.flat[i] = new FlatTable(t.name, this.minRun, t);
+        else ft.build(t);
+      }
+      return;
+    }
     this.tables.clear();
     for (const t of ruleset.tables.values()) this.tables.set(t.name, linkTable(t));
     this.indexEntries();
   }
 
-  /** Built-in chains by (table, hook) slot, so a hook finds its chain without map lookups. */
+  /** Built-in chains by (table, hook) slot, so a hook finds its chain without map lookups (reference engine). */
   private entries: (LinkedChain | undefined)[] = new Array(20);
 
   private indexEntries(): void {
@@ -98,21 +113,10 @@ export class RuleEngine {
 
   /**
    * Picks up changes to the rules of some chains (after the model was edited in place, e.g.
-   * by applying a `--noflush` restore that replaced them), relinking only those chains.
-   * New or deleted chains need `reload`.
+   * by applying a `--noflush` restore that replaced them). Same as `applyChanges`.
    */
   chainsChanged(table: TableName, chains: Iterable<string>): void {
-    const lt = this.tables.get(table);
-    if (!lt) {
-      const t = this.ruleset.tables.get(table);
-      if (t) this.tables.set(table, linkTable(t));
-      this.indexEntries();
-      return;
-    }
-    for (const name of chains) {
-      const lc = lt.chains.get(name);
-      if (lc) relinkChain(lt, lc);
-    }
+    this.applyChanges(table, chains);
   }
 
   /** The ruleset this engine runs (its counters are updated in place). */
@@ -122,11 +126,21 @@ export class RuleEngine {
 
   /**
    * Picks up an `iptables-restore --noflush` that touched `names` in `table`: new chains are
-   * linked, deleted ones dropped, touched ones relinked in place (so jumps into them from
-   * untouched chains stay valid). Nothing else is rebuilt.
+   * added, deleted ones dropped, touched ones rebuilt (so jumps into them from untouched
+   * chains stay valid). Nothing else is rebuilt.
    */
   applyChanges(table: TableName, names: Iterable<string>): void {
     const t = this.ruleset.tables.get(table);
+    if (this.kind === "compiled") {
+      const i = tableIndex(table);
+      const ft = this.flat[i];
+      if (t === undefined) {
+        ft?.detachAll();
+        this.flat[i] = undefined;
+      } else if (ft === undefined) this.flat[i] = new FlatTable(table, this.minRun, t);
+      else ft.update(t, names);
+      return;
+    }
     const lt = this.tables.get(table);
     if (!t || !lt) {
       if (t) this.tables.set(table, linkTable(t));
@@ -141,7 +155,7 @@ export class RuleEngine {
       if (!c) continue;
       let lc = lt.chains.get(name);
       if (lc === undefined) {
-        lc = { name, table, builtin: isBuiltinChain(table, name), chain: c, rules: [], version: 0, dispatch: null };
+        lc = { name, table, builtin: isBuiltinChain(table, name), chain: c, rules: [] };
         lt.chains.set(name, lc);
       } else {
         lc.chain = c;
@@ -149,27 +163,41 @@ export class RuleEngine {
       touched.push(lc);
     }
     for (const lc of touched) relinkChain(lt, lc);
+    // Built-in chains may be new objects (a restore copies the chains it stages).
+    for (const lc of lt.chains.values()) if (lc.builtin) lc.chain = t.chains.get(lc.name) ?? lc.chain;
     this.indexEntries();
   }
 
   hasTable(table: TableName): boolean {
-    return this.tables.has(table);
+    return this.kind === "compiled" ? this.flat[tableIndex(table)] !== undefined : this.tables.has(table);
   }
 
   /** True when `table` has a chain at `hook` (cheap: the hot path asks before building a context). */
   hasChain(table: TableName, hook: BuiltinChain): boolean {
+    if (this.kind === "compiled") {
+      const ft = this.flat[tableIndex(table)];
+      return ft !== undefined && ft.entries[hookIndex(hook)]! >= 0;
+    }
     return this.entries[entrySlot(table, hook)] !== undefined;
   }
 
   /** Runs `ctx` through `table`'s built-in chain `hook`. A missing table accepts. */
   run(table: TableName, hook: BuiltinChain, ctx: PacketContext, out: Traversal): Traversal {
+    if (this.kind === "compiled") {
+      const ft = this.flat[tableIndex(table)];
+      return ft === undefined ? out : runFlat(ft, hookIndex(hook), ctx, out, this.env, this.jumpStack);
+    }
+    return this.runReference(table, hook, ctx, out);
+  }
+
+  private runReference(table: TableName, hook: BuiltinChain, ctx: PacketContext, out: Traversal): Traversal {
     const start = this.entries[entrySlot(table, hook)];
     if (start === undefined) return out;
     let chain: LinkedChain = start;
     let i = 0;
     let depth = 0;
     for (;;) {
-      const j = this.kind === "compiled" ? this.nextMatchCompiled(chain, i, ctx, out) : this.nextMatchLinear(chain, i, ctx, out);
+      const j = this.nextMatchLinear(chain, i, ctx, out);
       if (j < 0) {
         // Fell off the end of the chain.
         if (depth === 0 || chain.builtin) {
@@ -267,34 +295,18 @@ export class RuleEngine {
     }
     return -1;
   }
+}
 
-  /** Compiled engine: like nextMatchLinear, but keyed runs are looked up, not scanned. */
-  private nextMatchCompiled(chain: LinkedChain, i: number, ctx: PacketContext, out: Traversal): number {
-    let idx = chain.dispatch;
-    if (idx === null || idx.version !== chain.version || idx.minRun !== this.minRun) {
-      idx = new DispatchIndex(chain, this.minRun);
-      chain.dispatch = idx;
-    }
-    const rules = chain.rules;
-    let j = i;
-    while (j < rules.length) {
-      const seg = idx.segmentOf(j);
-      if (seg < 0) {
-        out.rulesEvaluated++;
-        if (idx.isFlat(j) ? idx.matchFlat(j, ctx) : ruleMatches(rules[j]!.rule, ctx, this.env)) return j;
-        j++;
-        continue;
-      }
-      const hit = idx.firstMatchInSegment(seg, j, ctx, this.env);
-      const end = idx.segmentEnd(seg);
-      if (hit >= 0) {
-        out.rulesEvaluated += hit - j + 1;
-        return hit;
-      }
-      out.rulesEvaluated += end - j;
-      j = end;
-    }
-    return -1;
+function tableIndex(table: TableName): number {
+  switch (table) {
+    case "raw":
+      return 0;
+    case "mangle":
+      return 1;
+    case "nat":
+      return 2;
+    default:
+      return 3;
   }
 }
 
@@ -326,8 +338,4 @@ function entrySlot(table: TableName, hook: BuiltinChain): number {
     default:
       return t + 4;
   }
-}
-
-function logLine(prefix: string | null, ctx: PacketContext): string {
-  return `${prefix ?? ""}IN=${ctx.inIface} OUT=${ctx.outIface} SRC=${formatIpv4(ctx.src)} DST=${formatIpv4(ctx.dst)} LEN=${ctx.len} PROTO=${ctx.proto}${ctx.hasPorts ? ` SPT=${ctx.sport} DPT=${ctx.dport}` : ""} MARK=0x${ctx.mark.toString(16)}`;
 }

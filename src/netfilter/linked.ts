@@ -1,10 +1,9 @@
 /**
- * A table ready to run: every jump and goto resolved to its chain object, as the kernel's
- * translate_table resolves them to offsets in one flat blob. Chains keep their identity
+ * A table ready for the reference engine: every jump and goto resolved to its chain object,
+ * as the kernel's translate_table resolves them to offsets in one flat blob. Chains keep their identity
  * when their rules are replaced, so a change to one chain relinks only that chain.
  */
 import { PodwireError } from "../base/index.js";
-import type { DispatchIndex } from "./dispatch.js";
 import type { BuiltinChain, Chain, Rule, Table, TableName } from "./model.js";
 import { isBuiltinChain } from "./model.js";
 
@@ -21,10 +20,6 @@ export interface LinkedChain {
   /** The model chain (its policy and counters are read and updated in place). */
   chain: Chain;
   rules: LinkedRule[];
-  /** Bumped whenever the rules change, so compiled forms know to rebuild. */
-  version: number;
-  /** The compiled engine's index of this chain, built on first use (null until then). */
-  dispatch: DispatchIndex | null;
 }
 
 export interface LinkedTable {
@@ -35,7 +30,7 @@ export interface LinkedTable {
 export function linkTable(table: Table): LinkedTable {
   const linked: LinkedTable = { name: table.name, chains: new Map() };
   for (const c of table.chains.values()) {
-    linked.chains.set(c.name, { name: c.name, table: table.name, builtin: isBuiltinChain(table.name, c.name), chain: c, rules: [], version: 0, dispatch: null });
+    linked.chains.set(c.name, { name: c.name, table: table.name, builtin: isBuiltinChain(table.name, c.name), chain: c, rules: [] });
   }
   for (const lc of linked.chains.values()) relinkChain(linked, lc);
   return linked;
@@ -44,7 +39,6 @@ export function linkTable(table: Table): LinkedTable {
 /** Re-resolves one chain's rules after its model changed. */
 export function relinkChain(linked: LinkedTable, lc: LinkedChain): void {
   lc.rules = lc.chain.rules.map((rule) => ({ rule, target: resolveTarget(linked, lc, rule) }));
-  lc.version++;
 }
 
 function resolveTarget(linked: LinkedTable, from: LinkedChain, rule: Rule): LinkedChain | null {

@@ -5,6 +5,7 @@
  * matches have side effects (statistic draws, recent lists, nfacct counters) that must
  * happen exactly when the kernel's would.
  */
+import { IPPROTO_SCTP, ipv4 } from "../wire/ipv4.js";
 import type { NetfilterEnv } from "./env.js";
 import type { IfaceMatch, MatchSpec, Rule } from "./model.js";
 import type { PacketContext } from "./packet-context.js";
@@ -47,7 +48,7 @@ export function matchExtension(m: MatchSpec, ctx: PacketContext, env: NetfilterE
     }
     case "sctp": {
       // sctp_mt: no match on non-first fragments; the header is read at the port offsets.
-      if (ctx.fragment || !ctx.hasPorts || ctx.proto !== 132) return false;
+      if (ctx.fragment || !ctx.hasPorts || ctx.proto !== IPPROTO_SCTP) return false;
       if (m.sport && (ctx.sport >= m.sport.min && ctx.sport <= m.sport.max) === m.sport.invert) return false;
       if (m.dport && (ctx.dport >= m.dport.min && ctx.dport <= m.dport.max) === m.dport.invert) return false;
       return true;
@@ -158,11 +159,11 @@ function setDimensionValue(dims: readonly ("ip" | "port" | "net")[], flags: read
 function recentMatch(m: Extract<MatchSpec, { module: "recent" }>, ctx: PacketContext, env: NetfilterEnv): boolean {
   const addr = ((m.side === "source" ? ctx.src : ctx.dst) & m.mask) >>> 0;
   const now = env.clock.now();
-  const ttl = m.rttl ? ctx.buf[ctx.ipOff + 8]! : null;
+  const ttl = m.rttl ? ipv4.ttl(ctx.buf, ctx.ipOff) : null;
   let hit: boolean;
   switch (m.mode) {
     case "set":
-      env.recent.set(m.name, addr, now, ctx.buf[ctx.ipOff + 8]!);
+      env.recent.set(m.name, addr, now, ipv4.ttl(ctx.buf, ctx.ipOff));
       hit = true;
       break;
     case "rcheck":

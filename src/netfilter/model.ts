@@ -332,7 +332,10 @@ export interface Chain {
 
 export interface Table {
   name: TableName;
-  /** Chains in the order iptables-save prints them: built-ins first, then user chains. */
+  /**
+   * Built-in chains first (in iptables-save order), then user chains in the order they were
+   * created; iptables-save sorts user chains by name when printing (`chainsInSaveOrder`).
+   */
   chains: Map<string, Chain>;
 }
 
@@ -370,4 +373,21 @@ export function newRuleset(): Ruleset {
 
 export function isBuiltinChain(table: TableName, chain: string): boolean {
   return (BUILTIN_CHAINS[table] as readonly string[]).includes(chain);
+}
+
+/**
+ * A copy of a ruleset to run without touching the original: new tables, chains, rules and
+ * counters (plain values, whatever engine counts the original), sharing the match and
+ * target values, which no engine changes.
+ */
+export function cloneRuleset(rs: Ruleset): Ruleset {
+  const tables = new Map<TableName, Table>();
+  for (const [name, t] of rs.tables) {
+    const chains = new Map<string, Chain>();
+    for (const [cn, c] of t.chains) {
+      chains.set(cn, { ...c, counters: { packets: c.counters.packets, bytes: c.counters.bytes }, rules: c.rules.map((r) => ({ ...r, counters: { packets: r.counters.packets, bytes: r.counters.bytes } })) });
+    }
+    tables.set(name, { name: t.name, chains });
+  }
+  return { tables };
 }

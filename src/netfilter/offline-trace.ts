@@ -13,12 +13,18 @@ import {
   CT_STATE_BY_NAME,
   CT_STATE_DNAT,
   addressType,
+  cloneRuleset,
   type BuiltinChain,
   type Rule,
   type Ruleset,
   type TableName,
 } from "./model.js";
 import { PacketContext } from "./packet-context.js";
+import { ICMP_ECHO_REQUEST, IcmpPacket } from "../wire/icmp.js";
+import { IPPROTO_ICMP, IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP, IPV4_MIN_HEADER_LEN, Ipv4Packet } from "../wire/ipv4.js";
+import { ports } from "../wire/ports.js";
+import { SCTP_CHUNK_INIT, SCTP_INIT_CHUNK_MIN_LEN, sctp } from "../wire/sctp.js";
+import { TCP_MIN_HEADER_LEN, TCP_SYN, TcpPacket } from "../wire/tcp.js";
 
 export interface PacketSpec {
   proto: "tcp" | "udp" | "sctp" | "icmp";
@@ -74,7 +80,7 @@ export interface OfflineTraceResult {
   rulesEvaluated: number;
 }
 
-const PROTO_NUMBERS = { tcp: 6, udp: 17, sctp: 132, icmp: 1 } as const;
+const PROTO_NUMBERS = { tcp: IPPROTO_TCP, udp: IPPROTO_UDP, sctp: IPPROTO_SCTP, icmp: IPPROTO_ICMP } as const;
 /** Enumeration stops after this many distinct random paths. */
 const MAX_PATHS = 4096;
 
@@ -103,38 +109,39 @@ export function parsePacketSpec(text: string, field = "--packet"): PacketSpec {
 
 /** The first packet of a connection as bytes (a TCP SYN, a UDP datagram, an SCTP INIT, an ICMP echo), for the offline walks. */
 export function packetBytes(p: PacketSpec): Uint8Array {
+  // The fields the rule engines look at; the rest (checksums included) stays zero.
   const b = new Uint8Array(60);
-  b[0] = 0x45;
-  b[2] = 0;
-  b[3] = 60;
-  b[8] = 64;
-  b[9] = PROTO_NUMBERS[p.proto];
-  writeU32(b, 12, p.src);
-  writeU32(b, 16, p.dst);
+  const ip = new Ipv4Packet(b);
+  ip.setVersion(4);
+  ip.setHeaderLen(IPV4_MIN_HEADER_LEN);
+  ip.setTotalLen(b.length);
+  ip.setTtl(64);
+  ip.setProtocol(PROTO_NUMBERS[p.proto]);
+  ip.setSrcAddr(p.src);
+  ip.setDstAddr(p.dst);
+  const l4 = ip.payloadOffset();
   if (p.proto === "icmp") {
-    b[20] = 8; // echo request
+    new IcmpPacket(b, l4).setType(ICMP_ECHO_REQUEST);
   } else {
-    b[20] = p.sport >>> 8;
-    b[21] = p.sport & 255;
-    b[22] = p.dport >>> 8;
-    b[23] = p.dport & 255;
+    ports.setSrc(b, l4, p.sport);
+    ports.setDst(b, l4, p.dport);
     if (p.proto === "tcp") {
-      b[32] = 0x50;
-      b[33] = 0x02; // SYN: the first packet of a connection
+      const tcp = new TcpPacket(b, l4);
+      tcp.setHeaderLen(TCP_MIN_HEADER_LEN);
+      tcp.setFlags(TCP_SYN); // the first packet of a connection
     } else if (p.proto === "sctp") {
       // Verification tag 0 and an INIT chunk (RFC 9260 §3.3.2): an association's first packet.
-      b[32] = 1;
-      b[35] = 20;
+      sctp.setChunkHeader(b, sctp.chunksOffset(b, l4), SCTP_CHUNK_INIT, 0, SCTP_INIT_CHUNK_MIN_LEN);
     }
   }
   return b;
 }
 
-export function writeU32(b: Uint8Array, off: number, v: number): void {
-  b[off] = v >>> 24;
-  b[off + 1] = (v >>> 16) & 255;
-  b[off + 2] = (v >>> 8) & 255;
-  b[off + 3] = v & 255;
+/** Rewrites the destination of a `packetBytes` packet in place (a DNAT seen by the offline walk; checksums stay zero). */
+export function setPacketDst(b: Uint8Array, proto: PacketSpec["proto"], dst: number, dport: number): void {
+  const ip = new Ipv4Packet(b);
+  ip.setDstAddr(dst);
+  if (proto !== "icmp") ports.setDst(b, ip.payloadOffset(), dport);
 }
 
 interface Walk {
@@ -183,11 +190,7 @@ function walk(engine: RuleEngine, opts: OfflineTraceOptions, isLocal: (ip: numbe
     if (nat?.kind === "DNAT" && nat.range) {
       if (nat.range.minIp !== 0) w.dst = nat.range.minIp;
       if (nat.range.minPort !== 0) w.dport = nat.range.minPort;
-      writeU32(bytes, 16, w.dst);
-      if (opts.packet.proto !== "icmp") {
-        bytes[22] = w.dport >>> 8;
-        bytes[23] = w.dport & 255;
-      }
+      setPacketDst(bytes, opts.packet.proto, w.dst, w.dport);
       ctx.load(bytes, 0, bytes.length);
       w.dnat = true;
       ctState |= CT_STATE_DNAT;
@@ -249,7 +252,7 @@ export function traceRules(ruleset: Ruleset, opts: OfflineTraceOptions, printRul
   let paths = 0;
   let covered = 0;
   // One copy of the ruleset for all the exploring walks, so the trace's counters stay true.
-  const engine = engineFor(structuredClone(ruleset));
+  const engine = engineFor(cloneRuleset(ruleset));
   while (prefix !== null && paths < MAX_PATHS) {
     const forced: boolean[] = prefix;
     const choices: boolean[] = [];

@@ -4,6 +4,10 @@
  * state). One context object is reused for every packet, so classification allocates
  * nothing.
  */
+import { IPPROTO_ICMP, IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP, ipv4 } from "../wire/ipv4.js";
+import { icmp } from "../wire/icmp.js";
+import { PORTS_LEN, ports } from "../wire/ports.js";
+import { tcp } from "../wire/tcp.js";
 import { CT_STATE_INVALID, type IpvsMethod } from "./model.js";
 
 export type HookName = "PREROUTING" | "INPUT" | "FORWARD" | "OUTPUT" | "POSTROUTING";
@@ -64,10 +68,10 @@ export class PacketContext {
     this.ipOff = ipOff;
     this.len = len;
     const h = ipOff;
-    this.src = ((buf[h + 12]! << 24) | (buf[h + 13]! << 16) | (buf[h + 14]! << 8) | buf[h + 15]!) >>> 0;
-    this.dst = ((buf[h + 16]! << 24) | (buf[h + 17]! << 16) | (buf[h + 18]! << 8) | buf[h + 19]!) >>> 0;
-    this.proto = buf[h + 9]!;
-    this.fragment = (((buf[h + 6]! & 0x1f) << 8) | buf[h + 7]!) !== 0;
+    this.src = ipv4.src(buf, h);
+    this.dst = ipv4.dst(buf, h);
+    this.proto = ipv4.protocol(buf, h);
+    this.fragment = ipv4.fragOffset(buf, h) !== 0;
     this.sport = 0;
     this.dport = 0;
     this.hasPorts = false;
@@ -81,17 +85,18 @@ export class PacketContext {
     this.ipvsVportctl = -1;
     this.ipvsDir = "none";
     if (this.fragment) return this;
-    const l4 = h + (buf[h]! & 0x0f) * 4;
+    const l4 = ipv4.payloadOffset(buf, h);
     const avail = ipOff + len - l4;
     const p = this.proto;
-    if ((p === 6 || p === 17 || p === 132) && avail >= 4) {
-      this.sport = (buf[l4]! << 8) | buf[l4 + 1]!;
-      this.dport = (buf[l4 + 2]! << 8) | buf[l4 + 3]!;
+    if ((p === IPPROTO_TCP || p === IPPROTO_UDP || p === IPPROTO_SCTP) && avail >= PORTS_LEN) {
+      this.sport = ports.src(buf, l4);
+      this.dport = ports.dst(buf, l4);
       this.hasPorts = true;
-      if (p === 6 && avail >= 14) this.tcpFlags = buf[l4 + 13]!;
-    } else if (p === 1 && avail >= 2) {
-      this.icmpType = buf[l4]!;
-      this.icmpCode = buf[l4 + 1]!;
+      // The flags byte is the 14th of the header: present in a segment cut that short.
+      if (p === IPPROTO_TCP && avail >= 14) this.tcpFlags = tcp.flags(buf, l4);
+    } else if (p === IPPROTO_ICMP && avail >= 2) {
+      this.icmpType = icmp.type(buf, l4);
+      this.icmpCode = icmp.code(buf, l4);
     }
     return this;
   }

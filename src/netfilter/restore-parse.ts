@@ -10,7 +10,7 @@
 import { TABLE_NAMES, type Counters, type Rule, type TableName } from "./model.js";
 import { RULES_ERROR, rulesError, type RulesErrorCode } from "./extensions/errors.js";
 import { parseRuleWords, type ParsedRule, type RuleParseOptions } from "./extensions/rule-parse.js";
-import { tokenizeLine, wordsOf, type Word } from "./restore-tokenize.js";
+import { ownText, tokenizeInto, tokenizeLine, wordsOf, type Word } from "./restore-tokenize.js";
 
 export type { Word } from "./restore-tokenize.js";
 export { tokenizeLine } from "./restore-tokenize.js";
@@ -77,47 +77,90 @@ const COMMANDS: Readonly<Record<string, RestoreCommand["op"] | "rename">> = {
 
 const COUNTERS_RE = /^\[([0-9]+):([0-9]+)\]$/;
 
+/**
+ * The chain names of one table section, so every mention of a chain (`-A NAME`, `-j NAME`)
+ * becomes the one string of its declaration: the model keeps one copy of each name, and
+ * later lookups by name compare pointers. Restore files name chains in nearly the order
+ * they declared them, so the previous name and the one declared after it are tried before
+ * the map.
+ */
+class ChainNames {
+  private readonly order: string[] = [];
+  private readonly index = new Map<string, number>();
+  private lastA = -1;
+  private lastJ = -1;
+
+  declare(name: string): string {
+    const known = this.index.get(name);
+    if (known !== undefined) return this.order[known]!;
+    const own = ownText(name);
+    this.index.set(own, this.order.length);
+    this.order.push(own);
+    return own;
+  }
+
+  /** The declared string for `name` (or an own copy when it was not declared here); `jump`: a jump target, else an `-A` chain. */
+  canonical(name: string, jump: boolean): string {
+    const last = jump ? this.lastJ : this.lastA;
+    let at = -1;
+    if (last >= 0 && this.order[last] === name) at = last;
+    else if (last + 1 < this.order.length && this.order[last + 1] === name) at = last + 1;
+    else at = this.index.get(name) ?? -1;
+    if (at < 0) return ownText(name);
+    if (jump) this.lastJ = at;
+    else this.lastA = at;
+    return this.order[at]!;
+  }
+}
+
 export function parseRestore(text: string, file = "<rules>"): RestoreDocument {
   const tables: RestoreTable[] = [];
   let current: RestoreTable | null = null;
-  const lines = text.split("\n");
-  if (lines.length > 0 && lines[lines.length - 1] === "") lines.pop();
+  let names = new ChainNames();
+  const words: Word[] = [];
   const fail = (code: RulesErrorCode, detail: string, line: number, column: number | undefined, hint?: string): never => {
     throw rulesError(code, detail, { file, line, column }, hint);
   };
-
-  lines.forEach((raw, idx) => {
-    const lineNo = idx + 1;
-    const line = raw.endsWith("\r") ? raw.slice(0, -1) : raw;
-    if (line.trim() === "" || line.startsWith("#")) return;
-    if (line.startsWith("*")) {
+  let lineNo = 0;
+  for (let at = 0; at < text.length; ) {
+    let nl = text.indexOf("\n", at);
+    if (nl < 0) nl = text.length;
+    lineNo++;
+    const line = text.charCodeAt(nl - 1) === 13 && nl > at ? text.slice(at, nl - 1) : text.slice(at, nl);
+    at = nl + 1;
+    const first = line.charCodeAt(0);
+    if (first === 35 /* # */ || line.length === 0 || ((first <= 32 || first > 127) && line.trim() === "")) continue;
+    if (first === 42 /* * */) {
       if (current) fail(RULES_ERROR.MISSING_COMMIT, `table "${current.name}" (line ${current.line}) has no COMMIT before the next table`, lineNo, 1, "end each table with a COMMIT line");
       const name = line.slice(1).trim();
       if (!(TABLE_NAMES as readonly string[]).includes(name)) {
         fail(RULES_ERROR.UNKNOWN_TABLE, `unknown table "${name}"`, lineNo, 2, `podwire models the tables ${TABLE_NAMES.join(", ")}`);
       }
       current = { name: name as TableName, line: lineNo, chainDecls: [], commands: [] };
-      return;
+      names = new ChainNames();
+      continue;
     }
-    const words = tokenizeLine(line, lineNo, file);
-    if (words.length === 0) return;
+    const n = tokenizeInto(line, words, lineNo, file);
+    if (n === 0) continue;
     if (words[0]!.text === "COMMIT" && !words[0]!.quoted) {
       if (!current) fail(RULES_ERROR.SYNTAX, "COMMIT outside a table", lineNo, words[0]!.column, "start the table with a *table line");
-      if (words.length > 1) fail(RULES_ERROR.SYNTAX, `unexpected "${words[1]!.text}" after COMMIT`, lineNo, words[1]!.column);
+      if (n > 1) fail(RULES_ERROR.SYNTAX, `unexpected "${words[1]!.text}" after COMMIT`, lineNo, words[1]!.column);
       tables.push(current!);
       current = null;
-      return;
+      continue;
     }
     if (!current) {
       fail(RULES_ERROR.SYNTAX, "line outside a table", lineNo, 1, "start the table with a line such as *filter");
     }
     const table: RestoreTable = current!;
-    if (line.startsWith(":")) {
-      table.chainDecls.push(parseChainDecl(line, lineNo, fail));
-      return;
+    if (first === 58 /* : */) {
+      const decl = parseChainDecl(line, lineNo, fail);
+      decl.name = names.declare(decl.name);
+      table.chainDecls.push(decl);
+      continue;
     }
-    table.commands.push(parseCommand(words, lineNo, table.name, file, fail));
-  });
+    table.commands.push(parseCommand(words, n, lineNo, table.name, file, fail, names));
+  }
   const open = current as RestoreTable | null;
   if (open) {
     fail(RULES_ERROR.MISSING_COMMIT, `table "${open.name}" has no COMMIT`, open.line, 1, "end each table with a COMMIT line (iptables-restore refuses it otherwise)");
@@ -131,7 +174,8 @@ function parseChainDecl(line: string, lineNo: number, fail: Fail): ChainDecl {
   // `:NAME POLICY [p:b]`, split on blanks like iptables-restore's strtok (no quoting).
   const parts: { text: string; column: number }[] = [];
   const re = /[^ \t]+/g;
-  for (let m = re.exec(line.slice(1)); m; m = re.exec(line.slice(1))) parts.push({ text: m[0], column: m.index + 2 });
+  const body = line.slice(1);
+  for (let m = re.exec(body); m; m = re.exec(body)) parts.push({ text: m[0], column: m.index + 2 });
   const [name, policy, counters, extra] = parts;
   if (!name) return fail(RULES_ERROR.SYNTAX, "chain line without a chain name", lineNo, 2, "write :NAME POLICY [0:0], with - as the policy of user chains");
   if (!policy) return fail(RULES_ERROR.SYNTAX, `chain line for "${name.text}" has no policy`, lineNo, name.column + name.text.length, "write :NAME POLICY [0:0], with - as the policy of user chains");
@@ -139,7 +183,7 @@ function parseChainDecl(line: string, lineNo: number, fail: Fail): ChainDecl {
     fail(RULES_ERROR.BAD_POLICY, `invalid policy "${policy.text}" for chain "${name.text}"`, lineNo, policy.column, "use ACCEPT or DROP for built-in chains and - for user chains");
   }
   let ctr: Counters = { packets: 0, bytes: 0 };
-  if (counters) {
+  if (counters && counters.text !== "[0:0]") {
     const m = COUNTERS_RE.exec(counters.text);
     if (!m) return fail(RULES_ERROR.SYNTAX, `invalid counters "${counters.text}"`, lineNo, counters.column, "write [packets:bytes]");
     ctr = { packets: Number(m[1]), bytes: Number(m[2]) };
@@ -148,16 +192,26 @@ function parseChainDecl(line: string, lineNo: number, fail: Fail): ChainDecl {
   return { name: name.text, policy: policy.text === "-" ? null : (policy.text as "ACCEPT" | "DROP"), counters: ctr, line: lineNo, policyColumn: policy.column };
 }
 
-function parseCommand(words: Word[], lineNo: number, table: TableName, file: string, fail: Fail): RestoreCommand {
+function isNumber(w: Word | undefined): boolean {
+  if (w === undefined || w.quoted || w.text.length === 0) return false;
+  for (let i = 0; i < w.text.length; i++) {
+    const c = w.text.charCodeAt(i);
+    if (c < 48 || c > 57) return false;
+  }
+  return true;
+}
+
+/** Parses the command in `words[0…n)`. */
+function parseCommand(words: Word[], n: number, lineNo: number, table: TableName, file: string, fail: Fail, names: ChainNames): RestoreCommand {
   let counters: Counters | undefined;
   let k = 0;
   const first = words[0]!;
-  const cm = first.quoted ? null : COUNTERS_RE.exec(first.text);
+  const cm = first.quoted || first.text.charCodeAt(0) !== 91 /* [ */ ? null : COUNTERS_RE.exec(first.text);
   if (cm) {
     counters = { packets: Number(cm[1]), bytes: Number(cm[2]) };
     k = 1;
   }
-  const cmdWord = words[k];
+  const cmdWord = k < n ? words[k] : undefined;
   if (!cmdWord) return fail(RULES_ERROR.SYNTAX, "counters without a command", lineNo, first.column);
   const op = cmdWord.quoted ? undefined : COMMANDS[cmdWord.text];
   if (cmdWord.text === "-t" || cmdWord.text === "--table") {
@@ -165,11 +219,12 @@ function parseCommand(words: Word[], lineNo: number, table: TableName, file: str
   }
   if (!op) return fail(RULES_ERROR.SYNTAX, `expected a command (-A, -I, -D, -R, -N, -X, -F, -Z, -P), found "${cmdWord.text}"`, lineNo, cmdWord.column);
   if (op === "rename") return fail(RULES_ERROR.SYNTAX, "-E (rename chain) is not supported", lineNo, cmdWord.column);
-  const rest = words.slice(k + 1);
   const takesRule = op === "append" || op === "insert" || op === "replace" || op === "delete";
   if (counters && !takesRule) fail(RULES_ERROR.SYNTAX, `[packets:bytes] cannot prefix ${cmdWord.text}`, lineNo, first.column);
 
-  const chainWord = rest[0];
+  // words[rest] is the chain word, words[after…n) what follows it.
+  const rest = k + 1;
+  const chainWord = rest < n ? words[rest] : undefined;
   const optionalChain = op === "deleteChain" || op === "flush" || op === "zero";
   if (!chainWord || (optionalChain && chainWord.text.startsWith("-") && !chainWord.quoted)) {
     if (optionalChain) {
@@ -181,11 +236,12 @@ function parseCommand(words: Word[], lineNo: number, table: TableName, file: str
   if (chainWord.text === "" || chainWord.text.startsWith("-") || chainWord.text === "!") {
     fail(RULES_ERROR.SYNTAX, `invalid chain name "${chainWord.text}"`, lineNo, chainWord.column);
   }
-  const chain = chainWord.text;
+  const chain = names.canonical(chainWord.text, false);
   const base = { line: lineNo, chainColumn: chainWord.column };
-  const after = rest.slice(1);
+  const after = rest + 1;
   const noMore = (from: number): void => {
-    if (after[from]) fail(RULES_ERROR.SYNTAX, `unexpected "${after[from]!.text}" after ${cmdWord.text} ${chain}`, lineNo, after[from]!.column);
+    const w = after + from < n ? words[after + from] : undefined;
+    if (w) fail(RULES_ERROR.SYNTAX, `unexpected "${w.text}" after ${cmdWord.text} ${chain}`, lineNo, w.column);
   };
 
   switch (op) {
@@ -196,7 +252,7 @@ function parseCommand(words: Word[], lineNo: number, table: TableName, file: str
       noMore(0);
       return { op, chain, ...base } as RestoreCommand;
     case "policy": {
-      const pw = after[0];
+      const pw = after < n ? words[after] : undefined;
       if (!pw) return fail(RULES_ERROR.SYNTAX, `-P ${chain} needs a policy`, lineNo, chainWord.column + chain.length);
       noMore(1);
       return { op, chain, policy: pw.text, policyColumn: pw.column, ...base };
@@ -207,13 +263,13 @@ function parseCommand(words: Word[], lineNo: number, table: TableName, file: str
 
   const ruleOpts: RuleParseOptions = { file, line: lineNo, table };
   let index: number | undefined;
-  let ruleWords = after;
-  const isNum = (w: Word | undefined): boolean => w !== undefined && !w.quoted && /^[0-9]+$/.test(w.text);
+  let ruleFrom = after;
+  const next = after < n ? words[after] : undefined;
   if (op === "insert" || op === "replace" || op === "delete") {
-    if (isNum(after[0])) {
-      index = Number(after[0]!.text);
-      if (index < 1) fail(RULES_ERROR.NO_SUCH_RULE, `invalid rule number "${after[0]!.text}"`, lineNo, after[0]!.column, "rule numbers start at 1");
-      ruleWords = after.slice(1);
+    if (isNumber(next)) {
+      index = Number(next!.text);
+      if (index < 1) fail(RULES_ERROR.NO_SUCH_RULE, `invalid rule number "${next!.text}"`, lineNo, next!.column, "rule numbers start at 1");
+      ruleFrom = after + 1;
     } else if (op === "replace") {
       fail(RULES_ERROR.SYNTAX, `-R ${chain} needs a rule number`, lineNo, chainWord.column + chain.length);
     }
@@ -222,13 +278,18 @@ function parseCommand(words: Word[], lineNo: number, table: TableName, file: str
     noMore(1);
     return { op: "deleteNum", chain, index, ...base };
   }
-  const parsed: ParsedRule = parseRuleWords(ruleWords, ruleOpts);
-  if (counters) parsed.rule.counters = counters;
-  const cmd = { chain, rule: parsed.rule, ...base, ...(parsed.targetWord ? { targetColumn: parsed.targetWord.column } : {}) };
-  if (op === "append") return { op, ...cmd };
-  if (op === "delete") return { op, ...cmd };
-  if (op === "insert") return { op, index: index ?? 1, ...cmd };
-  return { op: "replace", index: index!, ...cmd };
+  const parsed: ParsedRule = parseRuleWords(words, ruleOpts, ruleFrom, n);
+  const rule = parsed.rule;
+  if (counters) rule.counters = counters;
+  const t = rule.target;
+  if (t.kind === "jump" || t.kind === "goto") t.chain = names.canonical(t.chain, true);
+  const targetColumn = parsed.targetWord?.column;
+  let cmd: RestoreCommand;
+  if (op === "append" || op === "delete") cmd = { op, chain, rule, line: lineNo, chainColumn: chainWord.column };
+  else if (op === "insert") cmd = { op, index: index ?? 1, chain, rule, line: lineNo, chainColumn: chainWord.column };
+  else cmd = { op: "replace", index: index!, chain, rule, line: lineNo, chainColumn: chainWord.column };
+  if (targetColumn !== undefined) (cmd as { targetColumn?: number }).targetColumn = targetColumn;
+  return cmd;
 }
 
 /**

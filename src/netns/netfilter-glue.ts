@@ -14,14 +14,14 @@
  * bridge has `bridge-nf-call-iptables` on (br_netfilter), with physdev set.
  */
 import { type Clock, formatIpv4 } from "../base/index.js";
-import { type Conn, ConntrackTable, IPS_DST_NAT, IPS_SRC_NAT, formatTuple, hasPorts } from "../conntrack/index.js";
+import { type Conn, ConntrackTable, IPS_DST_NAT, IPS_SRC_NAT, NAT_F_PERSISTENT, NAT_F_RANDOM, NAT_F_RANDOM_FULLY, formatTuple, hasPorts } from "../conntrack/index.js";
 import type { IpvsConn, IpvsTable } from "../ipvs/index.js";
 import { BR_NF_CONTINUE, BR_NF_DROP, BR_NF_STOLEN, type Bridge, type BridgeNetfilterHooks, type NetDevice, type PacketBuffer, type TraceEvent, type TraceFields, type TraceFrameSide, type TraceNat, type TraceRuleStep } from "../netdev/index.js";
 import { RuleEngine, Traversal, type EngineKind } from "../netfilter/engine.js";
 import { type IpsetLookup, type NetfilterEnv, createEnv } from "../netfilter/env.js";
 import {
-  CT_STATE_BY_NAME,
   CT_STATE_DNAT,
+  CT_STATE_ESTABLISHED,
   CT_STATE_INVALID,
   CT_STATE_NEW,
   CT_STATE_RELATED,
@@ -37,6 +37,7 @@ import {
 } from "../netfilter/model.js";
 import { type HookName, PacketContext } from "../netfilter/packet-context.js";
 import { NF_ACCEPT, NF_DROP, NF_STOLEN, type NetfilterHooks, type NfVerdict } from "./hooks.js";
+import { ICMP_DST_UNREACHABLE, IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP, eth, ipv4 } from "../wire/index.js";
 import type { KernelVersion, NatRange, Timeouts } from "../conntrack/index.js";
 import { type CompiledChain, type CompiledNft, NFT_CT_INVALID, NFT_CT_UNTRACKED, NftEvaluator, NftPacket, NftResult, type NftRuleset, compileRuleset, printRule } from "../nftables/index.js";
 import type { NftChanges } from "../nftables/changes.js";
@@ -62,6 +63,8 @@ const STAGE_IPT_OTHER = 100;
 const BIND_NONE = 0;
 const BIND_DONE = 1;
 const BIND_DROP = 2;
+/** conntrack's CTINFO_* numbers (CtVerdict.info) → the XT_CONNTRACK_STATE bit a packet carries. */
+const CTINFO_STATE = Int32Array.of(CT_STATE_ESTABLISHED, CT_STATE_RELATED, CT_STATE_NEW, CT_STATE_INVALID, CT_STATE_UNTRACKED);
 import type { NetworkNamespace } from "./netns.js";
 
 /** How REJECT answers, by --reject-with (ipt_REJECT → nf_send_unreach / nf_send_reset). */
@@ -268,12 +271,12 @@ export class NamespaceNetfilter implements NetfilterHooks, BridgeNetfilterHooks 
   bridgePreRouting(bridge: Bridge, inPort: NetDevice, pkt: PacketBuffer): number {
     pkt.brNfDone = true;
     const b = pkt.buf;
-    const daddr = pkt.head + 14 + 16;
-    const before = ((b[daddr]! << 24) | (b[daddr + 1]! << 16) | (b[daddr + 2]! << 8) | b[daddr + 3]!) >>> 0;
-    const v = this.runHook(this.stages.PREROUTING, "PREROUTING", pkt, pkt.head + 14, bridge.name, "", inPort.name, "", null);
+    const ip = eth.payloadOffset(b, pkt.head);
+    const before = ipv4.dst(b, ip);
+    const v = this.runHook(this.stages.PREROUTING, "PREROUTING", pkt, ip, bridge.name, "", inPort.name, "", null);
     if (v === NF_STOLEN) return BR_NF_STOLEN;
     if (v !== NF_ACCEPT) return BR_NF_DROP;
-    const after = ((b[daddr]! << 24) | (b[daddr + 1]! << 16) | (b[daddr + 2]! << 8) | b[daddr + 3]!) >>> 0;
+    const after = ipv4.dst(b, ip);
     return after === before ? BR_NF_CONTINUE : this.ns.brNfReroute(bridge, pkt);
   }
 
@@ -282,7 +285,7 @@ export class NamespaceNetfilter implements NetfilterHooks, BridgeNetfilterHooks 
   }
 
   bridgeForward(bridge: Bridge, inPort: NetDevice, outPort: NetDevice, pkt: PacketBuffer): boolean {
-    const off = pkt.head + 14;
+    const off = eth.payloadOffset(pkt.buf, pkt.head);
     // IPVS's FORWARD hook sees bridged frames too (br_nf_forward_ip runs the IPv4 FORWARD
     // hooks): a same-node real server's reply is un-NATed there. This is why IPVS mode
     // needs bridge-nf-call-iptables. br_nf_post_routing then runs POSTROUTING.
@@ -421,14 +424,15 @@ export class NamespaceNetfilter implements NetfilterHooks, BridgeNetfilterHooks 
   private track(pkt: PacketBuffer, off: number): NfVerdict {
     if (!this.conntrackActive || pkt.ctState === CT_STATE_UNTRACKED) return NF_ACCEPT;
     if (pkt.ct !== null) return NF_ACCEPT; // already tracked in this namespace (e.g. bridged then routed)
-    const v = this.conntrack.inspect(pkt.buf, off, pkt.tail - off);
+    const v = this.conntrack.inspectPacket(pkt.buf, off, pkt.tail - off);
     if (v.drop) {
       this.trace(pkt, off, "conntrack", "table full: dropping packet", { verdict: "DROP", conntrack: { state: "table full", tuple: "", direction: null }, drop: { reason: "conntrack table full" } });
       return NF_DROP;
     }
     pkt.ct = v.conn;
+    v.conn?.ctGet(); // the packet's reference (nf_ct_set); PacketBuffer puts it back
     pkt.ctDir = v.dir;
-    pkt.ctState = CT_STATE_BY_NAME[v.ctinfo];
+    pkt.ctState = CTINFO_STATE[v.info]!;
     if (v.conn !== null) pkt.ctState |= natBits(v.conn.status);
     // Established packets are the common case; trace the interesting states only.
     if (v.ctinfo !== "ESTABLISHED" && this.ns.sim.tracer) this.traceConntrack(pkt, off, v.ctinfo, v.conn, v.dir);
@@ -460,7 +464,12 @@ export class NamespaceNetfilter implements NetfilterHooks, BridgeNetfilterHooks 
       this.trace(pkt, pkt.head, "conntrack", "insert failed: dropping packet", { verdict: "DROP", conntrack: { state: "insert failed", tuple: formatTuple(conn.original), direction: "original" }, drop: { reason: "conntrack insert failed" }, describe: false });
       return NF_DROP;
     }
-    pkt.ct = kept;
+    if (kept !== conn) {
+      // nf_ct_set to the winner: the packet takes its reference and lets go of the loser's.
+      kept.ctGet();
+      pkt.ct = kept;
+      conn.ctPut();
+    }
     return NF_ACCEPT;
   }
 
@@ -488,19 +497,20 @@ export class NamespaceNetfilter implements NetfilterHooks, BridgeNetfilterHooks 
         if (!iptDone && (chain === null || chain.priority > iptPriority)) {
           iptDone = true;
           // Both iptables backends' nat tables hang off the NAT core at this priority, in registration order.
-          const engines = this.other === null || !this.other.engine.hasChain("nat", hook) ? [this.engine] : this.other.first ? [this.other.engine, this.engine] : [this.engine, this.other.engine];
-          for (const engine of engines) {
+          const other = this.other !== null && this.other.engine.hasChain("nat", hook) ? this.other : null;
+          for (let k = 0; k < (other === null ? 1 : 2) && bound === BIND_NONE; k++) {
+            const engine = other === null || (k === 0) !== other.first ? this.engine : other.engine;
             const out = this.runTable("nat", hook, pkt, off, inName, outName, physIn ?? "", "", engine);
             if (out.verdict === "DROP") return NF_DROP;
             const nat = out.nat;
             if (nat !== null) {
+              const random = nat.random ? NAT_F_RANDOM : 0;
               bound =
                 nat.kind === "MASQUERADE"
-                  ? this.bindNat(conn, manip, "MASQUERADE", nat.toPorts === null ? null : { minIp: 0, maxIp: 0, minPort: nat.toPorts.min, maxPort: nat.toPorts.max }, nat.random, nat.randomFully, false, outDev, pkt, off)
-                  : this.bindNat(conn, manip, nat.kind, nat.range, nat.random, nat.kind === "SNAT" ? nat.randomFully : false, nat.persistent, outDev, pkt, off);
+                  ? this.bindNat(conn, manip, "MASQUERADE", null, nat.toPorts === null ? 0 : nat.toPorts.min, nat.toPorts === null ? 0 : nat.toPorts.max, random | (nat.randomFully ? NAT_F_RANDOM_FULLY : 0), outDev, pkt, off)
+                  : this.bindNat(conn, manip, nat.kind, nat.range, 0, 0, random | (nat.kind === "SNAT" && nat.randomFully ? NAT_F_RANDOM_FULLY : 0) | (nat.persistent ? NAT_F_PERSISTENT : 0), outDev, pkt, off);
               if (bound === BIND_DROP) return NF_DROP;
             }
-            if (bound !== BIND_NONE) break;
           }
           if (bound !== BIND_NONE) break;
         }
@@ -512,11 +522,12 @@ export class NamespaceNetfilter implements NetfilterHooks, BridgeNetfilterHooks 
         }
         if (r.nat !== null) {
           const n = r.nat;
-          bound = this.bindNat(conn, manip, n.kind, n.range, n.random, n.randomFully, n.persistent, outDev, pkt, off);
+          const flags = (n.random ? NAT_F_RANDOM : 0) | (n.randomFully ? NAT_F_RANDOM_FULLY : 0) | (n.persistent ? NAT_F_PERSISTENT : 0);
+          bound = this.bindNat(conn, manip, n.kind, n.range, n.range?.minPort ?? 0, n.range?.maxPort ?? 0, flags, outDev, pkt, off);
           if (bound === BIND_DROP) return NF_DROP;
         }
       }
-      if (bound === BIND_NONE) this.conntrack.setupNat(conn, manip, null, {});
+      if (bound === BIND_NONE) this.conntrack.setupNatBits(conn, manip, null, 0);
       pkt.ctState = (pkt.ctState & ~(CT_STATE_SNAT | CT_STATE_DNAT)) | natBits(conn.status);
       if (this.ns.sim.tracer && (conn.status & (manip === "dst" ? IPS_DST_NAT : IPS_SRC_NAT)) !== 0) natEvent = this.traceNatBinding(pkt, off, conn, manip);
     }
@@ -534,24 +545,26 @@ export class NamespaceNetfilter implements NetfilterHooks, BridgeNetfilterHooks 
   /**
    * The one binding path of iptables' DNAT/SNAT/MASQUERADE targets and nft's dnat/snat/
    * masquerade statements (nf_nat_setup_info; nf_nat_masquerade_ipv4 picks the address).
-   * A request of the other manip type binds nothing (BIND_NONE).
+   * A request of the other manip type binds nothing (BIND_NONE). `flags`: NAT_F_* bits;
+   * `minPort`/`maxPort`: MASQUERADE's --to-ports (0: not given).
    */
-  private bindNat(conn: Conn, manip: "src" | "dst", kind: "DNAT" | "SNAT" | "MASQUERADE", range: NatRange | null, random: boolean, randomFully: boolean, persistent: boolean, outDev: NetDevice | null, pkt: PacketBuffer, off: number): number {
+  private bindNat(conn: Conn, manip: "src" | "dst", kind: "DNAT" | "SNAT" | "MASQUERADE", range: NatRange | null, minPort: number, maxPort: number, flags: number, outDev: NetDevice | null, pkt: PacketBuffer, off: number): number {
     if (kind === "DNAT") {
       if (manip !== "dst") return BIND_NONE;
-      this.conntrack.setupNat(conn, "dst", range, { random, persistent });
+      // DNAT has no --random-fully.
+      this.conntrack.setupNatBits(conn, "dst", range, flags & (NAT_F_RANDOM | NAT_F_PERSISTENT));
       return BIND_DONE;
     }
     if (manip !== "src") return BIND_NONE;
     if (kind === "SNAT") {
-      this.conntrack.setupNat(conn, "src", range!, { random, randomFully, persistent });
+      this.conntrack.setupNatBits(conn, "src", range!, flags);
       return BIND_DONE;
     }
     if (outDev === null) return BIND_NONE;
-    const dst = ((pkt.buf[off + 16]! << 24) | (pkt.buf[off + 17]! << 16) | (pkt.buf[off + 18]! << 8) | pkt.buf[off + 19]!) >>> 0;
+    const dst = ipv4.dst(pkt.buf, off);
     const addr = this.masqueradeAddress(outDev, dst);
     if (addr === 0) return BIND_DROP; // nf_nat_masquerade_ipv4: no address on the device
-    this.conntrack.setupNat(conn, "src", { minIp: addr, maxIp: addr, minPort: range?.minPort ?? 0, maxPort: range?.maxPort ?? 0 }, { random, randomFully });
+    this.conntrack.setupNatTo(conn, "src", addr, addr, minPort, maxPort, flags & (NAT_F_RANDOM | NAT_F_RANDOM_FULLY));
     return BIND_DONE;
   }
 
@@ -668,10 +681,10 @@ export class NamespaceNetfilter implements NetfilterHooks, BridgeNetfilterHooks 
     p.buf = buf;
     p.ipOff = off;
     p.len = pkt.tail - off;
-    p.src = ((buf[off + 12]! << 24) | (buf[off + 13]! << 16) | (buf[off + 14]! << 8) | buf[off + 15]!) >>> 0;
-    p.dst = ((buf[off + 16]! << 24) | (buf[off + 17]! << 16) | (buf[off + 18]! << 8) | buf[off + 19]!) >>> 0;
-    p.proto = buf[off + 9]!;
-    p.thOff = (((buf[off + 6]! & 0x1f) << 8) | buf[off + 7]!) !== 0 ? -1 : off + (buf[off]! & 0x0f) * 4;
+    p.src = ipv4.src(buf, off);
+    p.dst = ipv4.dst(buf, off);
+    p.proto = ipv4.protocol(buf, off);
+    p.thOff = ipv4.fragOffset(buf, off) !== 0 ? -1 : ipv4.payloadOffset(buf, off);
     p.iifname = inName;
     p.oifname = outName;
     p.mark = pkt.mark;
@@ -740,9 +753,9 @@ export class NamespaceNetfilter implements NetfilterHooks, BridgeNetfilterHooks 
     const head = pkt.head;
     pkt.head = off;
     if (tcpReset) {
-      if (pkt.buf[off + 9] === 6) this.ns.tcp.sendResetFor(pkt);
+      if (ipv4.protocol(pkt.buf, off) === IPPROTO_TCP) this.ns.tcp.sendResetFor(pkt);
     } else {
-      this.ns.sendIcmpError(pkt, 3, code, 0);
+      this.ns.sendIcmpError(pkt, ICMP_DST_UNREACHABLE, code, 0);
     }
     pkt.head = head;
   }
@@ -826,7 +839,7 @@ export class NamespaceNetfilter implements NetfilterHooks, BridgeNetfilterHooks 
     const how = isNew ? `scheduled by ${svc?.schedName ?? "?"}` : "existing connection";
     const vs = `${formatIpv4(conn.vaddr)}:${conn.vport}`;
     const rs = `${formatIpv4(conn.daddr)}:${conn.dport}`;
-    const proto = conn.protocol === 6 ? "TCP" : conn.protocol === 17 ? "UDP" : conn.protocol === 132 ? "SCTP" : `proto ${conn.protocol}`;
+    const proto = conn.protocol === IPPROTO_TCP ? "TCP" : conn.protocol === IPPROTO_UDP ? "UDP" : conn.protocol === IPPROTO_SCTP ? "SCTP" : `proto ${conn.protocol}`;
     const chain = svc !== null && svc.fwmark !== 0 ? `FWM ${svc.fwmark}` : `${proto} ${vs}`;
     const position = svc !== null && conn.dest !== null ? svc.dests.indexOf(conn.dest) + 1 : 0;
     const rule = conn.dest !== null ? `-> ${rs} weight ${conn.dest.weight} (${how})` : `-> ${rs} (${how})`;

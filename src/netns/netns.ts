@@ -19,12 +19,50 @@ import {
   type TimerTask,
   type UnderlayStack,
   VxlanDevice,
-  macAt,
-  writeMacAt,
 } from "../netdev/index.js";
-import { foldSum, prependEthernet, prependIpv4, prependUdp, pseudoHeaderSum, sumBytes, updateChecksum16 } from "../wire/index.js";
+import {
+  ARP_REPLY,
+  ARP_REQUEST,
+  type ArpRepr,
+  ETHERNET_HEADER_LEN,
+  ETHERTYPE_ARP,
+  ETHERTYPE_IPV4,
+  ICMP_DST_UNREACHABLE as ICMP_DEST_UNREACH,
+  ICMP_ECHO_REPLY,
+  ICMP_ECHO_REQUEST as ICMP_ECHO,
+  ICMP_FRAG_NEEDED,
+  ICMP_HEADER_LEN,
+  ICMP_HOST_UNREACHABLE as ICMP_HOST_UNREACH,
+  ICMP_INFO_REPLY,
+  ICMP_INFO_REQUEST,
+  ICMP_NET_UNREACHABLE as ICMP_NET_UNREACH,
+  ICMP_PORT_UNREACHABLE as ICMP_PORT_UNREACH,
+  ICMP_PROTO_UNREACHABLE as ICMP_PROT_UNREACH,
+  ICMP_TIME_EXCEEDED,
+  ICMP_TIMESTAMP,
+  ICMP_TIMESTAMP_REPLY,
+  IPPROTO_ICMP,
+  IPPROTO_SCTP,
+  IPPROTO_TCP,
+  IPPROTO_UDP,
+  IPV4_MIN_HEADER_LEN,
+  PORTS_LEN,
+  UDP_HEADER_LEN,
+  arp,
+  buildArpFrame,
+  eth,
+  icmp,
+  icmpQuoteLength,
+  ipv4,
+  ports,
+  prependEthernet,
+  prependIcmp,
+  prependIpv4,
+  prependUdp,
+  udp,
+} from "../wire/index.js";
 import { NF_ACCEPT, NF_DROP, type NetfilterHooks } from "./hooks.js";
-import { placePayload, prependIcmp, readU16 } from "./l4-build.js";
+import { placePayload } from "./l4-build.js";
 import { ARP_MAX_PROBES, ARP_RETRANS_NS, type NeighEntry, NeighbourTable, REACHABLE_TIME_NS, UNRES_QLEN_BYTES } from "./neighbour.js";
 import { type Route, RouteTable, formatRoute } from "./route-table.js";
 import { type DropReason, NetnsStats } from "./stats.js";
@@ -69,24 +107,12 @@ export interface IcmpErrorReport {
   origDstPort: number;
 }
 
-export const ICMP_ECHO_REPLY = 0;
-export const ICMP_DEST_UNREACH = 3;
-export const ICMP_ECHO = 8;
-export const ICMP_TIME_EXCEEDED = 11;
-export const ICMP_NET_UNREACH = 0;
-export const ICMP_HOST_UNREACH = 1;
-export const ICMP_PROT_UNREACH = 2;
-export const ICMP_PORT_UNREACH = 3;
-export const ICMP_FRAG_NEEDED = 4;
-
 const LOOPBACK_NET = 0x7f000000;
 /** net.ipv4.route.mtu_expires: a learned path MTU is forgotten after 10 minutes. */
 const PMTU_EXPIRES_NS = 600_000_000_000;
 const DEFAULT_TTL = 64;
 /** Linux marks ICMP errors as network control traffic (IPTOS_PREC_INTERNETCONTROL). */
 const TOS_INTERNETCONTROL = 0xc0;
-/** icmp_send quotes as much of the offending datagram as fits a 576-byte reply (RFC 1812 §4.3.2.3). */
-const ICMP_ERROR_MAX_LEN = 576;
 
 export class NetworkNamespace implements RxHandler, UnderlayStack {
   readonly lo: Loopback;
@@ -359,7 +385,7 @@ export class NetworkNamespace implements RxHandler, UnderlayStack {
     const src = srcIp !== 0 ? srcIp : this.selectSource(route);
     prependUdp(pkt, src, dstIp, srcPort, dstPort, true);
     // An unconnected socket sending with DF gets IP ID 0 (ip_select_ident_segs).
-    prependIpv4(pkt, { src, dst: dstIp, protocol: 17, ttl: DEFAULT_TTL, ident: 0, dontFrag: true });
+    prependIpv4(pkt, { src, dst: dstIp, protocol: IPPROTO_UDP, ttl: DEFAULT_TTL, ident: 0, dontFrag: true });
     this.ipOutput(pkt, route, true);
     return true;
   }
@@ -377,7 +403,7 @@ export class NetworkNamespace implements RxHandler, UnderlayStack {
     prependIcmp(pkt, ICMP_ECHO, 0, ((ident & 0xffff) << 16) | (seq & 0xffff));
     const src = this.selectSource(route);
     // Ping sockets use PMTU discovery "want", so DF is set.
-    prependIpv4(pkt, { src, dst: dstIp, protocol: 1, ttl: DEFAULT_TTL, ident: this.nextIdent(), dontFrag: true });
+    prependIpv4(pkt, { src, dst: dstIp, protocol: IPPROTO_ICMP, ttl: DEFAULT_TTL, ident: this.nextIdent(), dontFrag: true });
     this.ipOutput(pkt, route, true);
     return true;
   }
@@ -392,15 +418,15 @@ export class NetworkNamespace implements RxHandler, UnderlayStack {
   handleFrame(dev: NetDevice, pkt: PacketBuffer): void {
     const b = pkt.buf;
     const h = pkt.head;
-    if (pkt.tail - h < 14) return this.dropPkt(pkt, "ip-header-invalid");
-    if ((b[h]! & 1) === 0 && dev.kind !== "loopback" && macAt(b, h) !== dev.mac) {
+    if (pkt.tail - h < ETHERNET_HEADER_LEN) return this.dropPkt(pkt, "ip-header-invalid");
+    if (!eth.isGroupDst(b, h) && dev.kind !== "loopback" && eth.dst(b, h) !== dev.mac) {
       return this.dropPkt(pkt, "not-for-us");
     }
-    const etherType = (b[h + 12]! << 8) | b[h + 13]!;
-    if (etherType === 0x0800) {
-      pkt.head = h + 14;
+    const etherType = eth.etherType(b, h);
+    if (etherType === ETHERTYPE_IPV4) {
+      pkt.head = eth.payloadOffset(b, h);
       this.ipRcv(dev, pkt);
-    } else if (etherType === 0x0806) {
+    } else if (etherType === ETHERTYPE_ARP) {
       this.arpRcv(dev, pkt);
     } else {
       this.dropPkt(pkt, "unknown-ethertype");
@@ -411,21 +437,21 @@ export class NetworkNamespace implements RxHandler, UnderlayStack {
     const b = pkt.buf;
     const h = pkt.head;
     const avail = pkt.tail - h;
-    if (avail < 20 || b[h]! >>> 4 !== 4) return this.dropPkt(pkt, "ip-header-invalid");
-    const ihl = (b[h]! & 0x0f) * 4;
-    const totalLen = (b[h + 2]! << 8) | b[h + 3]!;
-    if (ihl < 20 || ihl > avail || totalLen < ihl || totalLen > avail) return this.dropPkt(pkt, "ip-header-invalid");
-    if (foldSum(sumBytes(b, h, ihl)) !== 0xffff) return this.dropPkt(pkt, "ip-checksum");
+    if (avail < IPV4_MIN_HEADER_LEN || ipv4.version(b, h) !== 4) return this.dropPkt(pkt, "ip-header-invalid");
+    const ihl = ipv4.headerLen(b, h);
+    const totalLen = ipv4.totalLen(b, h);
+    if (ihl < IPV4_MIN_HEADER_LEN || ihl > avail || totalLen < ihl || totalLen > avail) return this.dropPkt(pkt, "ip-header-invalid");
+    if (!ipv4.verifyChecksum(b, h)) return this.dropPkt(pkt, "ip-checksum");
     pkt.tail = h + totalLen; // strip Ethernet padding
-    if ((b[h + 6]! & 0x3f) !== 0 || b[h + 7] !== 0) return this.dropPkt(pkt, "ip-fragment");
-    const src = readIp(b, h + 12);
+    if (ipv4.isFragment(b, h)) return this.dropPkt(pkt, "ip-fragment");
+    const src = ipv4.src(b, h);
     if (src === 0 || src >>> 28 === 0xe || src === 0xffffffff) return this.dropPkt(pkt, "martian-source");
 
     if (this.nf !== null) {
       const v = this.nf.prerouting(this, pkt, dev);
       if (v !== NF_ACCEPT) return this.nfDone(pkt, v);
     }
-    const dst = readIp(pkt.buf, pkt.head + 16);
+    const dst = ipv4.dst(pkt.buf, pkt.head);
     if (this.isLocalAddress(dst) || dst === 0xffffffff) {
       this.localDeliver(dev, pkt, dst === 0xffffffff);
       return;
@@ -448,26 +474,26 @@ export class NetworkNamespace implements RxHandler, UnderlayStack {
     const b = pkt.buf;
     const h = pkt.head;
     // ip_forward: TTL first, then the MTU, then the TTL decrement, then the FORWARD hook.
-    if (b[h + 8]! <= 1) {
+    if (ipv4.ttl(b, h) <= 1) {
       this.sendIcmpError(pkt, ICMP_TIME_EXCEEDED, 0, 0);
       return this.dropPkt(pkt, "ttl-exceeded");
     }
     const outDev = route.dev;
     if (pkt.tail - h > outDev.mtu) {
-      if ((b[h + 6]! & 0x40) !== 0) {
+      if (ipv4.dontFrag(b, h)) {
         this.sendIcmpError(pkt, ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED, outDev.mtu);
         return this.dropPkt(pkt, "frag-needed");
       }
       return this.dropPkt(pkt, "fragmentation-unsupported");
     }
-    decrementTtl(b, h);
+    ipv4.setTtl(b, h, ipv4.ttl(b, h) - 1); // ip_decrease_ttl
     if (this.nf !== null) {
       const v = this.nf.forward(this, pkt, inDev, outDev);
       if (v !== NF_ACCEPT) return this.nfDone(pkt, v);
     }
     this.stats.forwarded++;
     if (this.sim.tracer) this.sim.trace(this.name, outDev.name, "forward", `route ${formatRoute(route)}`, pkt, true);
-    this.finishOutput(pkt, outDev, route.gateway !== 0 ? route.gateway : readIp(b, h + 16));
+    this.finishOutput(pkt, outDev, route.gateway !== 0 ? route.gateway : ipv4.dst(b, h));
   }
 
   private localDeliver(dev: NetDevice, pkt: PacketBuffer, broadcast: boolean): void {
@@ -505,11 +531,11 @@ export class NetworkNamespace implements RxHandler, UnderlayStack {
   private deliverLocal(pkt: PacketBuffer, broadcast: boolean): void {
     if (!this.leavePass(pkt)) return;
     this.stats.delivered++;
-    const proto = pkt.buf[pkt.head + 9]!;
-    if (proto === 17) this.udpRcv(pkt, broadcast);
-    else if (proto === 6) this.tcp.receive(pkt);
-    else if (proto === 1) this.icmpRcv(pkt, broadcast);
-    else if (proto === 132 && !broadcast) this.sctp.receive(pkt);
+    const proto = ipv4.protocol(pkt.buf, pkt.head);
+    if (proto === IPPROTO_UDP) this.udpRcv(pkt, broadcast);
+    else if (proto === IPPROTO_TCP) this.tcp.receive(pkt);
+    else if (proto === IPPROTO_ICMP) this.icmpRcv(pkt, broadcast);
+    else if (proto === IPPROTO_SCTP && !broadcast) this.sctp.receive(pkt);
     else {
       if (!broadcast) this.sendIcmpError(pkt, ICMP_DEST_UNREACH, ICMP_PROT_UNREACH, 0);
       this.dropPkt(pkt, "icmp-unhandled");
@@ -519,53 +545,51 @@ export class NetworkNamespace implements RxHandler, UnderlayStack {
   private udpRcv(pkt: PacketBuffer, broadcast: boolean): void {
     const b = pkt.buf;
     const h = pkt.head;
-    const l4 = h + (b[h]! & 0x0f) * 4;
+    const l4 = ipv4.payloadOffset(b, h);
     const avail = pkt.tail - l4;
-    if (avail < 8) return this.dropPkt(pkt, "udp-malformed");
-    const udpLen = readU16(b, l4 + 4);
-    if (udpLen < 8 || udpLen > avail) return this.dropPkt(pkt, "udp-malformed");
-    if (readU16(b, l4 + 6) !== 0) {
-      const sum = sumBytes(b, l4, udpLen, pseudoHeaderSum(readIp(b, h + 12), readIp(b, h + 16), 17, udpLen));
-      if (foldSum(sum) !== 0xffff) return this.dropPkt(pkt, "udp-checksum");
-    }
-    let sock = this.udpSockets.get(readU16(b, l4 + 2));
+    if (avail < UDP_HEADER_LEN) return this.dropPkt(pkt, "udp-malformed");
+    const udpLen = udp.length(b, l4);
+    if (udpLen < UDP_HEADER_LEN || udpLen > avail) return this.dropPkt(pkt, "udp-malformed");
+    if (!udp.verifyChecksum(b, l4, ipv4.src(b, h), ipv4.dst(b, h))) return this.dropPkt(pkt, "udp-checksum");
+    let sock = this.udpSockets.get(udp.dstPort(b, l4));
     if (sock !== undefined && this.udpPeers.size !== 0) {
-      const peer = this.udpPeers.get(readU16(b, l4 + 2));
-      if (peer !== undefined && (peer.ip !== readIp(b, h + 12) || peer.port !== readU16(b, l4))) sock = undefined;
+      const peer = this.udpPeers.get(udp.dstPort(b, l4));
+      if (peer !== undefined && (peer.ip !== ipv4.src(b, h) || peer.port !== udp.srcPort(b, l4))) sock = undefined;
     }
     if (sock === undefined) {
       if (!broadcast) this.sendIcmpError(pkt, ICMP_DEST_UNREACH, ICMP_PORT_UNREACH, 0);
       return this.dropPkt(pkt, "udp-no-socket");
     }
-    if (this.sim.tracer && !(sock instanceof VxlanSocket)) this.sim.trace(this.name, "", "deliver", `to UDP socket :${readU16(b, l4 + 2)}`, pkt, true);
+    if (this.sim.tracer && !(sock instanceof VxlanSocket)) this.sim.trace(this.name, "", "deliver", `to UDP socket :${udp.dstPort(b, l4)}`, pkt, true);
     sock.onDatagram(this, pkt);
   }
 
   private icmpRcv(pkt: PacketBuffer, broadcast: boolean): void {
     const b = pkt.buf;
     const h = pkt.head;
-    const l4 = h + (b[h]! & 0x0f) * 4;
+    const l4 = ipv4.payloadOffset(b, h);
     const len = pkt.tail - l4;
-    if (len < 8) return this.dropPkt(pkt, "icmp-malformed");
-    if (foldSum(sumBytes(b, l4, len)) !== 0xffff) return this.dropPkt(pkt, "icmp-checksum");
-    const type = b[l4]!;
+    if (len < ICMP_HEADER_LEN) return this.dropPkt(pkt, "icmp-malformed");
+    if (!icmp.verifyChecksum(b, l4, len)) return this.dropPkt(pkt, "icmp-checksum");
+    const type = icmp.type(b, l4);
     if (type === ICMP_ECHO) {
       if (broadcast) return this.dropPkt(pkt, "icmp-unhandled"); // icmp_echo_ignore_broadcasts
       this.echoReply(pkt, l4);
       return;
     }
     if (type === ICMP_ECHO_REPLY) {
-      const sock = this.pingSockets.get(readU16(b, l4 + 4));
+      const sock = this.pingSockets.get(icmp.echoIdent(b, l4));
       if (sock !== undefined) {
         if (this.sim.tracer) this.sim.trace(this.name, "", "deliver", "to ping socket", pkt, true);
-        sock.onEchoReply(this, pkt, readU16(b, l4 + 6));
+        sock.onEchoReply(this, pkt, icmp.echoSeq(b, l4));
       }
       this.sim.pool.release(pkt);
       return;
     }
-    if ((type === ICMP_DEST_UNREACH || type === ICMP_TIME_EXCEEDED) && len >= 8 + 20) {
+    if ((type === ICMP_DEST_UNREACH || type === ICMP_TIME_EXCEEDED) && len >= ICMP_HEADER_LEN + IPV4_MIN_HEADER_LEN) {
       // icmp_socket_deliver: a TCP socket learns of errors about its segments (tcp_v4_err).
-      if (b[l4 + 8 + 9] === 6) this.tcp.icmpError(b, l4 + 8, len - 8, type, b[l4 + 1]!, readU16(b, l4 + 6));
+      const q = icmp.payloadOffset(b, l4);
+      if (ipv4.protocol(b, q) === IPPROTO_TCP) this.tcp.icmpError(b, q, len - ICMP_HEADER_LEN, type, icmp.code(b, l4), icmp.nextHopMtu(b, l4));
       this.reportIcmpError(pkt, l4, len, type);
       this.sim.pool.release(pkt);
       return;
@@ -577,21 +601,17 @@ export class NetworkNamespace implements RxHandler, UnderlayStack {
   private echoReply(pkt: PacketBuffer, l4: number): void {
     const b = pkt.buf;
     const h = pkt.head;
-    const src = readIp(b, h + 12);
-    const dst = readIp(b, h + 16);
+    const src = ipv4.src(b, h);
+    const dst = ipv4.dst(b, h);
     const route = this.routeOutput(src);
     if (route === null) return this.dropPkt(pkt, "no-route");
-    // Type 8 → 0 in the first word: patch the checksum instead of recomputing (RFC 1624).
-    const oldWord = (b[l4]! << 8) | b[l4 + 1]!;
-    b[l4] = ICMP_ECHO_REPLY;
-    const csum = updateChecksum16(readU16(b, l4 + 2), oldWord, b[l4 + 1]!);
-    b[l4 + 2] = csum >>> 8;
-    b[l4 + 3] = csum & 255;
+    // Type 8 → 0: patch the checksum instead of recomputing (RFC 1624).
+    icmp.setType(b, l4, ICMP_ECHO_REPLY);
     const payloadStart = l4;
-    const tos = b[h + 1]!;
+    const tos = ipv4.tos(b, h);
     pkt.mark = 0;
     pkt.head = payloadStart; // keep ICMP message; rebuild a fresh IP header without options
-    prependIpv4(pkt, { src: dst, dst: src, protocol: 1, ttl: DEFAULT_TTL, ident: this.nextIdent(), dontFrag: false, dscp: tos >>> 2, ecn: tos & 3 });
+    prependIpv4(pkt, { src: dst, dst: src, protocol: IPPROTO_ICMP, ttl: DEFAULT_TTL, ident: this.nextIdent(), dontFrag: false, dscp: tos >>> 2, ecn: tos & 3 });
     if (this.sim.tracer) this.sim.trace(this.name, route.dev.name, "reply", "ICMP echo reply", pkt, true);
     this.ipOutput(pkt, route, true);
   }
@@ -599,20 +619,20 @@ export class NetworkNamespace implements RxHandler, UnderlayStack {
   private reportIcmpError(pkt: PacketBuffer, l4: number, len: number, type: number): void {
     if (this.icmpErrorListeners.length === 0) return;
     const b = pkt.buf;
-    const q = l4 + 8;
-    const qihl = (b[q]! & 0x0f) * 4;
-    const origProto = b[q + 9]!;
-    const hasPorts = len >= 8 + qihl + 4 && (origProto === 6 || origProto === 17 || origProto === 132);
+    const q = icmp.payloadOffset(b, l4);
+    const qihl = ipv4.headerLen(b, q);
+    const origProto = ipv4.protocol(b, q);
+    const hasPorts = len >= ICMP_HEADER_LEN + qihl + PORTS_LEN && (origProto === IPPROTO_TCP || origProto === IPPROTO_UDP || origProto === IPPROTO_SCTP);
     const report: IcmpErrorReport = {
       type,
-      code: b[l4 + 1]!,
-      from: readIp(b, pkt.head + 12),
-      mtu: readU16(b, l4 + 6),
-      origSrc: readIp(b, q + 12),
-      origDst: readIp(b, q + 16),
+      code: icmp.code(b, l4),
+      from: ipv4.src(b, pkt.head),
+      mtu: icmp.nextHopMtu(b, l4),
+      origSrc: ipv4.src(b, q),
+      origDst: ipv4.dst(b, q),
       origProto,
-      origSrcPort: hasPorts ? readU16(b, q + qihl) : 0,
-      origDstPort: hasPorts ? readU16(b, q + qihl + 2) : 0,
+      origSrcPort: hasPorts ? ports.src(b, q + qihl) : 0,
+      origDstPort: hasPorts ? ports.dst(b, q + qihl) : 0,
     };
     if (this.sim.tracer) this.sim.trace(this.name, "", "deliver", "ICMP error to the sending socket", pkt, true);
     for (const l of this.icmpErrorListeners) l(this, report);
@@ -670,7 +690,7 @@ export class NetworkNamespace implements RxHandler, UnderlayStack {
 
   /** UnderlayStack: send a complete IPv4 packet that this namespace originated (e.g. VXLAN). */
   sendIpv4(pkt: PacketBuffer): void {
-    const dst = readIp(pkt.buf, pkt.head + 16);
+    const dst = ipv4.dst(pkt.buf, pkt.head);
     const route = this.routeOutput(dst);
     if (route === null) return this.dropPkt(pkt, "no-route");
     this.ipOutput(pkt, route, false);
@@ -683,7 +703,7 @@ export class NetworkNamespace implements RxHandler, UnderlayStack {
    */
   ipvsTransmit(pkt: PacketBuffer): void {
     // A real server at one of this node's own addresses is delivered locally (through lo).
-    const route = this.routeOutput(readIp(pkt.buf, pkt.head + 16));
+    const route = this.routeOutput(ipv4.dst(pkt.buf, pkt.head));
     if (route === null) return this.dropPkt(pkt, "no-route");
     this.ipOutput(pkt, route, false, true);
   }
@@ -698,10 +718,10 @@ export class NetworkNamespace implements RxHandler, UnderlayStack {
     // buffer of a packet it answers (icmp_reply builds a new skb; tunnels scrub theirs).
     if (!keepState) pkt.scrub();
     if (this.nf !== null) {
-      const before = readIp(pkt.buf, pkt.head + 16);
+      const before = ipv4.dst(pkt.buf, pkt.head);
       const v = this.nf.output(this, pkt, dev);
       if (v !== NF_ACCEPT) return this.nfDone(pkt, v);
-      const after = readIp(pkt.buf, pkt.head + 16);
+      const after = ipv4.dst(pkt.buf, pkt.head);
       if (after !== before) {
         // ip_route_me_harder: OUTPUT DNAT changed the destination, so route again.
         const again = this.routeOutput(after);
@@ -711,11 +731,11 @@ export class NetworkNamespace implements RxHandler, UnderlayStack {
       }
     }
     if (pkt.tail - pkt.head > dev.mtu) {
-      const df = (pkt.buf[pkt.head + 6]! & 0x40) !== 0;
+      const df = ipv4.dontFrag(pkt.buf, pkt.head);
       return this.dropPkt(pkt, pmtuCheck && df ? "local-mtu-exceeded" : "fragmentation-unsupported");
     }
     this.stats.sent++;
-    const dst = readIp(pkt.buf, pkt.head + 16);
+    const dst = ipv4.dst(pkt.buf, pkt.head);
     if (this.sim.tracer && dev !== this.lo) this.sim.trace(this.name, dev.name, "send", `route ${formatRoute(route)}`, pkt, true);
     this.finishOutput(pkt, dev, route.gateway !== 0 ? route.gateway : dst);
   }
@@ -734,7 +754,7 @@ export class NetworkNamespace implements RxHandler, UnderlayStack {
   private neighOutput(pkt: PacketBuffer, dev: NetDevice, nextHop: number): void {
     if (!this.leavePass(pkt)) return;
     if (dev === this.lo) {
-      prependEthernet(pkt, 0, 0, 0x0800);
+      prependEthernet(pkt, 0, 0, ETHERTYPE_IPV4);
       if (this.sim.tracer) this.sim.trace(this.name, "lo", "loopback", "local destination: via lo", pkt);
       dev.transmit(pkt);
       return;
@@ -742,7 +762,7 @@ export class NetworkNamespace implements RxHandler, UnderlayStack {
     const iface = dev.ipConfig as Interface;
     const e = iface.neigh.get(nextHop);
     if (e !== undefined && (e.state === "REACHABLE" || e.state === "STALE" || e.state === "PERMANENT")) {
-      prependEthernet(pkt, e.mac, dev.mac, 0x0800);
+      prependEthernet(pkt, e.mac, dev.mac, ETHERTYPE_IPV4);
       dev.transmit(pkt);
       return;
     }
@@ -763,26 +783,27 @@ export class NetworkNamespace implements RxHandler, UnderlayStack {
    */
   brNfReroute(bridge: NetDevice, pkt: PacketBuffer): number {
     const b = pkt.buf;
-    const eth = pkt.head;
-    const dst = readIp(b, eth + 14 + 16);
+    const frame = pkt.head;
+    const ip = eth.payloadOffset(b, frame);
+    const dst = ipv4.dst(b, ip);
     // ip_route_input fails (and the frame is dropped) when forwarding is off.
     if (!this.isLocalAddress(dst) && !this.ipForward) return BR_NF_DROP;
     const route = this.isLocalAddress(dst) ? null : this.routes.lookup(dst);
     if (route === null || route.dev !== bridge) {
-      writeMacAt(b, eth, bridge.mac);
+      eth.setDst(b, frame, bridge.mac);
       return BR_NF_CONTINUE;
     }
     const iface = bridge.ipConfig as Interface;
     const nextHop = route.gateway !== 0 ? route.gateway : dst;
     const e = iface.neigh.get(nextHop);
     const now = this.sim.now();
-    if (this.sim.tracer) this.sim.traceIp(this.name, bridge.name, "route", `bridged DNAT: ${formatIpv4(dst)} is behind ${bridge.name} too, so the frame stays bridged`, pkt, eth + 14);
+    if (this.sim.tracer) this.sim.traceIp(this.name, bridge.name, "route", `bridged DNAT: ${formatIpv4(dst)} is behind ${bridge.name} too, so the frame stays bridged`, pkt, ip);
     if (e !== undefined && (e.state === "PERMANENT" || (e.state === "REACHABLE" && now - e.updated <= REACHABLE_TIME_NS))) {
-      writeMacAt(b, eth, e.mac);
+      eth.setDst(b, frame, e.mac);
       return BR_NF_CONTINUE;
     }
     // neigh->output with nf_bridge->bridged_dnat set: the source MAC is kept aside.
-    pkt.brNfSrcMac = macAt(b, eth + 6);
+    pkt.brNfSrcMac = eth.src(b, frame);
     pkt.brNfBridgedDnat = true;
     return BR_NF_NEIGH;
   }
@@ -793,14 +814,14 @@ export class NetworkNamespace implements RxHandler, UnderlayStack {
    * either way it leaves through the bridge device, whose xmit bridges it on.
    */
   brNfNeighOutput(bridge: NetDevice, pkt: PacketBuffer): void {
-    pkt.head += 14;
-    const dst = readIp(pkt.buf, pkt.head + 16);
+    pkt.head = eth.payloadOffset(pkt.buf, pkt.head);
+    const dst = ipv4.dst(pkt.buf, pkt.head);
     const route = this.routes.lookup(dst);
     const nextHop = route !== null && route.gateway !== 0 ? route.gateway : dst;
     const iface = bridge.ipConfig as Interface;
     const e = iface.neigh.get(nextHop);
     if (e !== undefined && (e.state === "REACHABLE" || e.state === "STALE" || e.state === "PERMANENT")) {
-      prependEthernet(pkt, e.mac, bridge.mac, 0x0800);
+      prependEthernet(pkt, e.mac, bridge.mac, ETHERTYPE_IPV4);
       bridge.transmit(pkt);
       return;
     }
@@ -822,14 +843,14 @@ export class NetworkNamespace implements RxHandler, UnderlayStack {
     if (entry.queuedBytes + len > UNRES_QLEN_BYTES) return this.dropPkt(pkt, "neigh-queue-full");
     entry.queue.push(pkt);
     entry.queuedBytes += len;
-    if (start) this.arpProbe(iface, entry, readIp(pkt.buf, pkt.head + 12));
+    if (start) this.arpProbe(iface, entry, ipv4.src(pkt.buf, pkt.head));
   }
 
   private arpProbe(iface: Interface, entry: NeighEntry, hintSrc: number): void {
     entry.probes++;
     // arp_solicit (arp_announce 0): use the queued packet's source if it is ours.
     const src = this.localAddrs.has(hintSrc) ? hintSrc : (iface.addrs[0]?.ip ?? this.selectSourceAny());
-    this.sendArp(iface.dev, 1, iface.dev.mac, src, 0xffffffffffff, 0, entry.ip);
+    this.sendArp(iface.dev, ARP_REQUEST, iface.dev.mac, src, 0xffffffffffff, 0, entry.ip);
     const timer: TimerTask = {
       fire: () => {
         if (entry.state !== "INCOMPLETE") return;
@@ -856,54 +877,33 @@ export class NetworkNamespace implements RxHandler, UnderlayStack {
   }
 
   /** Builds and transmits one ARP message (Ethernet/IPv4, RFC 826). */
-  private sendArp(dev: NetDevice, op: number, sha: number, spa: number, dstMac: number, tha: number, tpa: number): void {
+  private sendArp(dev: NetDevice, op: ArpRepr["op"], sha: number, spa: number, dstMac: number, tha: number, tpa: number): void {
     const pkt = this.sim.pool.acquire();
-    const b = pkt.buf;
-    const h = pkt.head;
-    writeMacAt(b, h, dstMac);
-    writeMacAt(b, h + 6, dev.mac);
-    b[h + 12] = 0x08;
-    b[h + 13] = 0x06;
-    const a = h + 14;
-    b[a] = 0;
-    b[a + 1] = 1; // htype Ethernet
-    b[a + 2] = 0x08;
-    b[a + 3] = 0x00; // ptype IPv4
-    b[a + 4] = 6;
-    b[a + 5] = 4;
-    b[a + 6] = 0;
-    b[a + 7] = op;
-    writeMacAt(b, a + 8, sha);
-    writeIp(b, a + 14, spa);
-    writeMacAt(b, a + 18, tha);
-    writeIp(b, a + 24, tpa);
-    pkt.tail = a + 28;
+    buildArpFrame(pkt, dev.mac, dstMac, { op, senderMac: sha, senderIp: spa, targetMac: tha, targetIp: tpa });
     if (this.sim.tracer) {
-      this.sim.trace(this.name, dev.name, op === 1 ? "arp-request" : "arp-reply", op === 1 ? `who-has ${formatIpv4(tpa)}` : `${formatIpv4(spa)} is-at our MAC`, pkt);
+      this.sim.trace(this.name, dev.name, op === ARP_REQUEST ? "arp-request" : "arp-reply", op === ARP_REQUEST ? `who-has ${formatIpv4(tpa)}` : `${formatIpv4(spa)} is-at our MAC`, pkt);
     }
     dev.transmit(pkt);
   }
 
   private arpRcv(dev: NetDevice, pkt: PacketBuffer): void {
     const b = pkt.buf;
-    const a = pkt.head + 14;
-    if (pkt.tail - a < 28 || readU16(b, a) !== 1 || readU16(b, a + 2) !== 0x0800 || b[a + 4] !== 6 || b[a + 5] !== 4) {
-      return this.dropPkt(pkt, "arp-malformed");
-    }
-    const op = readU16(b, a + 6);
-    const sha = macAt(b, a + 8);
-    const spa = readIp(b, a + 14);
-    const tpa = readIp(b, a + 24);
+    const a = eth.payloadOffset(b, pkt.head);
+    if (!arp.isEthernetIpv4(b, a, pkt.tail - a)) return this.dropPkt(pkt, "arp-malformed");
+    const op = arp.operation(b, a);
+    const sha = arp.senderMac(b, a);
+    const spa = arp.senderIp(b, a);
+    const tpa = arp.targetIp(b, a);
     const iface = this.interfaces.get(dev)!;
     const now = this.sim.now();
     const forUs = this.localAddrs.has(tpa) && tpa >>> 24 !== 127;
     const existing = iface.neigh.get(spa);
-    if (op === 1 && forUs) {
+    if (op === ARP_REQUEST && forUs) {
       // A request for us creates or refreshes the sender's entry (neigh_event_ns), then we reply.
       const e = iface.neigh.set(spa, sha, existing?.state === "PERMANENT" ? "PERMANENT" : "STALE", now);
       this.flushNeighbour(dev, e);
-      this.sendArp(dev, 2, dev.mac, tpa, sha, sha, spa);
-    } else if (op === 2 && existing !== undefined) {
+      this.sendArp(dev, ARP_REPLY, dev.mac, tpa, sha, sha, spa);
+    } else if (op === ARP_REPLY && existing !== undefined) {
       const e = iface.neigh.set(spa, sha, "REACHABLE", now);
       if (this.sim.tracer) this.sim.trace(this.name, dev.name, "arp-resolved", `${formatIpv4(spa)} is-at ${formatMac(sha)}`, pkt);
       this.flushNeighbour(dev, e);
@@ -916,7 +916,7 @@ export class NetworkNamespace implements RxHandler, UnderlayStack {
     const queued = e.queue.splice(0);
     e.queuedBytes = 0;
     for (const p of queued) {
-      prependEthernet(p, e.mac, dev.mac, 0x0800);
+      prependEthernet(p, e.mac, dev.mac, ETHERTYPE_IPV4);
       dev.transmit(p);
     }
   }
@@ -932,15 +932,14 @@ export class NetworkNamespace implements RxHandler, UnderlayStack {
   sendIcmpError(orig: PacketBuffer, type: number, code: number, mtu: number): void {
     const b = orig.buf;
     const h = orig.head;
-    const origSrc = readIp(b, h + 12);
-    const origDst = readIp(b, h + 16);
-    if ((b[h + 6]! & 0x1f) !== 0 || b[h + 7] !== 0) return;
+    const origSrc = ipv4.src(b, h);
+    const origDst = ipv4.dst(b, h);
+    if (ipv4.fragOffset(b, h) !== 0) return;
     if (origSrc === 0 || origSrc >>> 28 === 0xe || origDst >>> 28 === 0xe || origDst === 0xffffffff) return;
-    const ihl = (b[h]! & 0x0f) * 4;
-    if (b[h + 9] === 1) {
-      const t = b[h + ihl];
+    if (ipv4.protocol(b, h) === IPPROTO_ICMP) {
+      const t = icmp.type(b, ipv4.payloadOffset(b, h));
       // RFC 1122 §3.2.2: no error about an error; only echo/timestamp/info queries may trigger one.
-      if (t !== ICMP_ECHO && t !== ICMP_ECHO_REPLY && t !== 13 && t !== 14 && t !== 15 && t !== 16) return;
+      if (t !== ICMP_ECHO && t !== ICMP_ECHO_REPLY && t !== ICMP_TIMESTAMP && t !== ICMP_TIMESTAMP_REPLY && t !== ICMP_INFO_REQUEST && t !== ICMP_INFO_REPLY) return;
     }
     const route = this.routeOutput(origSrc);
     if (route === null) return;
@@ -948,13 +947,14 @@ export class NetworkNamespace implements RxHandler, UnderlayStack {
       this.stats.icmpRateLimited++;
       return;
     }
-    const quoteLen = Math.min(orig.tail - h, ICMP_ERROR_MAX_LEN - 20 - 8);
+    // icmp_send: as much of the datagram as fits a 576-byte reply (or the route's smaller MTU).
+    const quoteLen = icmpQuoteLength(orig.tail - h, 0, route.dev.mtu);
     const pkt = this.sim.pool.acquire();
     pkt.buf.set(b.subarray(h, h + quoteLen), pkt.head);
     pkt.tail = pkt.head + quoteLen;
     prependIcmp(pkt, type, code, type === ICMP_DEST_UNREACH && code === ICMP_FRAG_NEEDED ? mtu & 0xffff : 0);
     const src = this.localAddrs.has(origDst) ? origDst : this.selectSource(route);
-    prependIpv4(pkt, { src, dst: origSrc, protocol: 1, ttl: DEFAULT_TTL, ident: this.nextIdent(), dontFrag: false, dscp: TOS_INTERNETCONTROL >>> 2 });
+    prependIpv4(pkt, { src, dst: origSrc, protocol: IPPROTO_ICMP, ttl: DEFAULT_TTL, ident: this.nextIdent(), dontFrag: false, dscp: TOS_INTERNETCONTROL >>> 2 });
     this.stats.icmpErrorsSent++;
     if (this.sim.tracer) this.sim.trace(this.name, route.dev.name, "icmp-error", icmpErrorName(type, code, mtu), pkt, true);
     this.ipOutput(pkt, route, false);
@@ -1012,31 +1012,11 @@ export class NetworkNamespace implements RxHandler, UnderlayStack {
 class VxlanSocket implements UdpHandler {
   constructor(readonly dev: VxlanDevice) {}
   onDatagram(_ns: NetworkNamespace, pkt: PacketBuffer): void {
-    pkt.head += (pkt.buf[pkt.head]! & 0x0f) * 4 + 8; // past the outer IPv4 and UDP headers
+    pkt.head = udp.payloadOffset(pkt.buf, ipv4.payloadOffset(pkt.buf, pkt.head)); // the VXLAN header
     this.dev.decapsulate(pkt);
   }
 }
 
-export function readIp(b: Uint8Array, off: number): number {
-  return ((b[off]! << 24) | (b[off + 1]! << 16) | (b[off + 2]! << 8) | b[off + 3]!) >>> 0;
-}
-
-export function writeIp(b: Uint8Array, off: number, ip: number): void {
-  b[off] = (ip >>> 24) & 255;
-  b[off + 1] = (ip >>> 16) & 255;
-  b[off + 2] = (ip >>> 8) & 255;
-  b[off + 3] = ip & 255;
-}
-
-/** TTL − 1 with the header checksum patched (RFC 1624), as ip_decrease_ttl does. */
-function decrementTtl(b: Uint8Array, h: number): void {
-  const oldWord = (b[h + 8]! << 8) | b[h + 9]!;
-  b[h + 8] = b[h + 8]! - 1;
-  const newWord = (b[h + 8]! << 8) | b[h + 9]!;
-  const c = updateChecksum16(readU16(b, h + 10), oldWord, newWord);
-  b[h + 10] = c >>> 8;
-  b[h + 11] = c & 255;
-}
 
 export function icmpErrorName(type: number, code: number, mtu: number): string {
   if (type === ICMP_TIME_EXCEEDED) return "ICMP time exceeded in transit";

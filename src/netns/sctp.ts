@@ -10,7 +10,7 @@
 import type { PacketBuffer } from "../netdev/index.js";
 import {
   IPPROTO_SCTP, SCTP_CHUNK_ABORT, SCTP_CHUNK_COOKIE_ACK, SCTP_CHUNK_ERROR, SCTP_CHUNK_SHUTDOWN_ACK,
-  SCTP_CHUNK_SHUTDOWN_COMPLETE, SctpPacket, SctpRepr, prependIpv4, sctpChunkCode,
+  SCTP_CHUNK_SHUTDOWN_COMPLETE, SctpPacket, SctpRepr, ipv4, prependIpv4, sctpChunkCode,
 } from "../wire/index.js";
 import type { NetworkNamespace } from "./netns.js";
 
@@ -71,7 +71,7 @@ export class SctpStack {
     const ns = this.ns;
     const b = pkt.buf;
     const h = pkt.head;
-    const l4 = h + (b[h]! & 0x0f) * 4;
+    const l4 = ipv4.payloadOffset(b, h);
     const len = pkt.tail - l4;
     const p = view.wrap(b, l4, len);
     let repr: SctpRepr;
@@ -84,8 +84,8 @@ export class SctpStack {
     }
     if (repr.chunks.length === 0) return ns.dropPkt(pkt, "sctp-malformed");
     const env: SctpEnvelope = {
-      srcIp: readIp(b, h + 12),
-      dstIp: readIp(b, h + 16),
+      srcIp: ipv4.src(b, h),
+      dstIp: ipv4.dst(b, h),
       srcPort: repr.srcPort,
       dstPort: repr.dstPort,
     };
@@ -130,8 +130,4 @@ function copyRepr(r: SctpRepr): SctpRepr {
       return c;
     }),
   };
-}
-
-function readIp(b: Uint8Array, off: number): number {
-  return ((b[off]! << 24) | (b[off + 1]! << 16) | (b[off + 2]! << 8) | b[off + 3]!) >>> 0;
 }

@@ -21,15 +21,36 @@
  */
 import { formatIpv4 } from "../base/index.js";
 import { APP_RESPONSE_NS, TCP_SEGMENT_GAP_NS, type PacketBuffer, type TimerTask } from "../netdev/index.js";
-import { foldSum, prependIpv4, pseudoHeaderSum, sumBytes } from "../wire/index.js";
-import { placePayload, prependTcp, readU16, readU32 } from "./l4-build.js";
+import {
+  ICMP_DST_UNREACHABLE,
+  ICMP_FRAG_NEEDED,
+  ICMP_QUOTED_L4_MIN,
+  IPPROTO_TCP,
+  TCP_ACK,
+  TCP_FIN,
+  TCP_MIN_HEADER_LEN,
+  TCP_OPT_MSS,
+  TCP_OPT_NOP,
+  TCP_OPT_SACK_PERMITTED,
+  TCP_OPT_TIMESTAMPS,
+  TCP_OPT_WINDOW_SCALE,
+  TCP_PSH,
+  TCP_RST,
+  TCP_SYN,
+  get16,
+  get32,
+  ipv4,
+  prependIpv4,
+  prependTcp,
+  set32,
+  tcp,
+  tcpOptionValue,
+} from "../wire/index.js";
+import { placePayload } from "./l4-build.js";
 import type { NetworkNamespace } from "./netns.js";
 
-export const TCP_FIN = 0x01;
-export const TCP_SYN = 0x02;
-export const TCP_RST = 0x04;
-export const TCP_PSH = 0x08;
-export const TCP_ACK = 0x10;
+// The flag bits are wire's; re-exported for this module's users.
+export { TCP_ACK, TCP_FIN, TCP_PSH, TCP_RST, TCP_SYN } from "../wire/index.js";
 
 export type TcpState =
   | "SYN_SENT"
@@ -437,10 +458,10 @@ export class TcpConnection implements TimerTask {
   /** Handles one segment for this connection; `l4` is the TCP header offset. */
   segment(pkt: PacketBuffer, l4: number): void {
     const b = pkt.buf;
-    const flags = b[l4 + 13]!;
-    const seq = readU32(b, l4 + 4);
-    const ack = readU32(b, l4 + 8);
-    const dataOff = l4 + (b[l4 + 12]! >>> 4) * 4;
+    const flags = tcp.flags(b, l4);
+    const seq = tcp.seq(b, l4);
+    const ack = tcp.ack(b, l4);
+    const dataOff = tcp.payloadOffset(b, l4);
     const dataLen = pkt.tail - dataOff;
 
     if (flags & TCP_RST) {
@@ -507,7 +528,7 @@ export class TcpConnection implements TimerTask {
     // The ACK first (RFC 9293 §3.10.7.4, fifth check), against what we had sent when the
     // segment arrived: FIN_WAIT_1 becomes FIN_WAIT_2 only once our FIN is acknowledged.
     if (flags & TCP_ACK) {
-      this.onAck(ack, readU16(b, l4 + 14));
+      this.onAck(ack, tcp.window(b, l4));
       const finAcked = this.finSent && ack === this.sndMax;
       if (finAcked) {
         if (this.state === "FIN_WAIT_1") this.state = "FIN_WAIT_2";
@@ -596,7 +617,7 @@ export class TcpConnection implements TimerTask {
       ident = this.ipIdent;
     }
     // A SYN-ACK goes out from the listener (ip_build_and_send_pkt): with DF, IP ID 0.
-    prependIpv4(pkt, { src: this.localIp, dst: this.remoteIp, protocol: 6, ttl: 64, ident, dontFrag: true });
+    prependIpv4(pkt, { src: this.localIp, dst: this.remoteIp, protocol: IPPROTO_TCP, ttl: 64, ident, dontFrag: true });
     // Linux leaves the TCP checksum to the device (every podwire device offers it): the
     // skb is CHECKSUM_PARTIAL (the bytes carry the final checksum all the same).
     pkt.csumPartial = true;
@@ -625,30 +646,19 @@ export class TcpConnection implements TimerTask {
 
   /** Reads the peer's SYN options: MSS, window scale, SACK-permitted, timestamps (and its window, never scaled in a SYN). */
   readSynOptions(b: Uint8Array, l4: number): void {
-    this.sndWnd = readU16(b, l4 + 14);
-    const end = l4 + (b[l4 + 12]! >>> 4) * 4;
-    let i = l4 + 20;
-    while (i < end) {
-      const kind = b[i]!;
-      if (kind === 0) break;
-      if (kind === 1) {
-        i++;
-        continue;
-      }
-      const len = b[i + 1]!;
-      if (len < 2 || i + len > end) break;
-      if (kind === 2 && len === 4) {
-        this.peerMss = (b[i + 2]! << 8) | b[i + 3]!;
-      } else if (kind === 3 && len === 3) {
-        this.wscaleOk = true;
-        this.sndWscale = b[i + 2]!;
-      } else if (kind === 4 && len === 2) {
-        this.sackOk = true;
-      } else if (kind === 8 && len === 10) {
-        this.tsOk = true;
-        this.tsRecent = readU32(b, i + 2);
-      }
-      i += len;
+    this.sndWnd = tcp.window(b, l4);
+    const mss = tcpOptionValue(b, l4, TCP_OPT_MSS, 4);
+    if (mss >= 0) this.peerMss = get16(b, mss);
+    const wscale = tcpOptionValue(b, l4, TCP_OPT_WINDOW_SCALE, 3);
+    if (wscale >= 0) {
+      this.wscaleOk = true;
+      this.sndWscale = b[wscale]!;
+    }
+    if (tcpOptionValue(b, l4, TCP_OPT_SACK_PERMITTED, 2) >= 0) this.sackOk = true;
+    const ts = tcpOptionValue(b, l4, TCP_OPT_TIMESTAMPS, 10);
+    if (ts >= 0) {
+      this.tsOk = true;
+      this.tsRecent = get32(b, ts);
     }
   }
 
@@ -669,54 +679,32 @@ export class TcpConnection implements TimerTask {
  * window scale. With everything on: 20 bytes, as a Linux SYN has.
  */
 function synOptions(mss: number, sack: boolean, ts: boolean, wscale: boolean, tsval: number, tsecr: number): Uint8Array {
-  const o: number[] = [2, 4, mss >>> 8, mss & 255];
+  const o: number[] = [TCP_OPT_MSS, 4, mss >>> 8, mss & 255];
   if (ts) {
-    o.push(...(sack ? [4, 2] : [1, 1]), 8, 10);
+    o.push(...(sack ? [TCP_OPT_SACK_PERMITTED, 2] : [TCP_OPT_NOP, TCP_OPT_NOP]), TCP_OPT_TIMESTAMPS, 10);
     o.push(tsval >>> 24, (tsval >>> 16) & 255, (tsval >>> 8) & 255, tsval & 255);
     o.push(tsecr >>> 24, (tsecr >>> 16) & 255, (tsecr >>> 8) & 255, tsecr & 255);
   } else if (sack) {
-    o.push(1, 1, 4, 2);
+    o.push(TCP_OPT_NOP, TCP_OPT_NOP, TCP_OPT_SACK_PERMITTED, 2);
   }
-  if (wscale) o.push(1, 3, 3, WSCALE);
+  if (wscale) o.push(TCP_OPT_NOP, TCP_OPT_WINDOW_SCALE, 3, WSCALE);
   return Uint8Array.from(o);
 }
 
 /** NOP, NOP, timestamps: the 12 option bytes of every segment once timestamps are on. */
 function tsOption(tsval: number, tsecr: number): Uint8Array {
   const o = new Uint8Array(TS_ALIGNED);
-  o[0] = 1;
-  o[1] = 1;
-  o[2] = 8;
-  o[3] = 10;
-  writeU32(o, 4, tsval);
-  writeU32(o, 8, tsecr);
+  o.set(TS_OPTION_PREFIX);
+  set32(o, 4, tsval);
+  set32(o, 8, tsecr);
   return o;
 }
-
-function writeU32(b: Uint8Array, off: number, v: number): void {
-  b[off] = v >>> 24;
-  b[off + 1] = (v >>> 16) & 255;
-  b[off + 2] = (v >>> 8) & 255;
-  b[off + 3] = v & 255;
-}
+const TS_OPTION_PREFIX = Uint8Array.of(TCP_OPT_NOP, TCP_OPT_NOP, TCP_OPT_TIMESTAMPS, 10);
 
 /** The TSval of a segment's timestamps option, or null without one. */
 function readTsVal(b: Uint8Array, l4: number): number | null {
-  const end = l4 + (b[l4 + 12]! >>> 4) * 4;
-  let i = l4 + 20;
-  while (i < end) {
-    const kind = b[i]!;
-    if (kind === 0) break;
-    if (kind === 1) {
-      i++;
-      continue;
-    }
-    const len = b[i + 1]!;
-    if (len < 2 || i + len > end) break;
-    if (kind === 8 && len === 10) return readU32(b, i + 2);
-    i += len;
-  }
-  return null;
+  const ts = tcpOptionValue(b, l4, TCP_OPT_TIMESTAMPS, 10);
+  return ts < 0 ? null : get32(b, ts);
 }
 
 function connKey(localIp: number, localPort: number, remoteIp: number, remotePort: number): string {
@@ -781,17 +769,18 @@ export class TcpStack {
    * namespace's listeners, as before.
    */
   icmpError(b: Uint8Array, q: number, quotedLen: number, type: number, code: number, mtu: number): void {
-    const ihl = (b[q]! & 0x0f) * 4;
-    if (quotedLen < ihl + 8) return;
-    const conn = this.conns.get(connKey(readIp(b, q + 12), readU16(b, q + ihl), readIp(b, q + 16), readU16(b, q + ihl + 2)));
+    const ihl = ipv4.headerLen(b, q);
+    if (quotedLen < ihl + ICMP_QUOTED_L4_MIN) return;
+    const th = q + ihl;
+    const conn = this.conns.get(connKey(ipv4.src(b, q), tcp.srcPort(b, th), ipv4.dst(b, q), tcp.dstPort(b, th)));
     if (conn === undefined) return;
-    const seq = readU32(b, q + ihl + 4);
+    const seq = tcp.seq(b, th);
     // between(seq, snd_una, snd_nxt): Linux's snd_nxt is the highest sent (a go-back-N here rewinds sndNxt).
     if (before(seq, conn.sndUna) || !before(seq, conn.highestSent)) {
       this.outOfWindowIcmps++;
       return;
     }
-    if (type === 3 && code === 4) conn.mtuReduced(mtu);
+    if (type === ICMP_DST_UNREACHABLE && code === ICMP_FRAG_NEEDED) conn.mtuReduced(mtu);
   }
 
   countOutOfWindow(): void {
@@ -802,15 +791,15 @@ export class TcpStack {
   receive(pkt: PacketBuffer): void {
     const b = pkt.buf;
     const h = pkt.head;
-    const l4 = h + (b[h]! & 0x0f) * 4;
+    const l4 = ipv4.payloadOffset(b, h);
     const len = pkt.tail - l4;
-    if (len < 20 || (b[l4 + 12]! >>> 4) * 4 < 20 || (b[l4 + 12]! >>> 4) * 4 > len) return this.ns.dropPkt(pkt, "tcp-malformed");
-    const src = readIp(b, h + 12);
-    const dst = readIp(b, h + 16);
-    if (foldSum(sumBytes(b, l4, len, pseudoHeaderSum(src, dst, 6, len))) !== 0xffff) return this.ns.dropPkt(pkt, "tcp-checksum");
-    const srcPort = readU16(b, l4);
-    const dstPort = readU16(b, l4 + 2);
-    const flags = b[l4 + 13]!;
+    if (len < TCP_MIN_HEADER_LEN || tcp.headerLen(b, l4) < TCP_MIN_HEADER_LEN || tcp.headerLen(b, l4) > len) return this.ns.dropPkt(pkt, "tcp-malformed");
+    const src = ipv4.src(b, h);
+    const dst = ipv4.dst(b, h);
+    if (!tcp.verifyChecksum(b, l4, len, src, dst)) return this.ns.dropPkt(pkt, "tcp-checksum");
+    const srcPort = tcp.srcPort(b, l4);
+    const dstPort = tcp.dstPort(b, l4);
+    const flags = tcp.flags(b, l4);
     const conn = this.conns.get(connKey(dst, dstPort, src, srcPort));
     if (conn !== undefined) {
       if (this.ns.sim.tracer) this.ns.sim.trace(this.ns.name, "", "deliver", `to TCP socket ${conn.toString()}`, pkt, true);
@@ -822,7 +811,7 @@ export class TcpStack {
     if (accept !== undefined && (flags & (TCP_SYN | TCP_ACK | TCP_RST)) === TCP_SYN) {
       const conn = new TcpConnection(this, dst, dstPort, src, srcPort, {}, "SYN_RECV", this.ns.sim.rng.nextU32());
       conn.app = accept(conn);
-      conn.rcvNxt = (readU32(b, l4 + 4) + 1) >>> 0;
+      conn.rcvNxt = (tcp.seq(b, l4) + 1) >>> 0;
       conn.readSynOptions(b, l4);
       this.conns.set(conn.key, conn);
       if (this.ns.sim.tracer) this.ns.sim.trace(this.ns.name, "", "deliver", `SYN to listener :${dstPort}`, pkt, true);
@@ -836,9 +825,9 @@ export class TcpStack {
 
   /** A RST answering `pkt` (head at IPv4), as REJECT --reject-with tcp-reset sends it. */
   sendResetFor(pkt: PacketBuffer): void {
-    const l4 = pkt.head + (pkt.buf[pkt.head]! & 0x0f) * 4;
+    const l4 = ipv4.payloadOffset(pkt.buf, pkt.head);
     const len = pkt.tail - l4;
-    if (len < 20 || pkt.buf[l4 + 13]! & TCP_RST) return;
+    if (len < TCP_MIN_HEADER_LEN || tcp.flags(pkt.buf, l4) & TCP_RST) return;
     this.sendReset(pkt, l4, len);
   }
 
@@ -846,11 +835,11 @@ export class TcpStack {
   private sendReset(pkt: PacketBuffer, l4: number, len: number): void {
     const b = pkt.buf;
     const h = pkt.head;
-    const src = readIp(b, h + 12);
-    const dst = readIp(b, h + 16);
-    const flags = b[l4 + 13]!;
-    const seq = readU32(b, l4 + 4);
-    const dataLen = len - (b[l4 + 12]! >>> 4) * 4;
+    const src = ipv4.src(b, h);
+    const dst = ipv4.dst(b, h);
+    const flags = tcp.flags(b, l4);
+    const seq = tcp.seq(b, l4);
+    const dataLen = len - tcp.headerLen(b, l4);
     const route = this.ns.routeOutput(src);
     if (route === null) return;
     const rst = this.ns.sim.pool.acquire();
@@ -859,18 +848,14 @@ export class TcpStack {
     let rack = 0;
     let rflags = TCP_RST;
     if (flags & TCP_ACK) {
-      rseq = readU32(b, l4 + 8);
+      rseq = tcp.ack(b, l4);
     } else {
       rack = (seq + dataLen + (flags & TCP_SYN ? 1 : 0) + (flags & TCP_FIN ? 1 : 0)) >>> 0;
       rflags |= TCP_ACK;
     }
-    prependTcp(rst, { srcPort: readU16(b, l4 + 2), dstPort: readU16(b, l4), seq: rseq, ack: rack, flags: rflags, window: 0, options: null }, dst, src);
-    prependIpv4(rst, { src: dst, dst: src, protocol: 6, ttl: 64, ident: 0, dontFrag: true });
+    prependTcp(rst, { srcPort: tcp.dstPort(b, l4), dstPort: tcp.srcPort(b, l4), seq: rseq, ack: rack, flags: rflags, window: 0, options: null }, dst, src);
+    prependIpv4(rst, { src: dst, dst: src, protocol: IPPROTO_TCP, ttl: 64, ident: 0, dontFrag: true });
     if (this.ns.sim.tracer) this.ns.sim.trace(this.ns.name, route.dev.name, "reply", "TCP RST: no socket", rst, true);
     this.ns.ipOutput(rst, route, true);
   }
-}
-
-function readIp(b: Uint8Array, off: number): number {
-  return readU32(b, off);
 }

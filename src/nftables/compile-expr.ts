@@ -7,6 +7,7 @@
  * binop over a binop, say) become a closure over the packet being evaluated (`RT.p`),
  * called through LOAD_FN.
  */
+import { ETHERTYPE_IPV4 } from "../wire/ethernet.js";
 import type { Expr } from "./model.js";
 import { NftPacket, type NftEnv } from "./packet.js";
 import { UNDEF, wordOf } from "./sets-runtime.js";
@@ -116,7 +117,7 @@ export function encodeLoad(e: Expr, out: LoadSink): void {
     }
     case "meta":
       // NFPROTO_IPV4, ETH_P_IP; iif/oif indexes: podwire keeps none.
-      return out.load(LOAD_CONST, e.key === "nfproto" ? 2 : e.key === "protocol" ? 0x0800 : 0, 0);
+      return out.load(LOAD_CONST, e.key === "nfproto" ? 2 : e.key === "protocol" ? ETHERTYPE_IPV4 : 0, 0);
     case "numgen":
       if (e.mode === "random") return out.load(LOAD_NUMGEN_RANDOM, e.mod | 0, e.offset | 0);
       return out.load(LOAD_NUMGEN_INC, out.constant(out.numgenInc(e)), 0);

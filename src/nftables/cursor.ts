@@ -57,6 +57,11 @@ export class Cursor {
     return buf[buf.length - 1]!;
   }
 
+  /** Every token read so far has been consumed (the lexer is where the cursor is). */
+  drained(): boolean {
+    return this.pos - this.start >= this.buf.length;
+  }
+
   next(): Token {
     const t = this.peek();
     if (t.kind !== "eof") this.pos++;

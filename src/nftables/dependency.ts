@@ -6,19 +6,15 @@
  * and disappears; a `th` header match after it becomes that protocol's (`meta l4proto tcp
  * th dport 80` → `tcp dport 80`). Semantics are unchanged: a `tcp dport` match implies TCP.
  */
-import { formatAtom } from "./datatypes.js";
 import type { Expr, Family, Stmt } from "./model.js";
-import { ProtocolContext } from "./protocol-context.js";
+import { ProtocolContext, transportNumber } from "./protocol-context.js";
 
 function dependencyOf(s: Stmt, family: Family): string | undefined {
   if (s.kind !== "match" || s.op !== "==" || s.right.length !== 1 || s.right[0]!.kind !== "value") return undefined;
   const v = s.right[0]!.v as number;
   const l = s.left;
   const l4 = (l.kind === "payload" && ((l.proto === "ip" && l.field === "protocol") || (l.proto === "ip6" && l.field === "nexthdr"))) || (l.kind === "meta" && l.key === "l4proto");
-  if (l4) {
-    const name = formatAtom("inet_proto", v);
-    return name === "tcp" || name === "udp" || name === "sctp" ? name : undefined;
-  }
+  if (l4) return transportNumber(v);
   if (family === "inet" && l.kind === "meta" && l.key === "nfproto") return v === 2 ? "ip" : v === 10 ? "ip6" : undefined;
   return undefined;
 }

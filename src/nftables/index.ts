@@ -1,6 +1,7 @@
 export * from "./model.js";
 export * from "./errors.js";
-export { applyNftScript, parseNftRuleset } from "./script.js";
+export { applyNftScript, parseNftRuleset, type ApplyNftOptions } from "./script.js";
+export { newNftChanges, type NftChanges, type NftSetDelta } from "./changes.js";
 export { printRuleset, printRule, printStmt, printExpr } from "./print.js";
 export { tokenize, type Token } from "./tokenize.js";
 export { formatPriority } from "./priority.js";

@@ -20,7 +20,8 @@ import { IPS_DST_NAT, IPS_SRC_NAT } from "../conntrack/index.js";
 import { RuleEngine, Traversal } from "../netfilter/engine.js";
 import { createEnv } from "../netfilter/env.js";
 import { CT_STATE_BY_NAME, CT_STATE_DNAT, CT_STATE_SNAT, addressType, type BuiltinChain, type Rule, type Ruleset, type TableName } from "../netfilter/model.js";
-import { type OfflineTraceOptions, type OfflineTraceResult, packetBytes, writeU32 } from "../netfilter/offline-trace.js";
+import { type OfflineTraceOptions, type OfflineTraceResult, packetBytes, setPacketDst } from "../netfilter/offline-trace.js";
+import { ipv4 } from "../wire/ipv4.js";
 import { PacketContext } from "../netfilter/packet-context.js";
 import { NFT_HOOK, STAGE_IPT, STAGE_NAT, STAGE_NFT, type Stage, buildStages } from "./hook-stages.js";
 import { type CompiledChain, type CompiledNft, NftResult, compileRuleset } from "./compile.js";
@@ -124,11 +125,7 @@ function walk(e: Engines, opts: OfflineTraceOptions, isLocal: (ip: number) => bo
   const rewriteDst = (ip: number, port: number): void => {
     if (ip !== 0) w.dst = ip;
     if (port !== 0 && opts.packet.proto !== "icmp") w.dport = port;
-    writeU32(bytes, 16, w.dst);
-    if (opts.packet.proto !== "icmp") {
-      bytes[22] = w.dport >>> 8;
-      bytes[23] = w.dport & 255;
-    }
+    setPacketDst(bytes, opts.packet.proto, w.dst, w.dport);
     ctx.load(bytes, 0, bytes.length);
     w.dnat = true;
     iptCtState |= CT_STATE_DNAT;
@@ -154,8 +151,8 @@ function walk(e: Engines, opts: OfflineTraceOptions, isLocal: (ip: number) => bo
     p.len = bytes.length;
     p.src = opts.packet.src;
     p.dst = w.dst;
-    p.proto = bytes[9]!;
-    p.thOff = 20;
+    p.proto = ipv4.protocol(bytes, 0);
+    p.thOff = ipv4.payloadOffset(bytes, 0);
     p.iifname = inName;
     p.oifname = outName;
     p.mark = w.mark;

@@ -44,7 +44,7 @@ import type { Ref } from "./parse-values.js";
 import { killDependencies, orderMergedPayloads, renameLaterTh } from "./dependency.js";
 import { normaliseInterval, sortElements } from "./sort.js";
 import type { Token } from "./tokenize.js";
-import { type TableView, type ValidationCache, validateFull, validateIncremental } from "./validate.js";
+import { type TableView, type ValidationCache, type ValidationDelta, validateFull, validateIncremental } from "./validate.js";
 
 /** nft's default size of a set a dynset statement fills, when it has none (NFT_SET_MAX_SIZE… as 1.0.6 prints it). */
 const DYNSET_DEFAULT_SIZE = 65535;
@@ -66,6 +66,12 @@ interface TableState {
 }
 
 const TABLE_STATE = new WeakMap<NftTable, TableState>();
+
+/** Chains a transaction remembers having named last (a power of two). */
+const RECENT = 32;
+
+/** A table's validation: the whole cache, or (incremental) what grew over the kept one. */
+type Validation = { incremental: false; cache: ValidationCache } | { incremental: true; delta: ValidationDelta };
 
 /** A count per name: committed counts (read-only unless owned) plus this transaction's changes. */
 class Counts {
@@ -217,11 +223,80 @@ export class TableTx implements TableView {
 
   // ---------------------------------------------------------------- reading
 
+  /**
+   * The chains named last (created or looked up), newest first at `recentPos`: a script names
+   * the chains it just added (an endpoint chain's rules, a verdict map's targets) and one
+   * chain line after line, and a few string compares cost less than hashing a name into a
+   * map of every chain (cache misses in a table of a million chains).
+   */
+  private readonly recentNames: string[] = new Array<string>(RECENT).fill("");
+  /** The last chain found in the maps (a chain many rules jump to, such as mark-for-masquerade, found again by one compare). */
+  private lastLooked = "";
+  private lastChain: NftChain | undefined = undefined;
+  private readonly recentChains: (NftChain | null)[] = new Array<NftChain | null>(RECENT).fill(null);
+  private recentPos = 0;
+
   chain(name: string): NftChain | undefined {
+    if (name === this.lastLooked) return this.lastChain;
+    const names = this.recentNames;
+    for (let k = 0, i = this.recentPos; k < RECENT; k++, i = (i + RECENT - 1) & (RECENT - 1)) {
+      if (names[i] === name) return this.recentChains[i] ?? undefined;
+    }
+    const c = this.lookupChain(name);
+    if (c !== undefined) {
+      this.lastLooked = c.name;
+      this.lastChain = c;
+    }
+    return c;
+  }
+
+  /** The chain named `name`, from the maps (for a name that is probably new: not among the recent ones). */
+  lookupChain(name: string): NftChain | undefined {
     const o = this.chainOv.get(name);
     // null: deleted here
-    if (o !== undefined) return o ?? undefined;
-    return this.base?.chains.get(name);
+    return o !== undefined ? (o ?? undefined) : this.base?.chains.get(name);
+  }
+
+  /**
+   * A recent chain whose name is written in `s` at `at` (then a blank or `end`): a reader
+   * finds the chains a line names among the ones just added without making a string.
+   */
+  recentAt(s: string, at: number, end: number): NftChain | undefined {
+    const names = this.recentNames;
+    for (let k = 0, i = this.recentPos; k < RECENT; k++, i = (i + RECENT - 1) & (RECENT - 1)) {
+      const n = names[i]!;
+      const j = at + n.length;
+      if (n !== "" && j <= end && (j === end || s.charCodeAt(j) === 32) && s.startsWith(n, at)) return this.recentChains[i] ?? undefined;
+    }
+    return undefined;
+  }
+
+  /** Puts `c` (the chain of its name now) first among the recent chains. */
+  private remember(c: NftChain): void {
+    const i = (this.recentPos + 1) & (RECENT - 1);
+    this.recentPos = i;
+    this.recentNames[i] = c.name;
+    this.recentChains[i] = c;
+  }
+
+  /** Forgets chain `name` among the recent ones (it was replaced or deleted). */
+  private forget(name: string): void {
+    if (this.lastLooked === name) {
+      this.lastLooked = "";
+      this.lastChain = undefined;
+    }
+    const names = this.recentNames;
+    for (let i = 0; i < RECENT; i++) {
+      if (names[i] === name) {
+        names[i] = "";
+        this.recentChains[i] = null;
+      }
+    }
+  }
+
+  /** Records that chain `name`'s rules (or existence) changed, for the compiler (not needed once everything recompiles). */
+  chainChanged(name: string): void {
+    if (!this.full) this.changedChains.add(name);
   }
 
   *chains(): IterableIterator<NftChain> {
@@ -300,13 +375,16 @@ export class TableTx implements TableView {
     if (c.base) w.base = { ...c.base };
     this.chainOv.set(name, w);
     this.own.add(w);
+    this.forget(name);
+    this.remember(w);
     return w;
   }
 
   createChain(c: NftChain): void {
+    // (A chain is created only when none of its name exists: no recent entry names it.)
+    this.remember(c);
     if (this.base === null) {
-      // A new table: the overlay is the table, in creation order.
-      this.chainOv.delete(c.name);
+      // A new table: the overlay is the table, in creation order (a chain deleted here is not in it).
       this.chainOv.set(c.name, c);
       return;
     }
@@ -317,7 +395,10 @@ export class TableTx implements TableView {
   }
 
   deleteChain(name: string): void {
-    this.chainOv.set(name, null);
+    this.forget(name);
+    // A new table's overlay is the table: the chain just goes.
+    if (this.base === null) this.chainOv.delete(name);
+    else this.chainOv.set(name, null);
   }
 
   /** The set's element changes (copying the set object the first time). */
@@ -417,7 +498,7 @@ export class TableTx implements TableView {
   // ---------------------------------------------------------------- commit
 
   /** Validates the table as this transaction leaves it; returns what to keep (all of it, or the changes to the kept cache). */
-  validate(locs: RuleLocs, file: string): { cache: ValidationCache; incremental: boolean } {
+  validate(locs: RuleLocs, file: string): Validation {
     const kept = this.state?.validation;
     if (!this.fullValidation && kept) {
       let rules = 0;
@@ -426,27 +507,37 @@ export class TableTx implements TableView {
       for (const t of this.newMapTargets.values()) targets += t.length;
       const budget = Math.max(4096, 16 * (rules + targets + this.work));
       const inc = validateIncremental(this, kept, this.newRules, this.newMapTargets, budget);
-      if (inc) return { cache: inc, incremental: true };
+      if (inc) return { delta: inc, incremental: true };
     }
     return { cache: validateFull(this, locs, file), incremental: false };
   }
 
+  handleLimit(): number {
+    return this.table.nextHandle;
+  }
+
   /** The new table (or the committed one, unchanged). */
-  commit(inPlace: boolean, validation: { cache: ValidationCache; incremental: boolean }, changes: NftChanges | undefined): NftTable {
+  commit(inPlace: boolean, validation: Validation, changes: NftChanges | undefined): NftTable {
     const base = this.base;
     const t = this.table;
-    const chains = base ? (inPlace ? base.chains : new Map(base.chains)) : new Map<string, NftChain>();
+    // Chains this transaction made or copied keep rule lists grown by push (room for 16 or more
+    // rules): made to size, a million small chains hold their rules and not five times the room.
+    for (const c of this.own) if (c.rules.length < 16) c.rules = c.rules.slice();
+    if (this.base === null) for (const c of this.chainOv.values()) if (c !== null && c.rules.length < 16) c.rules = c.rules.slice();
+    // (A new table's chain overlay holds every chain in creation order, and nothing else: it becomes the table's map.)
+    const chains = base ? (inPlace ? base.chains : new Map(base.chains)) : (this.chainOv as Map<string, NftChain>);
     const sets = base ? (inPlace ? base.sets : new Map(base.sets)) : new Map<string, NftSet>();
-    // (In a new table the overlay holds every chain and set in creation order.)
-    for (const [name, c] of this.chainOv) {
-      if (this.chainNew.has(name)) continue;
-      if (c === null) chains.delete(name);
-      else chains.set(name, c);
-    }
-    for (const name of this.chainNew) {
-      chains.delete(name);
-      const c = this.chainOv.get(name);
-      if (c) chains.set(name, c);
+    if (base) {
+      for (const [name, c] of this.chainOv) {
+        if (this.chainNew.has(name)) continue;
+        if (c === null) chains.delete(name);
+        else chains.set(name, c);
+      }
+      for (const name of this.chainNew) {
+        chains.delete(name);
+        const c = this.chainOv.get(name);
+        if (c) chains.set(name, c);
+      }
     }
     const setDeltas = new Map<string, NftSetDelta>();
     for (const [name, s] of this.setOv) {
@@ -473,12 +564,19 @@ export class TableTx implements TableView {
     // What this table keeps for the next transaction.
     const old = this.state;
     let kept: ValidationCache;
-    if (validation.incremental && old?.validation) {
-      const reach = inPlace ? old.validation.reach : new Map(old.validation.reach);
-      const mapMask = inPlace ? old.validation.mapMask : new Map(old.validation.mapMask);
-      for (const [k, v] of validation.cache.reach) reach.set(k, v);
-      for (const [k, v] of validation.cache.mapMask) mapMask.set(k, v);
-      for (const [name, c] of this.chainOv) if (c === null) reach.delete(name);
+    if (validation.incremental) {
+      // (An incremental check runs only over a kept cache.)
+      const oldV = old!.validation!;
+      // Contexts by chain handle: new chains' handles may lie past the kept array (deleted chains' handles are never used again).
+      const had = oldV.reach;
+      let reach = had;
+      if (t.nextHandle > had.length || !inPlace) {
+        reach = new Uint8Array(t.nextHandle > had.length ? Math.max(t.nextHandle, had.length * 2) : had.length);
+        reach.set(had);
+      }
+      const mapMask = inPlace ? oldV.mapMask : new Map(oldV.mapMask);
+      for (const [h, v] of validation.delta.reach) reach[h] = v;
+      for (const [k, v] of validation.delta.mapMask) mapMask.set(k, v);
       for (const [name, s] of this.setOv) if (s === null) mapMask.delete(name);
       kept = { reach, mapMask };
     } else kept = validation.cache;
@@ -548,6 +646,11 @@ export class Ops {
     private readonly file: string,
     private readonly opts: TxOptions,
   ) {}
+
+  /** Whether rule and statement locations are kept (readers must then give every statement's start). */
+  get recording(): boolean {
+    return this.opts.record;
+  }
 
   private fail(code: (typeof NFT_ERROR)[keyof typeof NFT_ERROR], detail: string, at: Token | NftLocation, hint?: string): never {
     throw nftError(code, detail, "kind" in at ? this.locOf(at) : at, hint);
@@ -624,7 +727,7 @@ export class Ops {
         const w = tt.writable(c.name);
         for (const r of w.rules) tt.countRule(w.name, r, -1);
         w.rules = [];
-        tt.changedChains.add(c.name);
+        tt.chainChanged(c.name);
       }
       return;
     }
@@ -648,7 +751,7 @@ export class Ops {
 
   addChain(tt: TableTx, name: string, base: BaseChainSpec | undefined, create: boolean, loc: Token): void {
     tt.work++;
-    const existing = tt.chain(name);
+    const existing = tt.lookupChain(name);
     if (existing) {
       if (create) this.fail(NFT_ERROR.EXISTS, `chain ${name} exists (File exists)`, loc);
       if (base) this.setBase(tt, name, base, loc);
@@ -661,7 +764,7 @@ export class Ops {
       tt.fullValidation = true;
     }
     tt.createChain(chain);
-    tt.changedChains.add(name);
+    tt.chainChanged(name);
   }
 
   setBase(tt: TableTx, name: string, base: BaseChainSpec, loc: Token): void {
@@ -674,7 +777,7 @@ export class Ops {
     tt.writable(name).base = next;
     tt.full = true;
     tt.fullValidation = true;
-    tt.changedChains.add(name);
+    tt.chainChanged(name);
   }
 
   setPolicy(tt: TableTx, name: string, policy: "accept" | "drop"): void {
@@ -682,13 +785,13 @@ export class Ops {
     if (!chain.base || chain.base.policy === policy) return;
     tt.writable(name).base = { ...chain.base, policy };
     tt.full = true;
-    tt.changedChains.add(name);
+    tt.chainChanged(name);
   }
 
   setChainComment(tt: TableTx, name: string, comment: string): void {
     if (tt.chain(name)!.comment === comment) return;
     tt.writable(name).comment = comment;
-    tt.changedChains.add(name);
+    tt.chainChanged(name);
   }
 
   chain(tt: TableTx, name: string, loc: Token): NftChain {
@@ -707,7 +810,7 @@ export class Ops {
       const w = tt.writable(name);
       for (const r of w.rules) tt.countRule(name, r, -1);
       w.rules = [];
-      tt.changedChains.add(name);
+      tt.chainChanged(name);
       return;
     }
     if (tt.refs().chains.get(name) > 0) {
@@ -720,7 +823,7 @@ export class Ops {
       tt.fullValidation = true;
     }
     tt.deleteChain(name);
-    tt.changedChains.add(name);
+    tt.chainChanged(name);
   }
 
   // ---------------------------------------------------------------- sets
@@ -798,7 +901,8 @@ export class Ops {
     this.checkRefs(tt, parsed.refs);
     if (parsed.portWithoutL4) this.fail(NFT_ERROR.SEMANTIC, "transport protocol mapping is only valid after transport protocol match", parsed.portWithoutL4, "match the protocol first, e.g. meta l4proto tcp dnat to …");
     const stmtsIn = parsed.stmts;
-    for (let i = 0; i < stmtsIn.length; i++) this.checkStmt(tt, stmtsIn[i]!, parsed.starts[i]!);
+    // (A reader may leave `starts` empty when not recording: the statements it reads are never refused here, and the rule's start stands in.)
+    for (let i = 0; i < stmtsIn.length; i++) this.checkStmt(tt, stmtsIn[i]!, parsed.starts[i] ?? start);
     renameLaterTh(stmtsIn);
     const drop = killDependencies(stmtsIn, tt.table.family);
     const stmts = drop.size === 0 ? stmtsIn : stmtsIn.filter((_, i) => !drop.has(i));
@@ -822,7 +926,7 @@ export class Ops {
       if (!added) tt.newRules.set(chainName, (added = []));
       added.push(rule);
     }
-    if (!tt.full) tt.changedChains.add(chainName);
+    tt.chainChanged(chainName);
     tt.work++;
     if (this.opts.record) {
       const starts = drop.size === 0 ? parsed.starts : parsed.starts.filter((_, i) => !drop.has(i));
@@ -836,7 +940,7 @@ export class Ops {
     const chain = tt.writable(chainName);
     tt.countRule(chainName, chain.rules[i]!, -1);
     chain.rules.splice(i, 1);
-    tt.changedChains.add(chainName);
+    tt.chainChanged(chainName);
     tt.work++;
   }
 
@@ -937,7 +1041,7 @@ export class Ops {
       const tt = this.tables.get(key);
       if (tt) order.push(tt);
     }
-    const validations = new Map<TableTx, { cache: ValidationCache; incremental: boolean }>();
+    const validations = new Map<TableTx, Validation>();
     for (const t of order) if (t instanceof TableTx && !t.untouched()) validations.set(t, t.validate(this.ruleLocs, this.file));
     if (changes && this.fullRuleset) changes.full = true;
     return {

@@ -151,7 +151,7 @@ function parseNat(cur: Cursor, type: "dnat" | "snat"): Stmt {
 }
 
 /** The flags of the many nat statements without any (read-only). */
-const NO_FLAGS: string[] = Object.freeze([]) as unknown as string[];
+export const NO_FLAGS: string[] = Object.freeze([]) as unknown as string[];
 
 function parseNatFlags(cur: Cursor): string[] {
   if (!cur.isWord("random") && !cur.isWord("fully-random") && !cur.isWord("persistent")) return NO_FLAGS;
@@ -306,7 +306,7 @@ function parsePrimary(cur: Cursor): Expr {
  * a handful, not millions).
  */
 const SHARED_EXPRS = new Map<string, Expr>();
-function shared(key: string, make: () => Expr): Expr {
+export function shared(key: string, make: () => Expr): Expr {
   let e = SHARED_EXPRS.get(key);
   if (e === undefined) SHARED_EXPRS.set(key, (e = make()));
   return e;

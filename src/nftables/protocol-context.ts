@@ -9,10 +9,14 @@
  *   (`sctp dport 1 meta l4proto udp udp dport 2` and `tcp dport 1 meta l4proto sctp
  *   ip daddr . tcp dport { … }` are both refused); a protocol match itself never is.
  */
-import { formatAtom } from "./datatypes.js";
 import type { Stmt } from "./model.js";
 
 export type Transport = "tcp" | "udp" | "sctp";
+
+/** The transport protocol of an inet_proto number (6, 17, 132: what nft prints as tcp, udp, sctp), else undefined. */
+export function transportNumber(v: number | string): Transport | undefined {
+  return v === 6 ? "tcp" : v === 17 ? "udp" : v === 132 ? "sctp" : undefined;
+}
 
 function asTransport(name: string): Transport | undefined {
   return name === "tcp" || name === "udp" || name === "sctp" ? name : undefined;
@@ -23,7 +27,7 @@ export function protocolMatched(s: Stmt): Transport | undefined {
   if (s.kind !== "match" || s.op !== "==" || s.right.length !== 1 || s.right[0]!.kind !== "value") return undefined;
   const l = s.left;
   const isProto = (l.kind === "meta" && l.key === "l4proto") || (l.kind === "payload" && (l.field === "protocol" || l.field === "nexthdr"));
-  return isProto ? asTransport(formatAtom("inet_proto", s.right[0]!.v)) : undefined;
+  return isProto ? transportNumber(s.right[0]!.v) : undefined;
 }
 
 export class ProtocolContext {

@@ -20,6 +20,7 @@ import { parseRule, type ParsedRule } from "./parse-rule.js";
 import { parseElementList, type Ref } from "./parse-values.js";
 import { Ops, type TableTx } from "./ops.js";
 import { Lexer, type Token } from "./tokenize.js";
+import { RegularLines } from "./fast-line.js";
 
 export interface ApplyNftOptions {
   /** Receives where each rule this script added was written (the rule's first statement; keyed by the rule objects of the returned ruleset). */
@@ -33,6 +34,13 @@ export interface ApplyNftOptions {
    * input stays as it was. Either way an error leaves the input unchanged.
    */
   consume?: boolean;
+  /**
+   * Read kube-proxy's regular lines without tokens (fast-line.ts; the default). false reads
+   * every line with the general reader: the same result, for tests that compare the two.
+   */
+  regularLines?: boolean;
+  /** Receives how many lines were read as regular lines (added to what it holds). */
+  stats?: { regularLines: number };
 }
 
 /**
@@ -45,9 +53,13 @@ export interface ApplyNftOptions {
 export function applyNftScript(ruleset: NftRuleset, text: string | readonly string[], file = "<nft>", options?: Map<NftRule, NftLocation> | ApplyNftOptions): NftRuleset {
   const opts: ApplyNftOptions = options instanceof Map ? { ruleLocs: options } : (options ?? {});
   const consume = opts.consume === true;
+  const regular = opts.regularLines !== false;
   const read = (record: boolean): Ops => {
     const ops = new Ops(ruleset, file, { consume, record });
-    new ScriptReader(new Cursor(new Lexer(text, file), file), ops).run();
+    const lexer = new Lexer(text, file);
+    const reader = new ScriptReader(new Cursor(lexer, file), ops, regular ? lexer : null);
+    reader.run();
+    if (opts.stats) opts.stats.regularLines += reader.regularCount;
     return ops;
   };
   const record = opts.ruleLocs !== undefined;
@@ -83,15 +95,41 @@ interface PendingRule {
 }
 
 class ScriptReader {
+  private readonly regular: RegularLines | null;
+  /** Lines read as regular lines. */
+  regularCount = 0;
+
   constructor(
     private readonly cur: Cursor,
     private readonly ops: Ops,
-  ) {}
+    /** The lexer under `cur`, to read regular lines from directly (null: every line through the cursor). */
+    private readonly lexer: Lexer | null,
+  ) {
+    this.regular = lexer ? new RegularLines(ops) : null;
+  }
+
+  /** Reads the lines ahead that are regular (fast-line.ts) while nothing of them has been tokenized. */
+  private regularLines(): void {
+    const lexer = this.lexer!;
+    const regular = this.regular!;
+    while (this.cur.drained()) {
+      const ahead = lexer.lineAhead();
+      if (ahead === null || !regular.read(ahead.s, ahead.start, ahead.end, ahead.line, ahead.lineStart)) return;
+      lexer.skipLine(ahead.end);
+      this.regularCount++;
+    }
+  }
 
   run(): void {
     const cur = this.cur;
     for (;;) {
-      skipSeparators(cur);
+      // Separators one at a time: after each newline the next line may be a regular one.
+      for (;;) {
+        if (this.regular !== null) this.regularLines();
+        const t = cur.peek();
+        if (t.kind !== "newline" && !(t.kind === "punct" && t.text === ";")) break;
+        cur.next();
+      }
       if (cur.peek().kind === "eof") return;
       this.command();
       if (!cur.atEnd() || cur.isPunct("}")) cur.unexpected("end of line or ;");

@@ -82,7 +82,45 @@ export class Lexer {
     throw nftError(NFT_ERROR.SYNTAX, detail, { file: this.file, line: this.line, column }, hint);
   }
 
+  /** Nothing of the current line has been read (the last token was a newline, or none was read yet). */
+  private lineFresh = true;
+
   next(): Token {
+    const t = this.scan();
+    this.lineFresh = t.kind === "newline";
+    return t;
+  }
+
+  /**
+   * The line ahead when nothing of it has been read: its text is `s` from `start` to `end`
+   * (without its newline), `line` its number and `lineStart` where it starts in `s`. Null
+   * mid-line. A reader that takes the line whole then calls `skipLine`.
+   */
+  lineAhead(): { s: string; start: number; end: number; line: number; lineStart: number } | null {
+    if (!this.lineFresh) return null;
+    const s = this.s;
+    const nl = s.indexOf("\n", this.i);
+    return { s, start: this.i, end: nl < 0 ? this.n : nl, line: this.line, lineStart: this.lineStart };
+  }
+
+  /** Moves past the line `lineAhead` returned (ending at `end`) and its newline. */
+  skipLine(end: number): void {
+    if (end < this.n) {
+      this.i = end + 1;
+      this.line++;
+      this.lineStart = end + 1;
+      return;
+    }
+    this.i = this.n;
+    if (this.sepPending) {
+      this.sepPending = false;
+      this.line++;
+      this.lineStart = this.n;
+      this.nextChunk();
+    }
+  }
+
+  private scan(): Token {
     for (;;) {
       const s = this.s;
       const n = this.n;

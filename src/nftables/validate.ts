@@ -6,6 +6,10 @@
  * chain may be reached again on its own path (ELOOP, "Too many links"). Chains no base chain
  * reaches are not checked, as in the kernel (found with kernel 6.18: a q → r → q loop loads).
  *
+ * Contexts are kept per chain by the chain's handle (a table never hands a handle out twice,
+ * so a chain deleted and added again starts with none), in a byte array as long as the
+ * table's handles: no map of chain names, whose lookups cost cache misses per chain.
+ *
  * Three ways to check one table, all giving the errors of the reference walk:
  * - `referenceWalk`: the kernel's walk, base chain by base chain; it throws the first error
  *   in that order. It runs only when one of the others suspects an error.
@@ -34,11 +38,19 @@ export interface TableView {
   mapTargets(name: string): Iterable<string>;
   /** A set's elements in `nft list` order. */
   sortedElements(name: string): readonly SetElement[];
+  /** Above every handle of the table's chains (the table's next handle). */
+  handleLimit(): number;
 }
 
-/** What a full check found, kept for the next incremental one: contexts per chain and per verdict map (the union over the chains using it). */
+/** What a full check found, kept for the next incremental one: contexts per chain (by handle) and per verdict map (the union over the chains using it). */
 export interface ValidationCache {
-  reach: Map<string, number>;
+  reach: Uint8Array;
+  mapMask: Map<string, number>;
+}
+
+/** What an incremental check found: the contexts that grew, per chain handle and per map. */
+export interface ValidationDelta {
+  reach: Map<number, number>;
   mapMask: Map<string, number>;
 }
 
@@ -88,19 +100,25 @@ function directTargets(s: Stmt, out: string[]): void {
 
 /** Contexts per chain and per map, over kept ones (read-only) with the changes staged here. */
 class Contexts {
-  readonly reach = new Map<string, number>();
+  readonly reach = new Map<number, number>();
   readonly mapMask = new Map<string, number>();
   visits = 0;
   private readonly scratch: string[] = [];
 
   constructor(
     private readonly view: TableView,
-    private readonly keptReach: ReadonlyMap<string, number> | null,
+    private readonly keptReach: Uint8Array,
     private readonly keptMaps: ReadonlyMap<string, number> | null,
   ) {}
 
-  of(chain: string): number {
-    return this.reach.get(chain) ?? this.keptReach?.get(chain) ?? 0;
+  /** The contexts of chain `name` (0 for a chain that does not exist). */
+  of(name: string): number {
+    const c = this.view.chain(name);
+    return c === undefined ? 0 : this.ofHandle(c.handle);
+  }
+
+  private ofHandle(h: number): number {
+    return this.reach.get(h) ?? (h < this.keptReach.length ? this.keptReach[h]! : 0);
   }
 
   ofMap(map: string): number {
@@ -126,13 +144,13 @@ class Contexts {
     while (names.length > 0) {
       const x = names.pop()!;
       const b = masks.pop()!;
-      const had = this.of(x);
-      const nb = b & ~had;
-      if (nb === 0) continue;
-      this.reach.set(x, had | nb);
-      this.visits++;
       const c = this.view.chain(x);
       if (c === undefined) continue;
+      const had = this.ofHandle(c.handle);
+      const nb = b & ~had;
+      if (nb === 0) continue;
+      this.reach.set(c.handle, had | nb);
+      this.visits++;
       for (const r of c.rules) {
         for (const s of r.stmts) {
           if (refused(s, nb)) ok = false;
@@ -223,39 +241,35 @@ function searchLoops(view: TableView, sources: Iterable<string>, budget: number)
  * when either finds something (to throw its error).
  */
 export function validateFull(view: TableView, locs: RuleLocs, file: string): ValidationCache {
-  const order: NftChain[] = [];
-  const color = new Map<string, number>();
+  const limit = view.handleLimit();
+  const reach = new Uint8Array(limit);
+  const mapMask = new Map<string, number>();
   const bases: NftChain[] = [];
   for (const c of view.chains()) if (c.base) bases.push(c);
-  let cycle = false;
-  for (const b of bases) {
-    if (color.has(b.name)) continue;
-    if (postOrder(view, b, color, order, 0) === "cycle") {
-      cycle = true;
-      break;
-    }
-  }
-  const reach = new Map<string, number>();
-  const mapMask = new Map<string, number>();
-  let suspect = cycle;
-  if (!cycle) {
-    for (const b of bases) reach.set(b.name, (reach.get(b.name) ?? 0) | contextBit(b.base!));
+  const order = postOrder(view, bases, limit);
+  let suspect = order === null;
+  if (order !== null) {
+    for (const b of bases) reach[b.handle] = reach[b.handle]! | contextBit(b.base!);
     const out: string[] = [];
     for (let i = order.length - 1; i >= 0; i--) {
       const c = order[i]!;
-      const bits = reach.get(c.name) ?? 0;
-      for (const r of c.rules) {
-        for (const st of r.stmts) {
+      const bits = reach[c.handle]!;
+      const rules = c.rules;
+      for (let ri = 0; ri < rules.length; ri++) {
+        const stmts = rules[ri]!.stmts;
+        for (let si = 0; si < stmts.length; si++) {
+          const st = stmts[si]!;
           if (refused(st, bits)) suspect = true;
+          out.length = 0;
           if (st.kind === "vmap" && st.map.kind === "named") {
             const m = st.map.name;
             mapMask.set(m, (mapMask.get(m) ?? 0) | bits);
-            for (const t of view.mapTargets(m)) reach.set(t, (reach.get(t) ?? 0) | bits);
-            continue;
+            for (const t of view.mapTargets(m)) out.push(t);
+          } else directTargets(st, out);
+          for (let k = 0; k < out.length; k++) {
+            const t = view.chain(out[k]!);
+            if (t !== undefined) reach[t.handle] = reach[t.handle]! | bits;
           }
-          out.length = 0;
-          directTargets(st, out);
-          for (const t of out) reach.set(t, (reach.get(t) ?? 0) | bits);
         }
       }
     }
@@ -264,72 +278,53 @@ export function validateFull(view: TableView, locs: RuleLocs, file: string): Val
   return { reach, mapMask };
 }
 
-/** Depth-first search below `c`: appends chains in post-order; "cycle" when a chain is reached again on its own path. */
-function postOrder(view: TableView, c: NftChain, color: Map<string, number>, order: NftChain[], depth: number): "ok" | "cycle" {
-  // Deep chains of jumps go on with an explicit stack.
-  if (depth > 2000) return postOrderIterative(view, c, color, order);
-  color.set(c.name, 1);
-  // (Each level has its own list: the calls below do not touch it.)
-  const out: string[] = [];
-  for (const r of c.rules) {
-    for (const st of r.stmts) {
-      out.length = 0;
-      if (st.kind === "vmap" && st.map.kind === "named") for (const t of view.mapTargets(st.map.name)) out.push(t);
-      else directTargets(st, out);
-      for (let i = 0; i < out.length; i++) {
-        const t = out[i]!;
-        const col = color.get(t);
-        if (col === 1) return "cycle";
-        if (col === 2) continue;
-        const next = view.chain(t);
-        if (next === undefined) continue;
-        if (postOrder(view, next, color, order, depth + 1) === "cycle") return "cycle";
+/**
+ * Depth-first search from the base chains over jumps, gotos and verdict maps (an explicit
+ * stack, so deep chains of jumps do not overflow): the chains reached, in post-order; null
+ * when a chain is reached again on its own path (a loop).
+ */
+function postOrder(view: TableView, bases: readonly NftChain[], limit: number): NftChain[] | null {
+  // 0 unseen, 1 on the current path, 2 done; by handle.
+  const color = new Uint8Array(limit);
+  const order: NftChain[] = [];
+  // The chains on the path, and where each one's targets start on the shared stack of targets.
+  const path: NftChain[] = [];
+  const from: number[] = [];
+  const targets: string[] = [];
+  const enter = (c: NftChain): void => {
+    color[c.handle] = 1;
+    path.push(c);
+    from.push(targets.length);
+    const rules = c.rules;
+    for (let ri = 0; ri < rules.length; ri++) {
+      const stmts = rules[ri]!.stmts;
+      for (let si = 0; si < stmts.length; si++) {
+        const st = stmts[si]!;
+        if (st.kind === "vmap" && st.map.kind === "named") for (const t of view.mapTargets(st.map.name)) targets.push(t);
+        else directTargets(st, targets);
       }
     }
-  }
-  color.set(c.name, 2);
-  order.push(c);
-  return "ok";
-}
-
-function postOrderIterative(view: TableView, first: NftChain, color: Map<string, number>, order: NftChain[]): "ok" | "cycle" {
-  const edgesOf = (c: NftChain): string[] => {
-    const out: string[] = [];
-    for (const r of c.rules) {
-      for (const st of r.stmts) {
-        if (st.kind === "vmap" && st.map.kind === "named") for (const t of view.mapTargets(st.map.name)) out.push(t);
-        else directTargets(st, out);
-      }
-    }
-    return out;
   };
-  const chains = [first];
-  const edges = [edgesOf(first)];
-  const at = [0];
-  color.set(first.name, 1);
-  while (chains.length > 0) {
-    const top = chains.length - 1;
-    const list = edges[top]!;
-    if (at[top]! >= list.length) {
-      const c = chains.pop()!;
-      edges.pop();
-      at.pop();
-      color.set(c.name, 2);
+  for (const b of bases) {
+    if (color[b.handle] !== 0) continue;
+    enter(b);
+    while (path.length > 0) {
+      const top = path.length - 1;
+      if (targets.length > from[top]!) {
+        const next = view.chain(targets.pop()!);
+        if (next === undefined) continue;
+        const col = color[next.handle];
+        if (col === 1) return null;
+        if (col === 0) enter(next);
+        continue;
+      }
+      const c = path.pop()!;
+      from.pop();
+      color[c.handle] = 2;
       order.push(c);
-      continue;
     }
-    const t = list[at[top]!++]!;
-    const col = color.get(t);
-    if (col === 1) return "cycle";
-    if (col === 2) continue;
-    const next = view.chain(t);
-    if (next === undefined) continue;
-    color.set(t, 1);
-    chains.push(next);
-    edges.push(edgesOf(next));
-    at.push(0);
   }
-  return "ok";
+  return order;
 }
 
 /**
@@ -344,7 +339,7 @@ export function validateIncremental(
   newRules: ReadonlyMap<string, readonly NftRule[]>,
   newMapTargets: ReadonlyMap<string, readonly string[]>,
   budget: number,
-): ValidationCache | null {
+): ValidationDelta | null {
   const ctx = new Contexts(view, kept.reach, kept.mapMask);
   const sources: string[] = [];
   const out: string[] = [];
@@ -406,6 +401,7 @@ export function plainView(table: NftTable): TableView {
       }
     },
     sortedElements: (name) => table.sets.get(name)?.elements ?? [],
+    handleLimit: () => table.nextHandle,
   };
 }
 

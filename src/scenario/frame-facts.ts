@@ -8,15 +8,22 @@ import {
   ETHERNET_HEADER_LEN,
   ETHERTYPE_IPV4,
   EthernetFrame,
+  ICMP_HEADER_LEN,
   IPPROTO_ICMP,
   IPPROTO_TCP,
   IPPROTO_UDP,
+  IPV4_MIN_HEADER_LEN,
   IcmpPacket,
   Ipv4Packet,
+  TCP_MIN_HEADER_LEN,
   TcpPacket,
+  UDP_HEADER_LEN,
   UdpPacket,
+  VXLAN_HEADER_LEN,
   VXLAN_PORT,
+  ipv4,
   summarizeFrame,
+  tcp,
 } from "../wire/index.js";
 
 export interface FrameFacts {
@@ -41,10 +48,8 @@ export interface FrameFacts {
   inner: FrameFacts | null;
 }
 
-const VXLAN_HEADER_LEN = 8;
-
 export function frameFacts(bytes: Uint8Array, off = 0): FrameFacts | null {
-  if (bytes.length - off < ETHERNET_HEADER_LEN + 20) return null;
+  if (bytes.length - off < ETHERNET_HEADER_LEN + IPV4_MIN_HEADER_LEN) return null;
   const eth = new EthernetFrame(bytes, off);
   if (eth.etherType() !== ETHERTYPE_IPV4) return null;
   const ipOff = off + ETHERNET_HEADER_LEN;
@@ -66,25 +71,35 @@ export function frameFacts(bytes: Uint8Array, off = 0): FrameFacts | null {
     inner: null,
   };
   const l4Len = ipOff + ip.totalLen() - l4;
-  if (facts.proto === IPPROTO_TCP && l4Len >= 20) {
+  if (facts.proto === IPPROTO_TCP && l4Len >= TCP_MIN_HEADER_LEN) {
     const tcp = new TcpPacket(bytes, l4, l4Len);
     facts.sport = tcp.srcPort();
     facts.dport = tcp.dstPort();
     facts.tcpFlags = tcp.flags();
     facts.payloadLen = tcp.payloadLen();
-  } else if (facts.proto === IPPROTO_UDP && l4Len >= 8) {
+  } else if (facts.proto === IPPROTO_UDP && l4Len >= UDP_HEADER_LEN) {
     const udp = new UdpPacket(bytes, l4);
     facts.sport = udp.srcPort();
     facts.dport = udp.dstPort();
     facts.payloadLen = udp.payloadLen();
-    if (facts.dport === VXLAN_PORT && l4Len >= 8 + VXLAN_HEADER_LEN + ETHERNET_HEADER_LEN) facts.inner = frameFacts(bytes, l4 + 8 + VXLAN_HEADER_LEN);
-  } else if (facts.proto === IPPROTO_ICMP && l4Len >= 8) {
+    if (facts.dport === VXLAN_PORT && l4Len >= UDP_HEADER_LEN + VXLAN_HEADER_LEN + ETHERNET_HEADER_LEN) facts.inner = frameFacts(bytes, udp.payloadOffset() + VXLAN_HEADER_LEN);
+  } else if (facts.proto === IPPROTO_ICMP && l4Len >= ICMP_HEADER_LEN) {
     const icmp = new IcmpPacket(bytes, l4, l4Len);
     facts.icmpType = icmp.type();
     facts.icmpCode = icmp.code();
     facts.nextHopMtu = icmp.nextHopMtu();
   }
   return facts;
+}
+
+/** Offset of the transport header of the Ethernet/IPv4 frame at `bytes[off..]`. */
+export function frameL4Offset(bytes: Uint8Array, off = 0): number {
+  return ipv4.payloadOffset(bytes, off + ETHERNET_HEADER_LEN);
+}
+
+/** The sequence number of a logged TCP frame. */
+export function frameTcpSeq(bytes: Uint8Array, off = 0): number {
+  return tcp.seq(bytes, frameL4Offset(bytes, off));
 }
 
 /** `10.244.1.2:41234`. */

@@ -8,6 +8,7 @@
  */
 import type { PacketBuffer } from "../netdev/index.js";
 import type { IcmpErrorReport, NetworkNamespace, UdpHandler } from "../netns/index.js";
+import { IPPROTO_UDP } from "../wire/ipv4.js";
 
 /** A server socket that counts datagrams and answers none. */
 export class UdpSink implements UdpHandler {
@@ -51,7 +52,7 @@ export class OneWayUdpClient implements UdpHandler {
   ) {
     ns.bindUdp(srcPort, this);
     this.listener = (n, r) => {
-      if (r.origProto === 17 && r.origSrcPort === srcPort && r.origDstPort === dstPort) this.errors.push({ at: n.sim.now(), report: r });
+      if (r.origProto === IPPROTO_UDP && r.origSrcPort === srcPort && r.origDstPort === dstPort) this.errors.push({ at: n.sim.now(), report: r });
     };
     ns.icmpErrorListeners.push(this.listener);
   }

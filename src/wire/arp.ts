@@ -27,6 +27,38 @@ const SPA = 14;
 const THA = 18;
 const TPA = 24;
 
+/**
+ * ARP fields in place over `(b, o)`, `o` the offset of the ARP header: allocation-free
+ * accessors (no bounds checks beyond `isEthernetIpv4`).
+ */
+export const arp = {
+  /** True when `len` bytes at `o` hold a whole Ethernet/IPv4 ARP packet (the only kind handled). */
+  isEthernetIpv4(b: Uint8Array, o: number, len: number): boolean {
+    return (
+      len >= ARP_LEN &&
+      get16(b, o + HTYPE) === ARP_HTYPE_ETHERNET &&
+      get16(b, o + PTYPE) === ETHERTYPE_IPV4 &&
+      b[o + HLEN] === 6 &&
+      b[o + PLEN] === 4
+    );
+  },
+  operation(b: Uint8Array, o: number): number {
+    return get16(b, o + OPER);
+  },
+  senderMac(b: Uint8Array, o: number): number {
+    return getMac(b, o + SHA);
+  },
+  senderIp(b: Uint8Array, o: number): number {
+    return get32(b, o + SPA);
+  },
+  targetMac(b: Uint8Array, o: number): number {
+    return getMac(b, o + THA);
+  },
+  targetIp(b: Uint8Array, o: number): number {
+    return get32(b, o + TPA);
+  },
+};
+
 export class ArpPacket extends ByteView {
   /**
    * Checks that `len` bytes hold an Ethernet/IPv4 ARP packet: truncated when short,

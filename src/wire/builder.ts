@@ -4,12 +4,13 @@
  * `head` back and writing in place, so the inner bytes are never copied (the inside-out
  * order of gopacket's SerializeBuffer.PrependBytes). Nothing here allocates.
  */
-import { checkField, checkRoom, set16 } from "./bytes.js";
+import { checkField, checkRoom, set16, set32 } from "./bytes.js";
+import { finishChecksum, pseudoHeaderSum, sumBytes } from "./checksum.js";
 import { EthernetFrame, ETHERNET_HEADER_LEN, ETHERTYPE_ARP, ETHERTYPE_IPV4 } from "./ethernet.js";
 import { Ipv4Packet, IPV4_MIN_HEADER_LEN, IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP } from "./ipv4.js";
 import { UdpPacket, UdpRepr, UDP_HEADER_LEN } from "./udp.js";
-import { TcpRepr } from "./tcp.js";
-import { IcmpRepr } from "./icmp.js";
+import { TcpRepr, TCP_MAX_HEADER_LEN, TCP_MIN_HEADER_LEN } from "./tcp.js";
+import { IcmpRepr, ICMP_HEADER_LEN } from "./icmp.js";
 import { ArpRepr } from "./arp.js";
 import { VxlanHeader, VXLAN_FLAG_I, VXLAN_HEADER_LEN, VXLAN_MAX_VNI } from "./vxlan.js";
 
@@ -64,6 +65,68 @@ export function prependUdp(
   udp.setLength(len);
   if (computeChecksum) udp.fillChecksum(srcIp, dstIp);
   else udp.setChecksum(0);
+  return off;
+}
+
+/**
+ * Prepends an ICMP header (type, code, the 4 type-specific bytes `rest`) before the data in
+ * `buf[head, tail)` and fills the checksum over the whole message. Returns the new head.
+ */
+export function prependIcmp(b: Headroom, type: number, code: number, rest: number): number {
+  checkField("icmp type", type, 0xff);
+  checkField("icmp code", code, 0xff);
+  checkField("icmp length", b.tail - b.head + ICMP_HEADER_LEN, 0xffff - IPV4_MIN_HEADER_LEN);
+  const off = reserve(b, ICMP_HEADER_LEN, "prependIcmp");
+  const buf = b.buf;
+  buf[off] = type;
+  buf[off + 1] = code;
+  set16(buf, off + 2, 0);
+  set32(buf, off + 4, rest);
+  set16(buf, off + 2, finishChecksum(sumBytes(buf, off, b.tail - off)));
+  return off;
+}
+
+/** Fields of a TCP header written by `prependTcp` (data offset and checksum are computed). */
+export interface TcpHeaderFields {
+  srcPort: number;
+  dstPort: number;
+  /** Taken modulo 2^32. */
+  seq: number;
+  /** Taken modulo 2^32. */
+  ack: number;
+  flags: number;
+  /** The raw window field (already scaled). */
+  window: number;
+  /** Raw option bytes, already padded to a multiple of 4; null for none. */
+  options: Uint8Array | null;
+}
+
+/**
+ * Prepends a TCP header (urgent pointer 0) before the payload in `buf[head, tail)` and fills
+ * its checksum with the pseudo header of `srcIp` → `dstIp`. Returns the new head.
+ */
+export function prependTcp(b: Headroom, f: TcpHeaderFields, srcIp: number, dstIp: number): number {
+  const optLen = f.options === null ? 0 : f.options.length;
+  const hl = TCP_MIN_HEADER_LEN + optLen;
+  if (hl > TCP_MAX_HEADER_LEN || optLen % 4 !== 0) throw new RangeError(`tcp options: ${optLen} bytes, need a multiple of 4 up to 40`);
+  checkField("tcp src port", f.srcPort, 0xffff);
+  checkField("tcp dst port", f.dstPort, 0xffff);
+  checkField("tcp flags", f.flags, 0xff);
+  checkField("tcp window", f.window, 0xffff);
+  const len = b.tail - b.head + hl;
+  checkField("tcp segment length", len, 0xffff - IPV4_MIN_HEADER_LEN);
+  const off = reserve(b, hl, "prependTcp");
+  const buf = b.buf;
+  set16(buf, off, f.srcPort);
+  set16(buf, off + 2, f.dstPort);
+  set32(buf, off + 4, f.seq);
+  set32(buf, off + 8, f.ack);
+  buf[off + 12] = (hl >>> 2) << 4;
+  buf[off + 13] = f.flags;
+  set16(buf, off + 14, f.window);
+  set32(buf, off + 16, 0); // checksum and urgent pointer
+  if (f.options !== null) buf.set(f.options, off + TCP_MIN_HEADER_LEN);
+  set16(buf, off + 16, finishChecksum(sumBytes(buf, off, len, pseudoHeaderSum(srcIp, dstIp, IPPROTO_TCP, len))));
   return off;
 }
 

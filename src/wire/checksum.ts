@@ -38,17 +38,18 @@ export function pseudoHeaderSum(src: number, dst: number, protocol: number, leng
 
 /** RFC 1624 eqn. 3: HC' = ~(~HC + ~m + m') for one 16-bit word changing from `oldWord` to `newWord`. */
 export function updateChecksum16(csum: number, oldWord: number, newWord: number): number {
-  const sum = (~csum & 0xffff) + (~oldWord & 0xffff) + (newWord & 0xffff);
-  return ~foldSum(sum) & 0xffff;
+  let s = (~csum & 0xffff) + (~oldWord & 0xffff) + (newWord & 0xffff);
+  // Three 16-bit words sum below 2^18: two end-around folds always reach 16 bits.
+  s = (s & 0xffff) + (s >>> 16);
+  s = (s & 0xffff) + (s >>> 16);
+  return ~s & 0xffff;
 }
 
 /** RFC 1624 eqn. 3 applied to both halves of a 32-bit value (an IPv4 address or a TCP sequence number). */
 export function updateChecksum32(csum: number, oldValue: number, newValue: number): number {
-  const sum =
-    (~csum & 0xffff) +
-    (~(oldValue >>> 16) & 0xffff) +
-    (~oldValue & 0xffff) +
-    (newValue >>> 16) +
-    (newValue & 0xffff);
-  return ~foldSum(sum) & 0xffff;
+  let s = (~csum & 0xffff) + (~(oldValue >>> 16) & 0xffff) + (~oldValue & 0xffff) + (newValue >>> 16) + (newValue & 0xffff);
+  // Five 16-bit words sum below 2^19: two end-around folds always reach 16 bits.
+  s = (s & 0xffff) + (s >>> 16);
+  s = (s & 0xffff) + (s >>> 16);
+  return ~s & 0xffff;
 }

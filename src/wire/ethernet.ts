@@ -19,6 +19,40 @@ const DST = 0;
 const SRC = 6;
 const TYPE = 12;
 
+/**
+ * Ethernet header fields in place over `(b, o)`, `o` the offset of the frame: allocation-free
+ * accessors for the per-packet path (no bounds checks). MACs are 48-bit numbers.
+ */
+export const eth = {
+  dst(b: Uint8Array, o: number): number {
+    return getMac(b, o + DST);
+  },
+  src(b: Uint8Array, o: number): number {
+    return getMac(b, o + SRC);
+  },
+  setDst(b: Uint8Array, o: number, v: number): void {
+    setMac(b, o + DST, v);
+  },
+  setSrc(b: Uint8Array, o: number, v: number): void {
+    setMac(b, o + SRC, v);
+  },
+  /** A group (multicast or broadcast) destination: the I/G bit of the first octet. */
+  isGroupDst(b: Uint8Array, o: number): boolean {
+    return (b[o + DST]! & 1) === 1;
+  },
+  /** A group address as the source: invalid, so bridges do not learn it (br_handle_frame). */
+  isGroupSrc(b: Uint8Array, o: number): boolean {
+    return (b[o + SRC]! & 1) === 1;
+  },
+  etherType(b: Uint8Array, o: number): number {
+    return get16(b, o + TYPE);
+  },
+  /** Offset of the payload (the IPv4 or ARP header). */
+  payloadOffset(_b: Uint8Array, o: number): number {
+    return o + ETHERNET_HEADER_LEN;
+  },
+};
+
 /** A view of an Ethernet header at `buf[offset..]`; `wrap` rebinds it without allocating. */
 export class EthernetFrame extends ByteView {
   /** Throws a truncated `WireError` unless `len` bytes from `offset` hold the header. */

@@ -19,10 +19,18 @@ export const ICMP_HEADER_LEN = 8;
 
 export const ICMP_ECHO_REPLY = 0;
 export const ICMP_DST_UNREACHABLE = 3;
+/** Deprecated (RFC 6633) but still an error type to conntrack and IPVS. */
+export const ICMP_SOURCE_QUENCH = 4;
 export const ICMP_REDIRECT = 5;
 export const ICMP_ECHO_REQUEST = 8;
 export const ICMP_TIME_EXCEEDED = 11;
 export const ICMP_PARAM_PROBLEM = 12;
+export const ICMP_TIMESTAMP = 13;
+export const ICMP_TIMESTAMP_REPLY = 14;
+export const ICMP_INFO_REQUEST = 15;
+export const ICMP_INFO_REPLY = 16;
+export const ICMP_ADDRESS = 17;
+export const ICMP_ADDRESS_REPLY = 18;
 
 // Destination unreachable codes (RFC 792, RFC 1122 §3.2.2.1, RFC 1812 §5.2.7.1).
 export const ICMP_NET_UNREACHABLE = 0;
@@ -39,6 +47,9 @@ export const ICMP_ADMIN_PROHIBITED = 13;
 // Time exceeded codes.
 export const ICMP_TTL_EXCEEDED = 0;
 export const ICMP_FRAG_REASSEMBLY_EXCEEDED = 1;
+
+/** Bytes past the quoted IP header every ICMP error carries at least (RFC 792's "first 64 bits"): the ports. */
+export const ICMP_QUOTED_L4_MIN = 8;
 
 /** Largest IPv4 datagram carrying an ICMP error that Linux sends (RFC 1812 §4.3.2.3). */
 export const ICMP_ERROR_MAX_DATAGRAM = 576;
@@ -57,6 +68,72 @@ const TYPE = 0;
 const CODE = 1;
 const CHECKSUM = 2;
 const REST = 4;
+
+/** Error messages, which quote the offending datagram (the kernel's icmp_is_err). */
+export function isIcmpError(type: number): boolean {
+  return type === ICMP_DST_UNREACHABLE || type === ICMP_SOURCE_QUENCH || type === ICMP_REDIRECT || type === ICMP_TIME_EXCEEDED || type === ICMP_PARAM_PROBLEM;
+}
+
+/** Query messages with an identifier, which NAT rewrites like a port (echo, timestamp, info, address mask; icmp_manip_pkt). */
+export function isIcmpQuery(type: number): boolean {
+  return type === ICMP_ECHO_REPLY || type === ICMP_ECHO_REQUEST || (type >= ICMP_TIMESTAMP && type <= ICMP_ADDRESS_REPLY);
+}
+
+/**
+ * ICMP header fields in place over `(b, o)`, `o` the offset of the ICMP header:
+ * allocation-free accessors for the per-packet path (no bounds checks). `setType` and
+ * `setEchoIdent` patch the checksum (RFC 1624); `fillChecksum` recomputes it over the
+ * whole message (needed after changing quoted bytes).
+ */
+export const icmp = {
+  type(b: Uint8Array, o: number): number {
+    return b[o + TYPE]!;
+  },
+  code(b: Uint8Array, o: number): number {
+    return b[o + CODE]!;
+  },
+  checksum(b: Uint8Array, o: number): number {
+    return get16(b, o + CHECKSUM);
+  },
+  /** Changes the type and patches the checksum (echo request → reply in place). */
+  setType(b: Uint8Array, o: number, v: number): void {
+    const oldWord = get16(b, o + TYPE);
+    b[o + TYPE] = v;
+    set16(b, o + CHECKSUM, updateChecksum16(get16(b, o + CHECKSUM), oldWord, get16(b, o + TYPE)));
+  },
+  /** The 4 type-specific bytes after the checksum, as one number. */
+  rest(b: Uint8Array, o: number): number {
+    return get32(b, o + REST);
+  },
+  echoIdent(b: Uint8Array, o: number): number {
+    return get16(b, o + REST);
+  },
+  /** Rewrites the echo identifier and patches the checksum (NAT of queries rewrites it like a port). */
+  setEchoIdent(b: Uint8Array, o: number, v: number): void {
+    set16(b, o + CHECKSUM, updateChecksum16(get16(b, o + CHECKSUM), get16(b, o + REST), v));
+    set16(b, o + REST, v);
+  },
+  echoSeq(b: Uint8Array, o: number): number {
+    return get16(b, o + REST + 2);
+  },
+  /** Next-hop MTU of "fragmentation needed" (type 3 code 4, RFC 1191); the low half of `rest`. */
+  nextHopMtu(b: Uint8Array, o: number): number {
+    return get16(b, o + REST + 2);
+  },
+  /** Offset of the data: the quoted datagram's IPv4 header in an error message. */
+  payloadOffset(_b: Uint8Array, o: number): number {
+    return o + ICMP_HEADER_LEN;
+  },
+  /** True when the checksum over the `len`-byte message is right. */
+  verifyChecksum(b: Uint8Array, o: number, len: number): boolean {
+    return foldSum(sumBytes(b, o, len)) === 0xffff;
+  },
+  /** Recomputes the checksum over the `len`-byte message. */
+  fillChecksum(b: Uint8Array, o: number, len: number): void {
+    set16(b, o + CHECKSUM, 0);
+    set16(b, o + CHECKSUM, finishChecksum(sumBytes(b, o, len)));
+  },
+};
 
 /** A view of an ICMP message of `len` bytes at `buf[offset..]` (the IP payload length). */
 export class IcmpPacket extends SizedByteView {

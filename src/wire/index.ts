@@ -12,6 +12,13 @@
  *   cannot be encoded, or that does not fit in `buf`, is a programming error: `RangeError`.
  *
  * Offsets returned by views (`payloadOffset()`) are absolute positions in `buf`.
+ *
+ * For the per-packet path each protocol also has a plain object of field accessors over
+ * `(bytes, offset)` — `ipv4.dst(b, o)`, `ipv4.setTtl(b, o, v)`, `tcp.setDstPort(b, o, v)`,
+ * `eth.etherType(b, o)`, `ports.src(b, o)` — tiny functions V8 inlines, with no view object
+ * to rebind; setters of checksummed fields patch the checksum (RFC 1624). Every layer above
+ * reads and writes header fields through these and the protocol constants here (IPPROTO_*,
+ * ETHERTYPE_*, *_HEADER_LEN), never by offset arithmetic of its own.
  */
 export * from "./checksum.js";
 export * from "./ethernet.js";
@@ -22,6 +29,7 @@ export * from "./udp.js";
 export * from "./tcp.js";
 export * from "./sctp.js";
 export * from "./vxlan.js";
+export * from "./ports.js";
 export * from "./dns.js";
 export * from "./builder.js";
 export * from "./summary.js";

@@ -19,10 +19,13 @@ import { ByteView } from "./view.js";
 
 export const IPV4_MIN_HEADER_LEN = 20;
 export const IPV4_MAX_HEADER_LEN = 60;
+// IP protocol numbers (IANA; include/uapi/linux/in.h). The only definitions in the tree.
 export const IPPROTO_ICMP = 1;
 export const IPPROTO_TCP = 6;
 export const IPPROTO_UDP = 17;
+export const IPPROTO_DCCP = 33;
 export const IPPROTO_SCTP = 132;
+export const IPPROTO_UDPLITE = 136;
 
 const VER_IHL = 0;
 const TOS = 1;
@@ -38,6 +41,84 @@ const DST = 16;
 const FLAG_RESERVED = 0x8000;
 const FLAG_DF = 0x4000;
 const FLAG_MF = 0x2000;
+const FRAG_OFFSET_MASK = 0x1fff;
+
+/**
+ * IPv4 header fields in place over `(b, o)`, `o` the offset of the IPv4 header: the
+ * allocation-free accessors every layer's per-packet path uses. Small monomorphic functions
+ * (V8 inlines them). They do not bounds-check: the caller has checked the header is there.
+ * `setTtl`, `setSrc` and `setDst` patch the header checksum (RFC 1624) as a router or NAT
+ * does; the transport checksum's pseudo header is the transport's business (`tcp.patchForAddr`).
+ */
+export const ipv4 = {
+  version(b: Uint8Array, o: number): number {
+    return b[o + VER_IHL]! >>> 4;
+  },
+  /** Header length in bytes (IHL × 4). */
+  headerLen(b: Uint8Array, o: number): number {
+    return (b[o + VER_IHL]! & 0x0f) << 2;
+  },
+  /** Offset of the transport header (the first byte after the header and its options). */
+  payloadOffset(b: Uint8Array, o: number): number {
+    return o + ((b[o + VER_IHL]! & 0x0f) << 2);
+  },
+  /** The whole TOS byte (DSCP << 2 | ECN). */
+  tos(b: Uint8Array, o: number): number {
+    return b[o + TOS]!;
+  },
+  totalLen(b: Uint8Array, o: number): number {
+    return get16(b, o + LENGTH);
+  },
+  ident(b: Uint8Array, o: number): number {
+    return get16(b, o + IDENT);
+  },
+  dontFrag(b: Uint8Array, o: number): boolean {
+    return (b[o + FLG_OFF]! & (FLAG_DF >>> 8)) !== 0;
+  },
+  /** A fragment of a larger datagram: MF set or a non-zero offset (ip_is_fragment). */
+  isFragment(b: Uint8Array, o: number): boolean {
+    return (get16(b, o + FLG_OFF) & (FLAG_MF | FRAG_OFFSET_MASK)) !== 0;
+  },
+  /** Fragment offset in bytes; non-zero for every fragment but the first (no transport header). */
+  fragOffset(b: Uint8Array, o: number): number {
+    return (get16(b, o + FLG_OFF) & FRAG_OFFSET_MASK) << 3;
+  },
+  ttl(b: Uint8Array, o: number): number {
+    return b[o + TTL]!;
+  },
+  /** Sets the TTL and patches the header checksum (ip_decrease_ttl's csum update). */
+  setTtl(b: Uint8Array, o: number, v: number): void {
+    const oldWord = get16(b, o + TTL);
+    b[o + TTL] = v;
+    set16(b, o + CHECKSUM, updateChecksum16(get16(b, o + CHECKSUM), oldWord, get16(b, o + TTL)));
+  },
+  protocol(b: Uint8Array, o: number): number {
+    return b[o + PROTO]!;
+  },
+  checksum(b: Uint8Array, o: number): number {
+    return get16(b, o + CHECKSUM);
+  },
+  /** True when the header checksum is right (the header's sum folds to 0xffff). */
+  verifyChecksum(b: Uint8Array, o: number): boolean {
+    return foldSum(sumBytes(b, o, (b[o + VER_IHL]! & 0x0f) << 2)) === 0xffff;
+  },
+  src(b: Uint8Array, o: number): number {
+    return get32(b, o + SRC);
+  },
+  dst(b: Uint8Array, o: number): number {
+    return get32(b, o + DST);
+  },
+  /** Rewrites the source address and patches the header checksum (RFC 1624). */
+  setSrc(b: Uint8Array, o: number, v: number): void {
+    set16(b, o + CHECKSUM, updateChecksum32(get16(b, o + CHECKSUM), get32(b, o + SRC), v));
+    set32(b, o + SRC, v);
+  },
+  /** Rewrites the destination address and patches the header checksum (RFC 1624). */
+  setDst(b: Uint8Array, o: number, v: number): void {
+    set16(b, o + CHECKSUM, updateChecksum32(get16(b, o + CHECKSUM), get32(b, o + DST), v));
+    set32(b, o + DST, v);
+  },
+};
 
 export class Ipv4Packet extends ByteView {
   /**

@@ -117,6 +117,52 @@ export function refillSctpChecksum(buf: Uint8Array, off: number, len: number): v
   setLe32(buf, off + 8, sctpChecksum(buf, off, len));
 }
 
+/**
+ * SCTP fields in place over `(b, o)`, `o` the offset of the common header, and chunk
+ * header fields over `(b, at)`, `at` the offset of a chunk: allocation-free accessors for
+ * the per-packet path (no bounds checks). A chunk walk steps `at` by `sctp.chunkSpan`.
+ */
+export const sctp = {
+  verificationTag(b: Uint8Array, o: number): number {
+    return get32(b, o + 4);
+  },
+  /** The CRC32c value carried in the checksum field (stored least significant byte first). */
+  checksum(b: Uint8Array, o: number): number {
+    return getLe32(b, o + 8);
+  },
+  /** Offset of the first chunk. */
+  chunksOffset(_b: Uint8Array, o: number): number {
+    return o + SCTP_HEADER_LEN;
+  },
+  chunkType(b: Uint8Array, at: number): number {
+    return b[at]!;
+  },
+  chunkFlags(b: Uint8Array, at: number): number {
+    return b[at + 1]!;
+  },
+  /** The chunk's length field (header and value, padding not counted). */
+  chunkLen(b: Uint8Array, at: number): number {
+    return get16(b, at + 2);
+  },
+  /** Bytes from this chunk to the next: the length rounded up to a multiple of 4 (§3.2). */
+  chunkSpan(b: Uint8Array, at: number): number {
+    return (get16(b, at + 2) + 3) & ~3;
+  },
+  /** Writes a chunk header (type, flags, length); the value is the caller's. */
+  setChunkHeader(b: Uint8Array, at: number, type: number, flags: number, len: number): void {
+    b[at] = type;
+    b[at + 1] = flags;
+    set16(b, at + 2, len);
+  },
+  /** Initiate Tag of an INIT or INIT ACK chunk at `at` (§3.3.2; 20 bytes must be present). */
+  initiateTag(b: Uint8Array, at: number): number {
+    return get32(b, at + SCTP_CHUNK_HEADER_LEN);
+  },
+};
+
+/** Bytes of an INIT or INIT ACK chunk up to the Initial TSN (its fixed part, §3.3.2). */
+export const SCTP_INIT_CHUNK_MIN_LEN = 20;
+
 // ---------------------------------------------------------------- view
 
 export class SctpPacket extends SizedByteView {

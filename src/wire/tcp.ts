@@ -30,7 +30,10 @@ export const TCP_OPT_NOP = 1;
 export const TCP_OPT_MSS = 2;
 export const TCP_OPT_WINDOW_SCALE = 3;
 export const TCP_OPT_SACK_PERMITTED = 4;
+export const TCP_OPT_SACK = 5;
 export const TCP_OPT_TIMESTAMPS = 8;
+/** NOP, NOP, kind 8, length 10 read as one 32-bit word: how Linux starts its aligned timestamps option. */
+export const TCP_OPT_TS_ALIGNED_PREFIX = 0x0101080a;
 
 const SRC_PORT = 0;
 const DST_PORT = 2;
@@ -41,6 +44,68 @@ const FLAGS = 13;
 const WINDOW = 14;
 const CHECKSUM = 16;
 const URGENT = 18;
+
+/**
+ * TCP header fields in place over `(b, o)`, `o` the offset of the TCP header: allocation-free
+ * accessors for the per-packet path (no bounds checks; the caller checked the header is
+ * there). The port setters patch the checksum (RFC 1624); so does `patchForAddr` for an
+ * address rewritten in the IPv4 header, which the pseudo header covers.
+ */
+export const tcp = {
+  srcPort(b: Uint8Array, o: number): number {
+    return get16(b, o + SRC_PORT);
+  },
+  dstPort(b: Uint8Array, o: number): number {
+    return get16(b, o + DST_PORT);
+  },
+  seq(b: Uint8Array, o: number): number {
+    return get32(b, o + SEQ);
+  },
+  ack(b: Uint8Array, o: number): number {
+    return get32(b, o + ACK);
+  },
+  /** Header length in bytes (data offset × 4), options included. */
+  headerLen(b: Uint8Array, o: number): number {
+    return (b[o + DATA_OFF]! >>> 4) << 2;
+  },
+  /** Offset of the payload (after the options). */
+  payloadOffset(b: Uint8Array, o: number): number {
+    return o + ((b[o + DATA_OFF]! >>> 4) << 2);
+  },
+  /** The eight flag bits FIN..CWR (TCP_* constants). */
+  flags(b: Uint8Array, o: number): number {
+    return b[o + FLAGS]!;
+  },
+  /** The raw (unscaled) window field. */
+  window(b: Uint8Array, o: number): number {
+    return get16(b, o + WINDOW);
+  },
+  checksum(b: Uint8Array, o: number): number {
+    return get16(b, o + CHECKSUM);
+  },
+  /** Writes the bare checksum field. */
+  setChecksum(b: Uint8Array, o: number, v: number): void {
+    set16(b, o + CHECKSUM, v);
+  },
+  /** Rewrites the source port and patches the checksum. */
+  setSrcPort(b: Uint8Array, o: number, v: number): void {
+    set16(b, o + CHECKSUM, updateChecksum16(get16(b, o + CHECKSUM), get16(b, o + SRC_PORT), v));
+    set16(b, o + SRC_PORT, v);
+  },
+  /** Rewrites the destination port and patches the checksum. */
+  setDstPort(b: Uint8Array, o: number, v: number): void {
+    set16(b, o + CHECKSUM, updateChecksum16(get16(b, o + CHECKSUM), get16(b, o + DST_PORT), v));
+    set16(b, o + DST_PORT, v);
+  },
+  /** Patches the checksum for an IPv4 address that changed from `oldAddr` to `newAddr` (pseudo header). */
+  patchForAddr(b: Uint8Array, o: number, oldAddr: number, newAddr: number): void {
+    set16(b, o + CHECKSUM, updateChecksum32(get16(b, o + CHECKSUM), oldAddr, newAddr));
+  },
+  /** True when the checksum of the `len`-byte segment at `o` with this pseudo header is right. */
+  verifyChecksum(b: Uint8Array, o: number, len: number, srcIp: number, dstIp: number): boolean {
+    return foldSum(sumBytes(b, o, len, pseudoHeaderSum(srcIp, dstIp, IPPROTO_TCP, len))) === 0xffff;
+  },
+};
 
 /** A view of a TCP segment of `len` bytes at `buf[offset..]` (the IP payload length). */
 export class TcpPacket extends SizedByteView {
@@ -189,6 +254,31 @@ export function parseTcpOptions(bytes: Uint8Array): TcpOption[] {
     i += len;
   }
   return out;
+}
+
+/**
+ * Offset of the value of the last option `kind` with length `len` in the options of the TCP
+ * header at `b[o..]`, or -1 (allocation-free; later options win as in tcp_parse_options).
+ * The walk stops at End of Option List or at a length that is impossible or runs past the
+ * header, keeping what it found before.
+ */
+export function tcpOptionValue(b: Uint8Array, o: number, kind: number, len: number): number {
+  const end = tcp.payloadOffset(b, o);
+  let at = -1;
+  let i = o + TCP_MIN_HEADER_LEN;
+  while (i < end) {
+    const k = b[i]!;
+    if (k === TCP_OPT_EOL) break;
+    if (k === TCP_OPT_NOP) {
+      i++;
+      continue;
+    }
+    const l = i + 1 < end ? b[i + 1]! : 0;
+    if (l < 2 || i + l > end) break;
+    if (k === kind && l === len) at = i + 2;
+    i += l;
+  }
+  return at;
 }
 
 /** The MSS option's value, or undefined when absent (or the options do not parse). */

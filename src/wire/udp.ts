@@ -22,6 +22,62 @@ const DST_PORT = 2;
 const LENGTH = 4;
 const CHECKSUM = 6;
 
+/** A checksum patched to 0 is sent as 0xffff: 0 on the wire means "none" (RFC 768). */
+function patched(c: number): number {
+  return c === 0 ? 0xffff : c;
+}
+
+/**
+ * UDP header fields in place over `(b, o)`, `o` the offset of the UDP header: allocation-free
+ * accessors for the per-packet path (no bounds checks). The port setters and `patchForAddr`
+ * patch the checksum (RFC 1624) unless it is 0 ("none"), which stays 0.
+ */
+export const udp = {
+  srcPort(b: Uint8Array, o: number): number {
+    return get16(b, o + SRC_PORT);
+  },
+  dstPort(b: Uint8Array, o: number): number {
+    return get16(b, o + DST_PORT);
+  },
+  /** The length field: header plus payload. */
+  length(b: Uint8Array, o: number): number {
+    return get16(b, o + LENGTH);
+  },
+  checksum(b: Uint8Array, o: number): number {
+    return get16(b, o + CHECKSUM);
+  },
+  /** Writes the bare checksum field. */
+  setChecksum(b: Uint8Array, o: number, v: number): void {
+    set16(b, o + CHECKSUM, v);
+  },
+  payloadOffset(_b: Uint8Array, o: number): number {
+    return o + UDP_HEADER_LEN;
+  },
+  /** Rewrites the source port and patches a non-zero checksum. */
+  setSrcPort(b: Uint8Array, o: number, v: number): void {
+    const c = get16(b, o + CHECKSUM);
+    if (c !== 0) set16(b, o + CHECKSUM, patched(updateChecksum16(c, get16(b, o + SRC_PORT), v)));
+    set16(b, o + SRC_PORT, v);
+  },
+  /** Rewrites the destination port and patches a non-zero checksum. */
+  setDstPort(b: Uint8Array, o: number, v: number): void {
+    const c = get16(b, o + CHECKSUM);
+    if (c !== 0) set16(b, o + CHECKSUM, patched(updateChecksum16(c, get16(b, o + DST_PORT), v)));
+    set16(b, o + DST_PORT, v);
+  },
+  /** Patches a non-zero checksum for an IPv4 address that changed (pseudo header). */
+  patchForAddr(b: Uint8Array, o: number, oldAddr: number, newAddr: number): void {
+    const c = get16(b, o + CHECKSUM);
+    if (c !== 0) set16(b, o + CHECKSUM, patched(updateChecksum32(c, oldAddr, newAddr)));
+  },
+  /** True when the checksum is right or 0 (none computed); covers `length` bytes. */
+  verifyChecksum(b: Uint8Array, o: number, srcIp: number, dstIp: number): boolean {
+    if (get16(b, o + CHECKSUM) === 0) return true;
+    const l = get16(b, o + LENGTH);
+    return foldSum(sumBytes(b, o, l, pseudoHeaderSum(srcIp, dstIp, IPPROTO_UDP, l))) === 0xffff;
+  },
+};
+
 export class UdpPacket extends ByteView {
   /** Checks that `len` available bytes hold the header and that 8 <= length field <= len. */
   checkLen(len: number): this {

@@ -23,6 +23,25 @@ export const VXLAN_MAX_VNI = 0xffffff;
 const FLAGS = 0;
 const VNI = 4;
 
+/** VXLAN header fields in place over `(b, o)`, `o` the offset of the VXLAN header (no bounds checks). */
+export const vxlan = {
+  flags(b: Uint8Array, o: number): number {
+    return b[o + FLAGS]!;
+  },
+  /** The I flag: the VNI is valid (receivers drop headers without it). */
+  hasVni(b: Uint8Array, o: number): boolean {
+    return (b[o + FLAGS]! & VXLAN_FLAG_I) !== 0;
+  },
+  /** The 24-bit VXLAN Network Identifier. */
+  vni(b: Uint8Array, o: number): number {
+    return (b[o + VNI]! << 16) | (b[o + VNI + 1]! << 8) | b[o + VNI + 2]!;
+  },
+  /** Offset of the inner Ethernet frame. */
+  payloadOffset(_b: Uint8Array, o: number): number {
+    return o + VXLAN_HEADER_LEN;
+  },
+};
+
 export class VxlanHeader extends ByteView {
   /** Checks for 8 bytes with the I flag set (malformed otherwise). */
   checkLen(len: number): this {

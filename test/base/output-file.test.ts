@@ -3,7 +3,7 @@
  * run leaves the old file, and bad output paths are one-line errors naming the option.
  */
 import test from "ava";
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync, existsSync, chmodSync } from "node:fs";
+import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync, existsSync, chmodSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { spawnSync } from "node:child_process";
@@ -113,4 +113,13 @@ test("the CLI: a failed trace leaves an existing capture intact; bad --pcap and 
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test("writing to /dev/null leaves the device a device (special files are written in place, never renamed over)", (t) => {
+  const before = statSync("/dev/null");
+  t.true(before.isCharacterDevice());
+  writeFileAtomic("/dev/null", "discarded\n");
+  const after = statSync("/dev/null");
+  t.true(after.isCharacterDevice());
+  t.is(after.rdev, before.rdev);
 });

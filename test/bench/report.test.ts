@@ -1,18 +1,23 @@
 /**
  * `podwire bench` renders a tiny report: every SVG chart is well-formed XML (checked by a
- * small strict parser below), the numbers on its markers equal the figures in
- * results.json for all three modes (iptables, IPVS, nftables), the CSV has one line per run,
- * and an unavailable mode (reported with nulls, as ipvs was until it landed) is a row of
- * nulls rather than a failure.
+ * small strict parser below), the numbers on its markers (and their min–max) equal the
+ * figures in results.json for all three modes, the CSV has one line per run, and an
+ * unavailable mode is a row of nulls rather than a failure. The charts' structure: one y axis
+ * per panel (the kernel-vs-model chart is two panels), a caption on every chart with n and
+ * the sources of its hollow published markers, one colour family per mode, every mode
+ * present; report.html has a caption under every chart; the terminal tables fit 120
+ * columns. A row run in its own process reports its own memory, never negative.
  */
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import test from "ava";
-import { renderLineChart } from "../../src/bench/svg-chart.js";
-import { writeReport } from "../../src/bench/report.js";
-import type { BenchResults, BenchRun } from "../../src/bench/results.js";
+import { figureAt, renderCharts, writeReport } from "../../src/bench/report.js";
+import { PUBLISHED_SERIES } from "../../src/bench/published.js";
+import { type BenchResults, type BenchRun, REPEATED_FIELDS, TABLE_WIDTH, emptyRun, formatTable } from "../../src/bench/results.js";
 import { runBench } from "../../src/bench/runner.js";
+import { FAMILIES, escapeXml, renderChart } from "../../src/bench/svg-chart.js";
+import { BENCH_LEGEND, wrapLine } from "../../src/cli/bench-command.js";
 
 // ---------------------------------------------------------------------------------------------
 // A strict XML well-formedness checker (enough of XML 1.0 for SVG: declaration, comments,
@@ -140,67 +145,78 @@ test("the XML checker rejects what is not well-formed", (t) => {
   }
 });
 
-test("a chart's markers carry the exact numbers, and odd names are escaped", (t) => {
-  const svg = renderLineChart({
+test("a chart's markers carry the exact numbers and ranges, published points are hollow, and odd names are escaped", (t) => {
+  const svg = renderChart({
     id: "t",
     title: 'a <"chart"> & more',
     xLabel: "x",
-    yLabel: "y",
     xLog: true,
-    yLog: true,
-    series: [{ name: "s & <t>", points: [{ x: 10, y: 1.5 }, { x: 100, y: null }, { x: 1000, y: 2750.25 }] }, { name: "right", axis: "right", points: [{ x: 10, y: 0 }] }],
+    caption: ["what & why"],
+    panels: [
+      {
+        title: "left",
+        yLabel: "y",
+        yLog: true,
+        series: [
+          { name: "s & <t>", family: "iptables", points: [{ x: 10, y: 1.5, min: 1, max: 2 }, { x: 100, y: null }, { x: 1000, y: 2750.25, min: 2000, max: 3000 }] },
+          { name: "paper", family: "iptables", points: [{ x: 100, y: 7 }], published: { source: "A <paper>", shape: "diamond" } },
+        ],
+      },
+      { title: "right", yLabel: "z", series: [{ name: "other", family: "nftables", points: [{ x: 10, y: 0 }] }] },
+    ],
   });
   const root = parseXml(svg);
-  const marks: [string, string, string][] = [];
+  const marks: string[][] = [];
   walk(root, (e) => {
-    if (e.name === "circle") marks.push([e.attrs["data-series"]!, e.attrs["data-x"]!, e.attrs["data-y"]!]);
+    if (e.attrs.class?.startsWith("marker")) marks.push([e.name, e.attrs["data-series"]!, e.attrs["data-x"]!, e.attrs["data-y"]!, e.attrs["data-min"] ?? "", e.attrs["data-max"] ?? "", e.attrs.fill!]);
   });
-  t.deepEqual(marks, [["s & <t>", "10", "1.5"], ["s & <t>", "1000", "2750.25"], ["right", "10", "0"]]);
+  t.deepEqual(marks.map((m) => m.slice(1, 6)), [["s & <t>", "10", "1.5", "1", "2"], ["s & <t>", "1000", "2750.25", "2000", "3000"], ["paper", "100", "7", "", ""], ["other", "10", "0", "", ""]]);
+  t.is(marks[2]![0], "polygon", "a diamond");
+  t.is(marks[2]![6], "none", "published markers are hollow");
+  t.true(marks.filter((m) => m[1] !== "paper").every((m) => m[6] !== "none"), "measured markers are filled");
+  t.is(count(root, (e) => e.attrs.class === "band"), 1, "one band: the series with two ranged points");
+  t.regex(textOf(root, "caption"), /what & why/);
 });
 
 // ---------------------------------------------------------------------------------------------
-// A tiny real run.
+// Helpers over the parsed SVG.
 
-/** Which results.json field each chart series shows. */
-const SERIES_FIELDS: Record<string, (r: BenchRun) => number | null | undefined> = {
-  "iptables rules": (r) => r.objects?.rules,
-  "IPVS virtual servers": (r) => r.objects?.virtualServers,
-  "ipset entries": (r) => r.objects?.ipsetEntries,
-  "nft rules": (r) => r.objects?.rules,
-  "nft chains": (r) => r.objects?.chains,
-  "nft set/map elements": (r) => r.objects?.setElements,
-  "kernel nft -f": (r) => r.kernelRestoreMs,
-  "full sync (generate)": (r) => r.syncMs,
-  "load into podwire": (r) => r.applyMs,
-  "one endpoint change": (r) => r.updateMs,
-  "add one Service": (r) => r.addServiceMs,
-  "kernel iptables-restore": (r) => r.kernelRestoreMs,
-  "first packet of a new connection": (r) => r.firstPacketCost,
-  "first packet, whole path": (r) => r.firstPacketCostPath,
-  "later packet": (r) => r.laterPacketCost,
-  "per request, no keepalive": (r) => r.perRequestCostNoKeepalive,
-  "new connections/s (compiled)": (r) => r.newConnPerSec,
-  "new connections/s (reference)": (r) => r.newConnPerSecReference,
-  "established packets/s": (r) => r.establishedPps,
-  "core: first packets/s (compiled)": (r) => r.coreNewConnPerSec,
-  "core: first packets/s (reference)": (r) => r.coreNewConnPerSecReference,
-  "kernel: extra µs of a new flow": (r) => r.kernelFirstPacketUs,
-  "model: rules evaluated, first packet (client node)": (r) => r.firstPacketCost,
-  "model: classifier alone (nat PREROUTING / nft prerouting chains)": (r) => r.firstPacketNatCost,
-};
-
-function fieldFor(series: string): { mode: string; pick: (r: BenchRun) => number | null | undefined } {
-  const m = /^(iptables|ipvs|nftables): (.*)$/.exec(series);
-  if (!m) throw new Error(`series ${series} does not name its mode`);
-  const label = m[2]!;
-  if (/^per request, keepalive \d+$/.test(label)) return { mode: m[1]!, pick: (r) => r.perRequestCostKeepalive };
-  const pick = SERIES_FIELDS[label];
-  if (!pick) throw new Error(`no field known for series ${series}`);
-  return { mode: m[1]!, pick };
+function count(root: XmlElement, f: (e: XmlElement) => boolean): number {
+  let n = 0;
+  walk(root, (e) => {
+    if (f(e)) n++;
+  });
+  return n;
 }
 
-test("a tiny bench run: well-formed SVG whose numbers equal results.json, for iptables, IPVS and nftables mode", (t) => {
-  const results: BenchResults = runBench({
+/** The text of every <text> under the first element of class `cls`. */
+function textOf(root: XmlElement, cls: string): string {
+  let found: XmlElement | null = null;
+  walk(root, (e) => {
+    if (!found && e.attrs.class === cls) found = e;
+  });
+  const parts: string[] = [];
+  if (found) walk(found, (e) => {
+    if (e.name === "text") parts.push(e.text);
+  });
+  return parts.join(" ");
+}
+
+function childrenOfClass(root: XmlElement, cls: string): XmlElement[] {
+  const out: XmlElement[] = [];
+  walk(root, (e) => {
+    if (e.attrs.class === cls) out.push(e);
+  });
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// A tiny real run, in this process (memory is then not reported).
+
+const CHARTS = ["rules", "sync", "first-packet", "throughput", "limit-ratio", "memory", "kernel-vs-model"];
+
+test("a tiny bench run: well-formed SVG whose numbers equal results.json, for iptables, IPVS and nftables mode", async (t) => {
+  const results: BenchResults = await runBench({
     services: [5, 40],
     endpoints: 3,
     modes: ["iptables", "ipvs", "nftables"],
@@ -208,8 +224,11 @@ test("a tiny bench run: well-formed SVG whose numbers equal results.json, for ip
     keepalive: 10,
     quick: true,
     seed: 7,
+    repeats: 3,
     kernel: false,
     kernelMaxServices: 0,
+    isolate: false,
+    effort: 0.2,
   });
   const dir = mkdtempSync(join(tmpdir(), "podwire-bench-test-"));
   try {
@@ -253,37 +272,145 @@ test("a tiny bench run: well-formed SVG whose numbers equal results.json, for ip
     t.is(nft[0]!.firstPacketNatCost, nft[1]!.firstPacketNatCost);
     t.true(nft[0]!.firstPacketCost! > nft[0]!.laterPacketCost! && nft[0]!.firstPacketExprs! > nft[0]!.firstPacketCost!);
 
+    // Repetitions: each timed figure is the median of 3, within its range; the limit and the ratios are there.
+    for (const r of json.runs) {
+      t.is(r.repeats, 3);
+      for (const f of ["newConnPerSec", "establishedPps", "coreNewConnPerSec", "limitFirstPacketNs", "limitConntrackNs", "coreRatioToLimit", "newConnRatioToLimit", "establishedRatioToLimit"] as const) {
+        const s = r.spread[f];
+        t.truthy(s, `${r.mode} ${r.services}: ${f} has a spread`);
+        t.is(s!.n, 3, `${r.mode} ${r.services}: ${f}`);
+        t.true(s!.min <= r[f]! && r[f]! <= s!.max, `${r.mode} ${r.services}: ${f} ${r[f]} within ${s!.min}–${s!.max}`);
+        t.true(r[f]! > 0);
+      }
+      // The ratio is podwire's time over the limit's, per repetition: its median lies between the
+      // extreme pairings of the two spreads (a bound noise cannot break, a wrong formula would).
+      const core = r.spread.coreNewConnPerSec!;
+      const limit = r.spread.limitFirstPacketNs!;
+      const lo = 1e9 / core.max / limit.max;
+      const hi = 1e9 / core.min / limit.min;
+      t.true(lo * 0.999 <= r.coreRatioToLimit! && r.coreRatioToLimit! <= hi * 1.001, `${r.mode} ${r.services}: core ratio ${r.coreRatioToLimit} within ${lo}–${hi}`);
+      // iptables and IPVS can undo a change, so it is timed 3 times; nftables' adapter cannot (yet): once.
+      t.is(r.spread.updateMs?.n, r.mode === "nftables" ? 1 : 3, `${r.mode}: update repetitions`);
+      t.is(r.rssMB, null, "in-process rows report no memory");
+      t.regex(r.memorySource!, /not measured/);
+    }
+
     const csv = readFileSync(join(dir, "results.csv"), "utf8").trim().split("\n");
     t.is(csv.length, 1 + 6);
-    t.true(csv[0]!.includes("objects.chains") && csv[0]!.includes("firstPacketExprs"));
+    for (const col of ["objects.chains", "firstPacketExprs", "limitFirstPacketNs", "coreRatioToLimit", "newConnPerSec.min", "newConnPerSec.max", "newConnPerSec.n", "peakRssMB"]) t.true(csv[0]!.split(",").includes(col), col);
     t.is(csv.filter((l) => l.startsWith("nftables,")).length, 2);
     t.true(csv[0]!.startsWith("mode,services,endpoints"));
 
-    const charts = ["rules", "sync", "first-packet", "throughput", "kernel-vs-model"];
     let checked = 0;
     const seenModes = new Set<string>();
-    for (const id of charts) {
+    for (const id of CHARTS) {
       const svg = readFileSync(join(dir, `chart-${id}.svg`), "utf8");
       const root = parseXml(svg);
       t.is(root.name, "svg");
+      // No dual axes: every panel has one y axis and one y label; the kernel chart is two panels.
+      const panels = childrenOfClass(root, "panel");
+      t.is(panels.length, id === "kernel-vs-model" || id === "throughput" ? 2 : 1, `${id}: panels`);
+      for (const p of panels) {
+        t.is(count(p, (e) => e.attrs.class === "y-axis"), 1, `${id}: one y axis per panel`);
+        t.is(count(p, (e) => e.attrs.class === "y-label"), 1, `${id}: one y label per panel`);
+      }
+      t.false(svg.includes("right axis"), `${id}: no second y axis`);
+      // A caption, naming every published source shown.
+      const cap = textOf(root, "caption");
+      t.true(cap.length > 40, `${id}: a caption`);
       walk(root, (e) => {
-        if (e.name !== "circle" || !("data-series" in e.attrs)) return;
-        const { mode, pick } = fieldFor(e.attrs["data-series"]!);
-        const services = Number(e.attrs["data-x"]);
-        const run = json.runs.find((r) => r.services === services && r.mode === mode);
-        seenModes.add(`${id} ${mode}`);
-        t.truthy(run, `${id}: ${e.attrs["data-series"]} at ${services}`);
-        t.is(e.attrs["data-y"], String(pick(run!)), `${id}: ${e.attrs["data-series"]} at ${services}`);
-        checked++;
+        if (e.attrs.class !== "marker published") return;
+        t.is(e.attrs.fill, "none", `${id}: published markers are hollow`);
+        t.true(cap.replace(/\s+/g, " ").includes(e.attrs["data-source"]!.split(" ").slice(0, 2).join(" ")), `${id}: the caption names ${e.attrs["data-source"]}`);
       });
+      if (svg.includes('data-min="')) t.regex(cap, /n = 3/, `${id}: n in the caption`);
+      // One colour family per mode.
+      for (const g of childrenOfClass(root, "series").concat(childrenOfClass(root, "series published"))) {
+        const family = g.attrs["data-family"]!;
+        walk(g, (e) => {
+          if (!e.attrs.class?.startsWith("marker")) return;
+          const colour = e.attrs.class === "marker" ? e.attrs.fill! : e.attrs.stroke!;
+          t.true((FAMILIES[family] ?? []).includes(colour), `${id}: ${g.attrs["data-name"]} is drawn in the ${family} family (${colour})`);
+        });
+        // Every measured marker is the figure in results.json, with its range.
+        const field = g.attrs["data-field"];
+        if (!field || g.attrs.class !== "series") continue;
+        walk(g, (e) => {
+          if (e.attrs.class !== "marker") return;
+          const mode = family;
+          const services = Number(e.attrs["data-x"]);
+          const run = json.runs.find((r) => r.services === services && r.mode === mode)!;
+          t.truthy(run, `${id}: ${e.attrs["data-series"]} at ${services}`);
+          t.is(e.attrs["data-y"], String(figureAt(run, field)), `${id}: ${e.attrs["data-series"]} at ${services}`);
+          if ("data-min" in e.attrs) {
+            const s = run.spread[field as (typeof REPEATED_FIELDS)[number]]!;
+            t.deepEqual([e.attrs["data-min"], e.attrs["data-max"]], [String(s.min), String(s.max)], `${id}: ${field} range`);
+          }
+          seenModes.add(`${id} ${mode}`);
+          checked++;
+        });
+      }
     }
-    t.true(checked >= 20, `checked ${checked} markers`);
-    // Every chart shows all three modes.
-    for (const id of charts) for (const m of ["iptables", "ipvs", "nftables"]) t.true(seenModes.has(`${id} ${m}`), `${id} has no ${m} marker`);
+    t.true(checked >= 40, `checked ${checked} markers`);
+    // Every chart shows every mode (memory is not measured in-process; the kernel panel has no IPVS).
+    for (const id of CHARTS.filter((c) => c !== "memory")) for (const m of ["iptables", "ipvs", "nftables"]) t.true(seenModes.has(`${id} ${m}`), `${id} has no ${m} marker`);
+    // Every published series is on some chart.
+    const all = CHARTS.map((id) => readFileSync(join(dir, `chart-${id}.svg`), "utf8")).join("");
+    for (const p of PUBLISHED_SERIES) t.true(all.includes(`data-source="${escapeXml(p.source)}"`), p.label);
+
     const html = readFileSync(join(dir, "report.html"), "utf8");
     t.true(html.includes("Tigera") && html.includes("<svg") && html.includes("#96018"));
     t.true(html.includes("NFTables mode for kube-proxy") && html.includes("nftables"));
+    // Full width, a caption under every chart.
+    t.is((html.match(/<figure /g) ?? []).length, CHARTS.length);
+    t.is((html.match(/<figcaption>/g) ?? []).length, CHARTS.length);
+    t.false(/max-width/.test(html), "report.html is full width");
+    t.regex(html, /figure svg \{ width: 100%/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("a row in its own process reports that process's memory, never negative", async (t) => {
+  const results = await runBench({ services: [5], endpoints: 2, modes: ["iptables"], connections: 100, keepalive: 10, quick: true, seed: 3, repeats: 1, kernel: false, kernelMaxServices: 0, effort: 0.1 });
+  const r = results.runs[0]!;
+  t.true(r.available, r.note ?? "");
+  t.true(r.baseRssMB! > 0 && r.rssMB! > 0 && r.peakRssMB! > 0, JSON.stringify({ base: r.baseRssMB, rss: r.rssMB, peak: r.peakRssMB }));
+  t.true(r.peakRssMB! >= r.rssMB! && r.peakRssMB! >= r.baseRssMB!, "the peak is at least every reading");
+  t.true(r.heapMB! > 0);
+  if (process.platform === "linux") t.is(r.memorySource, "/proc/self/status");
+});
+
+// ---------------------------------------------------------------------------------------------
+// Terminal tables.
+
+function bigRun(mode: "iptables" | "ipvs" | "nftables", services: number): BenchRun {
+  const r = emptyRun(mode, services, 10, 100, "rules evaluated");
+  Object.assign(r, {
+    available: true, repeats: 5,
+    objects: { rules: 1_600_017, filterRules: 17, natRules: 1_600_000, virtualServers: 50_004, realServers: 500_040, ipsetEntries: 100_006, chains: 550_018, setElements: 100_006 },
+    syncMs: 36_512.3, applyMs: 123_456.7, updateMs: 38_512.1, addServiceMs: 41_234.5, rssMB: 12_345.6, peakRssMB: 23_456.7, kernelRestoreMs: 437_812.3,
+    firstPacketCost: 74_812, firstPacketExprs: 88, laterPacketCost: 11.5, firstPacketCostPath: 175_123, perRequestCostNoKeepalive: 74_823, perRequestCostKeepalive: 759.6, firstPacketNatCost: 25_066, kernelFirstPacketUs: 272.25,
+    coreNewConnPerSec: 1_234_567, newConnPerSec: 123_456, establishedPps: 567_890, coreNewConnPerSecReference: 1_234, newConnPerSecReference: 55,
+    coreRatioToLimit: 1234.5, newConnRatioToLimit: 345.6, establishedRatioToLimit: 45.6, limitFirstPacketNs: 1234.56, limitConntrackNs: 987.65,
+    spread: Object.fromEntries(REPEATED_FIELDS.map((f) => [f, { min: 1_000_001, max: 9_999_999, n: 5 }])),
+  });
+  return r;
+}
+
+test("the terminal tables and the legend fit 120 columns, even at 50,000 Services with wide numbers", (t) => {
+  const runs = (["iptables", "ipvs", "nftables"] as const).flatMap((m) => [bigRun(m, 50_000), bigRun(m, 100)]);
+  runs.push({ ...emptyRun("ipvs", 1_000_000, 10, 100, "hash lookups"), note: "the row's process ended with SIGKILL: FATAL ERROR: Reached heap limit Allocation failed - JavaScript heap out of memory".repeat(3) });
+  const lines = [...formatTable(runs), ...BENCH_LEGEND, ...wrapLine(`note: ${"a long note ".repeat(30)}`)];
+  for (const l of lines) t.true(l.length <= TABLE_WIDTH, `${l.length} columns: ${l}`);
+  t.true(lines.some((l) => l.includes("1.23M (1.00–10.00)")), "a rate with its range");
+  t.true(lines.some((l) => l.includes("1235×")), "a ratio to the limit");
+});
+
+test("the charts render for a run of nothing but unavailable rows", (t) => {
+  const results = { options: { services: [10], endpoints: 10, modes: ["ipvs"], keepalive: 100, repeats: 5 }, runs: [emptyRun("ipvs", 10, 10, 100, "hash lookups")] } as unknown as BenchResults;
+  for (const c of renderCharts(results)) {
+    const root = parseXml(c.svg);
+    t.is(root.name, "svg", c.id);
   }
 });

@@ -34,9 +34,10 @@ test("embedded cluster, iptables mode: every cell answers", (t) => {
   const r = embedded("iptables");
   t.deepEqual(unexpected(r), []);
   t.is(r.summary.expected, 0);
-  // kubernetes 443, web 80, kube-dns 53/UDP, 53/TCP, 9153: 3 probe Pods + 3 nodes + 1 by name each;
-  // web's NodePort on 3 nodes; 6 Pod ports.
-  t.is(r.summary.ok, 5 * 7 + 3 + 6);
+  // kubernetes 443, web 80, api 80, kube-dns 53/UDP, 53/TCP, 9153, the ingress controller's 80 and 443:
+  // 3 probe Pods + 3 nodes + 1 by name each; NodePorts of web (1) and the controller (2) on 3 nodes;
+  // the controller's LoadBalancer IP (2 ports); 9 Pod ports; 5 L7 routes (3 Ingress paths, 2 HTTPRoute matches).
+  t.is(r.summary.ok, 8 * 7 + 3 * 3 + 2 + 9 + 5);
   t.is(r.cells.length, r.summary.ok);
   t.regex(cell(r, "pod@worker-2", "default/web:80/TCP").endpoint!, /^pod\/default\/web-[01] \(10\.244\.[12]\.\d+:8080\)$/);
   for (const n of ["control-plane", "worker-1", "worker-2"]) {
@@ -55,7 +56,7 @@ test("embedded cluster, iptables mode: every cell answers", (t) => {
   t.is(tcpDns.endpoint, "pod/kube-system/coredns-0 (10.244.0.2:53)");
   t.is(cell(r, "pod@control-plane", "pod/default/web-0:9090/TCP").endpoint, "pod/default/web-0 (10.244.1.3:9090)");
   // Probe Pods: the lowest free address of each node's range.
-  t.deepEqual(r.probes.map((p) => `${p.key} ${formatIpv4(p.ip)}`), ["podwire-check/probe-control-plane 10.244.0.3", "podwire-check/probe-worker-1 10.244.1.4", "podwire-check/probe-worker-2 10.244.2.3"]);
+  t.deepEqual(r.probes.map((p) => `${p.key} ${formatIpv4(p.ip)}`), ["podwire-check/probe-control-plane 10.244.0.3", "podwire-check/probe-worker-1 10.244.1.5", "podwire-check/probe-worker-2 10.244.2.4"]);
 });
 
 // Both modes pass since the IPVS fixes this check found: a node's own connection to a VIP
@@ -66,7 +67,7 @@ test("embedded cluster, IPVS mode: every cell answers, as in iptables mode", (t)
   const r = embedded("ipvs");
   t.deepEqual(unexpected(r), []);
   t.is(r.summary.expected, 0);
-  t.is(r.summary.ok, 5 * 7 + 3 + 6);
+  t.is(r.summary.ok, 8 * 7 + 3 * 3 + 2 + 9 + 5);
   t.regex(cell(r, "pod@worker-2", "default/web:80/TCP").endpoint!, /^pod\/default\/web-[01] /);
   t.is(cell(r, "pod@control-plane", "default/kubernetes:443/TCP").endpoint, "node/control-plane (192.168.56.10:6443)");
   t.is(cell(r, "node/worker-1", "default/kubernetes:443/TCP").outcome, "ok");

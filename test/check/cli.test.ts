@@ -21,7 +21,7 @@ test.serial("check --json on the embedded cluster exits 0 with every cell ok", a
 test.serial("check prints the table and summary; a cluster with a broken Service exits 1; bad input exits 2", async (t) => {
   const text = await podwire("check", "--mode", "iptables", "--seed", "7");
   t.is(text.code, 0, text.stderr);
-  t.regex(text.stdout, /^ {2}pod@worker-1 +ok control-plane +ok web-[01]$/m);
+  t.regex(text.stdout, /^ {2}pod@worker-1 +ok api-0 +ok control-plane +ok web-[01]$/m);
   t.regex(text.stdout, /\ncheck: \d+ ok, 0 expected failures, 0 unexpected failures \(mode iptables\)\n$/);
 
   const dir = mkdtempSync(join(tmpdir(), "podwire-check-"));

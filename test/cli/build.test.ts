@@ -49,7 +49,9 @@ test("the bin runs dist/ when the build is current, the sources otherwise", (t) 
       t.log("src/ or dist/ changed while the bin ran: nothing to conclude");
       t.pass();
     } else if (before) {
-      t.true(loaded.includes(join("dist", "src", "cli", "main.js")), loaded.join(", "));
+      // The bundle scripts/build.mjs makes when esbuild is there, else tsc's output.
+      const entry = existsSync(join(ROOT, "dist", "src", "cli-bundle", "main.js")) ? join("dist", "src", "cli-bundle", "main.js") : join("dist", "src", "cli", "main.js");
+      t.true(loaded.includes(entry), loaded.join(", "));
       t.false(loaded.some((p) => p.endsWith(".ts")), "no TypeScript loaded");
     } else {
       t.log("dist/ is missing or older than src/ (`npm run build` compiles it): the bin runs the sources");

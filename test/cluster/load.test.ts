@@ -77,6 +77,8 @@ test("default cluster: settings, nodes, pods and external hosts", (t) => {
       ["default", "web-0", "worker-1", "10.244.1.3", false],
       ["default", "web-1", "worker-2", "10.244.2.2", false],
       ["kube-system", "coredns-0", "control-plane", "10.244.0.2", false],
+      ["default", "api-0", "worker-2", "10.244.2.3", false],
+      ["ingress-nginx", "ingress-nginx-controller-0", "worker-1", "10.244.1.4", false],
     ],
   );
   t.deepEqual(
@@ -85,7 +87,16 @@ test("default cluster: settings, nodes, pods and external hosts", (t) => {
   );
   t.deepEqual(
     spec.otherDocuments.map((d) => [d.kind, (d.body.metadata as { name: string }).name]),
-    [["Service", "web"]],
+    [
+      ["Service", "web"],
+      ["Service", "api"],
+      ["Service", "ingress-nginx-controller"],
+      ["IngressClass", "nginx"],
+      ["Ingress", "shop"],
+      ["GatewayClass", "podwire"],
+      ["Gateway", "gateway"],
+      ["HTTPRoute", "www"],
+    ],
   );
 });
 

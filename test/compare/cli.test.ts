@@ -12,7 +12,7 @@ test.serial("compare-modes --json on the embedded cluster exits 0", async (t) =>
   t.is(r.code, 0, r.stderr);
   const j = JSON.parse(r.stdout);
   t.deepEqual(j.modes, RUNNABLE_MODES);
-  t.is(j.flows, 33);
+  t.is(j.flows, 59);
   t.like(j, { cluster: "podwire-demo", seed: 1, baseline: "iptables" });
   t.is(j.summary.differ, j.differences.length);
   for (const d of j.differences) {

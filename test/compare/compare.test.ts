@@ -28,14 +28,14 @@ const describe = (d: FlowComparison) => `${d.flow.key}: ${d.reason} ${JSON.strin
 let embeddedReport: CompareReport | null = null;
 const embedded = () => (embeddedReport ??= runCompare(defaultCluster()));
 
-test("embedded cluster: every flow of check is compared in every runnable mode, in under 10 s", (t) => {
-  const start = Date.now();
+test("embedded cluster: every flow of check is compared in every runnable mode", (t) => {
+  // Speed is measured in bench/, not here: a loaded machine made a wall-clock bound flaky.
   const r = embedded();
-  t.true(Date.now() - start < 10_000, `${Date.now() - start} ms`);
   t.deepEqual(r.modes, RUNNABLE_MODES);
   t.is(r.baseline, "iptables");
-  // kubernetes 443, kube-dns 53/UDP, 53/TCP, 9153: 3 probe Pods + 3 nodes each; web 80: 6 + 3 NodePorts.
-  t.is(r.summary.flows, 4 * 6 + 9);
+  // kubernetes 443, kube-dns 53/UDP, 53/TCP, 9153, api 80: 3 probe Pods + 3 nodes each; web 80: 6 + 3
+  // NodePorts; the ingress controller's 80 and 443: 6 + 3 NodePorts + the LoadBalancer IP each.
+  t.is(r.summary.flows, 5 * 6 + 9 + 2 * 10);
   t.is(r.comparisons.length, r.summary.flows);
   for (const c of r.comparisons) {
     t.deepEqual(Object.keys(c.outcomes).sort(), [...RUNNABLE_MODES].sort(), c.flow.key);

@@ -29,7 +29,8 @@ function nftCluster() {
 test("embedded cluster: check answers every cell, as in iptables mode", (t) => {
   const r = runCheck(nftCluster());
   t.deepEqual(problems(r), []);
-  t.is(r.summary.ok, 5 * 7 + 3 + 6);
+  // As in iptables mode (test/check/check.test.ts): Service ports, NodePorts, the LoadBalancer IP, Pod ports, L7 routes.
+  t.is(r.summary.ok, 8 * 7 + 3 * 3 + 2 + 9 + 5);
 });
 
 test("the Online Boutique manifests and a kind dump pass check in nftables mode", (t) => {
@@ -46,7 +47,7 @@ test("the demo runs in nftables mode, every step ok", (t) => {
   const dir = mkdtempSync(join(tmpdir(), "podwire-nft-demo-"));
   try {
     const run = runDemo(nftCluster(), { capturePath: join(dir, "demo.pcapng") });
-    t.is(run.results.length, 8);
+    t.is(run.results.length, 9);
     t.deepEqual(run.results.filter((r) => !r.ok).map((r) => `${r.title}: ${r.outcome}`), []);
     t.true(run.capture!.frames > 0);
   } finally {

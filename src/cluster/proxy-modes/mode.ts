@@ -5,7 +5,7 @@
  * packets it handled. iptables and IPVS live behind it, each in its own file; the registry
  * picks one by name. Nothing above this file branches on the mode.
  */
-import type { IptablesProxierOptions, IptablesSyncResult, KubeModel } from "../../kube/index.js";
+import type { EndpointSlice, IptablesProxierOptions, IptablesSyncResult, KubeModel } from "../../kube/index.js";
 import type { KubeProxyConfig, ProxyMode } from "../spec.js";
 import type { Cluster, NodeRuntime } from "../build.js";
 
@@ -28,6 +28,19 @@ export interface ModeContext {
   config?(): KubeProxyConfig;
 }
 
+/**
+ * What changed from the cluster's last model (`from`) to the next: what kube-proxy's change
+ * trackers and EndpointSliceCache hand a sync. Worked out once per change, on first use,
+ * and shared by every node's resync.
+ */
+export interface ModelChange {
+  readonly from: KubeModel;
+  /** `ns/name` of the Services whose Service object or EndpointSlices changed, deleted ones included. */
+  readonly changedServices: ReadonlySet<string>;
+  /** The next model's EndpointSlices by Service (`ns/name`). */
+  readonly slicesByService: ReadonlyMap<string, readonly EndpointSlice[]>;
+}
+
 export interface KubeProxyMode {
   readonly name: ProxyMode;
   /** What `cost()` counts: "rules evaluated" (iptables) or "hash lookups" (IPVS). */
@@ -36,14 +49,14 @@ export interface KubeProxyMode {
   readonly protocols: ReadonlySet<"TCP" | "UDP" | "SCTP">;
   /** The first full sync on one node. Returns the time to compute and to apply it, ms. */
   setup(node: NodeRuntime, model: KubeModel): { syncMs: number; applyMs: number };
-  /** Re-syncs one node to `next`, touching only what changed where the mode can. */
-  resync(node: NodeRuntime, next: KubeModel): ModeResync;
+  /** Re-syncs one node to `next`, touching only what changed where the mode can (`change`: what changed since the model the node last synced, where the mode uses it). */
+  resync(node: NodeRuntime, next: KubeModel, change?: ModelChange): ModeResync;
   /**
    * How much a resync to `next` would write now, without applying it: the lines of the
    * iptables-restore input or nft transaction kube-proxy would hand the kernel (what a sync
    * costs to load: sync-loop.ts). Absent where the mode does not model it.
    */
-  writeSize?(node: NodeRuntime, next: KubeModel): number;
+  writeSize?(node: NodeRuntime, next: KubeModel, change?: ModelChange): number;
   /** A node's kube-proxy state as the text kube-proxy (and its tools) would show and load. */
   describe(node: NodeRuntime, model: KubeModel): string;
   /** Modelled dataplane work done so far on `node` (a counter that only grows). */

@@ -6,18 +6,17 @@
  * rules: its base chains hook into netfilter directly.
  */
 import { formatCidr, hostNowMs } from "../../base/index.js";
-import { type KubeModel, type NftablesProxierOptions, type NftablesProxierState, type NftablesSyncResult, syncNftablesRules } from "../../kube/index.js";
-import { newNftChanges } from "../../nftables/changes.js";
-import { applyNftScript, newRuleset } from "../../nftables/index.js";
+import { type KubeModel, type NftablesProxierOptions, type NftablesProxierState, type NftablesSyncOptions, type NftablesSyncResult, syncNftablesRules } from "../../kube/index.js";
+import { applyNftScript, newNftChanges, newRuleset } from "../../nftables/index.js";
 import type { NodeRuntime } from "../build.js";
-import type { KubeProxyMode, ModeContext, ModeResync } from "./mode.js";
+import type { KubeProxyMode, ModeContext, ModeResync, ModelChange } from "./mode.js";
 
 export class NftablesMode implements KubeProxyMode {
   readonly name = "nftables" as const;
   readonly costUnit = "rules evaluated";
   readonly protocols: ReadonlySet<"TCP" | "UDP" | "SCTP"> = new Set(["TCP", "UDP", "SCTP"] as const);
   /** What each node's kube-proxy last synced, for partial syncs. */
-  private readonly synced = new Map<string, { state: NftablesProxierState; result: NftablesSyncResult }>();
+  private readonly synced = new Map<string, { state: NftablesProxierState; result: NftablesSyncResult; hinted?: boolean }>();
 
   constructor(private readonly ctx: ModeContext) {}
 
@@ -45,15 +44,41 @@ export class NftablesMode implements KubeProxyMode {
     return { syncMs: t1 - t0, applyMs: hostNowMs() - t1 };
   }
 
-  resync(node: NodeRuntime, next: KubeModel): ModeResync {
+  /**
+   * A partial sync to `next`. Given the cluster's `change` from the model this node last
+   * synced, kube-proxy looks at the changed Services only (as its change trackers have it
+   * look); without it, or when the node synced another model, it compares the models itself.
+   */
+  resync(node: NodeRuntime, next: KubeModel, change?: ModelChange): ModeResync {
     const prev = this.synced.get(node.spec.name);
     const t0 = hostNowMs();
-    const result = syncNftablesRules(next, this.options(node), prev ? { previous: prev.state, now: Math.max(this.now(), prev.state.time) } : { now: this.now() });
+    const result = syncNftablesRules(next, this.options(node), this.syncOptions(prev, change, false));
     const t1 = hostNowMs();
     this.apply(node, result);
     const t2 = hostNowMs();
-    this.synced.set(node.spec.name, { state: result.state, result });
+    this.synced.set(node.spec.name, { state: result.state, result, hinted: this.hinted(prev, change) });
     return { sync: null, operations: 0, computeMs: t1 - t0, applyMs: t2 - t1 };
+  }
+
+  /** Whether `change` applies to a sync from `prev` (it starts from the model `prev` synced). */
+  private hinted(prev: { state: NftablesProxierState } | undefined, change: ModelChange | undefined): boolean {
+    return prev !== undefined && change !== undefined && change.from === prev.state.objects;
+  }
+
+  private syncOptions(prev: { state: NftablesProxierState } | undefined, change: ModelChange | undefined, dryRun: boolean): NftablesSyncOptions {
+    if (!prev) return { now: this.now() };
+    const o: NftablesSyncOptions = { previous: prev.state, now: Math.max(this.now(), prev.state.time) };
+    if (dryRun) o.dryRun = true;
+    if (this.hinted(prev, change)) {
+      o.changedServices = change!.changedServices;
+      o.slicesByService = change!.slicesByService;
+    }
+    return o;
+  }
+
+  /** Whether the node's last resync was given the changed Services (kube-proxy looked at those only). */
+  lastSyncHinted(node: string): boolean {
+    return this.synced.get(node)?.hinted ?? false;
   }
 
   /**
@@ -69,19 +94,19 @@ export class NftablesMode implements KubeProxyMode {
     const changes = newNftChanges();
     try {
       if (result.cleanupText !== "") rs = applyNftScript(rs, result.cleanupText, `${label} (cleanup)`, { consume: true, changes });
-      if (result.lines.length > 0) rs = applyNftScript(rs, result.lines, label, { consume: true, changes });
+      if (result.lineCount > 0) rs = applyNftScript(rs, result.pieces, label, { consume: true, changes });
     } finally {
       if (rs !== installed) node.netfilter.setNftRuleset(rs, changes);
     }
   }
 
   /** The lines of the nft transactions (cleanup and sync) a resync to `next` would run. */
-  writeSize(node: NodeRuntime, next: KubeModel): number {
+  writeSize(node: NodeRuntime, next: KubeModel, change?: ModelChange): number {
     const prev = this.synced.get(node.spec.name);
     // A dry run: the kept state stays where it is, so the resync that follows is still partial.
-    const result = syncNftablesRules(next, this.options(node), prev ? { previous: prev.state, now: Math.max(this.now(), prev.state.time), dryRun: true } : { now: this.now() });
+    const result = syncNftablesRules(next, this.options(node), this.syncOptions(prev, change, true));
     const cleanup = result.cleanupText === "" ? 0 : result.cleanupText.split("\n").filter((l) => l.trim() !== "").length;
-    return cleanup + result.lines.length;
+    return cleanup + result.lineCount;
   }
 
   describe(node: NodeRuntime, model: KubeModel): string {

@@ -14,6 +14,7 @@ import type { Rng } from "../../base/index.js";
 import { formatIpv4 } from "../../base/index.js";
 import type { NodeRuntime } from "../../cluster/build.js";
 import { type CompiledNft, NFT_CT_NEW, NftEvaluator, NftPacket, NftResult, type NftRuleset, compileRuleset } from "../../nftables/index.js";
+import { IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP, IPV4_MIN_HEADER_LEN, Ipv4Packet, PORTS_LEN, ports } from "../../wire/index.js";
 import type { FlowRun, ModeAdapter } from "./adapter.js";
 
 const DRAWS = 256;
@@ -65,22 +66,16 @@ export const nftablesAdapter: ModeAdapter = {
 /** The flow's first packet: a bare IPv4 header and the transport ports. */
 function packet(run: FlowRun): NftPacket {
   const p = new NftPacket();
-  const buf = new Uint8Array(24);
-  buf[0] = 0x45;
-  buf[9] = run.proto === "tcp" ? 6 : run.proto === "sctp" ? 132 : 17;
-  const put32 = (o: number, v: number) => {
-    buf[o] = v >>> 24;
-    buf[o + 1] = (v >>> 16) & 255;
-    buf[o + 2] = (v >>> 8) & 255;
-    buf[o + 3] = v & 255;
-  };
-  put32(12, run.srcIp);
-  put32(16, run.dst);
-  const sport = 40000;
-  buf[20] = sport >> 8;
-  buf[21] = sport & 255;
-  buf[22] = run.port >> 8;
-  buf[23] = run.port & 255;
-  Object.assign(p, { buf, ipOff: 0, thOff: 20, len: 24, src: run.srcIp, dst: run.dst, proto: buf[9], ctState: NFT_CT_NEW, hasCt: true, ctOrigSrc: run.srcIp, ctOrigDst: run.dst, ctReplySrc: run.dst, ctReplyDst: run.srcIp });
+  const buf = new Uint8Array(IPV4_MIN_HEADER_LEN + PORTS_LEN);
+  const ip = new Ipv4Packet(buf);
+  ip.setVersion(4);
+  ip.setHeaderLen(IPV4_MIN_HEADER_LEN);
+  ip.setProtocol(run.proto === "tcp" ? IPPROTO_TCP : run.proto === "sctp" ? IPPROTO_SCTP : IPPROTO_UDP);
+  ip.setSrcAddr(run.srcIp);
+  ip.setDstAddr(run.dst);
+  const l4 = ip.payloadOffset();
+  ports.setSrc(buf, l4, 40000);
+  ports.setDst(buf, l4, run.port);
+  Object.assign(p, { buf, ipOff: 0, thOff: l4, len: buf.length, src: run.srcIp, dst: run.dst, proto: ip.protocol(), ctState: NFT_CT_NEW, hasCt: true, ctOrigSrc: run.srcIp, ctOrigDst: run.dst, ctReplySrc: run.dst, ctReplyDst: run.srcIp });
   return p;
 }

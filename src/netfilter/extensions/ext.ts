@@ -40,7 +40,11 @@ export interface Extension<D, S> {
 
 /** Finds an option by any of its spellings. */
 export function findOption(options: readonly OptionDef[], name: string): OptionDef | undefined {
-  return options.find((o) => o.name === name || (o.aliases?.includes(name) ?? false));
+  for (let k = 0; k < options.length; k++) {
+    const o = options[k]!;
+    if (o.name === name || (o.aliases !== undefined && o.aliases.includes(name))) return o;
+  }
+  return undefined;
 }
 
 /** Names an extension's options for hints: `--dport, --sport, …`. */

@@ -1,7 +1,7 @@
 /** The `recent`, `set` and `physdev` matches (parse and save). */
 import { formatIpv4, parseIpv4 } from "../../base/ipv4-int.js";
 import type { IfaceMatch, PhysdevMatch, RecentMatch, SetMatch } from "../model.js";
-import type { Word } from "../restore-tokenize.js";
+import { ownText, type Word } from "../restore-tokenize.js";
 import { RULES_ERROR } from "./errors.js";
 import type { ExtEnv, Extension } from "./ext.js";
 import { parseUint, splitList } from "./values.js";
@@ -64,7 +64,7 @@ export const recentMatch: Extension<RecentDraft, RecentMatch> = {
         return;
       case "name":
         if (arg!.text === "" || arg!.text.length > RECENT_NAME_MAX) throw env.error(RULES_ERROR.BAD_VALUE, `invalid recent list name "${arg!.text}"`, arg);
-        d.name = arg!.text;
+        d.name = ownText(arg!.text);
         return;
       case "mask": {
         const m = parseIpv4(arg!.text);
@@ -133,7 +133,7 @@ export const setMatch: Extension<SetDraft, SetMatch> = {
       if (!items || items.length > SET_DIM_MAX || items.some((f) => f !== "src" && f !== "dst")) {
         throw env.error(RULES_ERROR.BAD_VALUE, `invalid set flags "${dirs.text}"`, dirs, `use 1 to ${SET_DIM_MAX} of src/dst separated by commas, e.g. dst,dst`);
       }
-      d.setName = name.text;
+      d.setName = ownText(name.text);
       d.flags = items as ("src" | "dst")[];
       d.invert = invert;
     } else if (opt === "return-nomatch") {
@@ -166,7 +166,7 @@ export const IFACE_NAME_MAX = 15;
 
 /** Parses an interface name with an optional trailing `+` wildcard. */
 export function parseIface(word: Word, invert: boolean, env: ExtEnv): IfaceMatch {
-  const name = word.text;
+  const name = ownText(word.text);
   if (name === "") throw env.error(RULES_ERROR.BAD_VALUE, "empty interface name", word);
   if (name.length > IFACE_NAME_MAX) throw env.error(RULES_ERROR.BAD_VALUE, `interface name "${name}" is longer than ${IFACE_NAME_MAX} characters`, word);
   const wildcard = name.endsWith("+");

@@ -4,7 +4,7 @@ import {
   ADDRTYPE_UNICAST, ADDRTYPE_UNREACHABLE, ADDRTYPE_UNSPEC,
   type AddrtypeMatch, type CommentMatch, type MarkMatch, type NfacctMatch, type StatisticMatch,
 } from "../model.js";
-import type { Word } from "../restore-tokenize.js";
+import { ownText, type Word } from "../restore-tokenize.js";
 import { RULES_ERROR } from "./errors.js";
 import type { ExtEnv, Extension } from "./ext.js";
 import { formatNameBits, parseNameBits } from "./match-conntrack.js";
@@ -27,7 +27,7 @@ export const commentMatch: Extension<{ comment?: string }, CommentMatch> = {
     single(d.comment, optWord, env, "comment");
     const text = args[0]!.text;
     if (Buffer.byteLength(text) > COMMENT_MAX) throw env.error(RULES_ERROR.BAD_VALUE, `comment is longer than ${COMMENT_MAX} bytes`, args[0]);
-    d.comment = text;
+    d.comment = ownText(text);
   },
   finish(d, env, head) {
     if (d.comment === undefined) throw env.error(RULES_ERROR.BAD_VALUE, "the comment match needs --comment", head);
@@ -141,7 +141,7 @@ export const nfacctMatch: Extension<{ name?: string }, NfacctMatch> = {
     single(d.name, optWord, env, "nfacct");
     const name = args[0]!.text;
     if (name === "" || name.length > NFACCT_NAME_MAX) throw env.error(RULES_ERROR.BAD_VALUE, `invalid nfacct name "${name}"`, args[0], `use 1 to ${NFACCT_NAME_MAX} characters`);
-    d.name = name;
+    d.name = ownText(name);
   },
   finish(d, env, head) {
     if (d.name === undefined) throw env.error(RULES_ERROR.BAD_VALUE, "the nfacct match needs --nfacct-name", head);

@@ -25,12 +25,9 @@ const BY_NAME = new Map<string, number>([...NETBASE, ...XTABLES_ALIASES]);
 const BY_NUMBER = new Map<number, string>();
 for (const [name, num] of NETBASE) if (num !== 0 && !BY_NUMBER.has(num)) BY_NUMBER.set(num, name);
 
-export const IPPROTO_ICMP = 1;
-export const IPPROTO_TCP = 6;
-export const IPPROTO_UDP = 17;
-export const IPPROTO_DCCP = 33;
-export const IPPROTO_SCTP = 132;
-export const IPPROTO_UDPLITE = 136;
+// The protocol numbers live in wire; re-exported for the extensions.
+import { IPPROTO_DCCP, IPPROTO_ICMP, IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_UDPLITE } from "../../wire/ipv4.js";
+export { IPPROTO_DCCP, IPPROTO_ICMP, IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_UDPLITE };
 
 /** A protocol name (case-insensitive) or number 0..255; null when unknown. */
 export function parseProtocol(text: string): number | null {

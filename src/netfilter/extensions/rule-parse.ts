@@ -11,7 +11,7 @@ import type { Word } from "../restore-tokenize.js";
 import { RULES_ERROR, rulesError, type RulesErrorCode } from "./errors.js";
 import { findOption, optionList, type ExtEnv, type OptionDef } from "./ext.js";
 import { parseIface } from "./match-misc.js";
-import { parseProtocol } from "./protocols.js";
+import { IPPROTO_ICMP, IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP, parseProtocol } from "./protocols.js";
 import {
   MATCH_EXTENSIONS, TARGET_EXTENSIONS, UNSUPPORTED_TARGETS, VERDICTS, supportedMatchNames, supportedTargetNames,
   type AnyMatchExtension, type AnyTargetExtension,
@@ -32,18 +32,26 @@ export interface ParsedRule {
 
 type Generic = "s" | "d" | "i" | "o" | "p" | "f" | "m" | "j" | "g" | "c";
 
-const GENERIC_OPTIONS: Readonly<Record<string, Generic>> = {
-  "-s": "s", "--source": "s", "--src": "s",
-  "-d": "d", "--destination": "d", "--dst": "d",
-  "-i": "i", "--in-interface": "i",
-  "-o": "o", "--out-interface": "o",
-  "-p": "p", "--protocol": "p",
-  "-f": "f", "--fragment": "f",
-  "-m": "m", "--match": "m",
-  "-j": "j", "--jump": "j",
-  "-g": "g", "--goto": "g",
-  "-c": "c", "--set-counters": "c",
-};
+/** The generic option a word names, if any (a switch: words are checked by the million). */
+function genericOf(text: string): Generic | undefined {
+  if (text.charCodeAt(0) !== 45 /* - */) return undefined;
+  switch (text) {
+    case "-s": case "--source": case "--src": return "s";
+    case "-d": case "--destination": case "--dst": return "d";
+    case "-i": case "--in-interface": return "i";
+    case "-o": case "--out-interface": return "o";
+    case "-p": case "--protocol": return "p";
+    case "-f": case "--fragment": return "f";
+    case "-m": case "--match": return "m";
+    case "-j": case "--jump": return "j";
+    case "-g": case "--goto": return "g";
+    case "-c": case "--set-counters": return "c";
+    default: return undefined;
+  }
+}
+
+/** One bit per generic option, for "given twice" checks. */
+const GENERIC_BIT: Readonly<Record<Generic, number>> = { s: 1, d: 2, i: 4, o: 8, p: 16, f: 32, m: 64, j: 128, g: 128, c: 256 };
 
 const GENERIC_INVERTIBLE = new Set<Generic>(["s", "d", "i", "o", "p", "f"]);
 
@@ -54,7 +62,8 @@ interface Loaded {
   head: Word;
 }
 
-export function parseRuleWords(words: readonly Word[], opts: RuleParseOptions = {}): ParsedRule {
+/** Parses `words[from…to)` (all of them by default). */
+export function parseRuleWords(words: readonly Word[], opts: RuleParseOptions = {}, from = 0, to = words.length): ParsedRule {
   const file = opts.file ?? "<rules>";
   const error = (code: RulesErrorCode, detail: string, word: Word | undefined, hint?: string): ReturnType<typeof rulesError> =>
     rulesError(code, detail, { file, line: opts.line, column: word?.column }, hint);
@@ -67,7 +76,7 @@ export function parseRuleWords(words: readonly Word[], opts: RuleParseOptions = 
   let targetWord: Word | undefined;
   let protoUsed = false;
   let pendingBang: Word | undefined;
-  const seenGeneric = new Set<Generic>();
+  let seenGeneric = 0;
 
   const env: { table: TableName | undefined; proto: ProtoMatch | undefined; error: ExtEnv["error"] } = {
     table: opts.table,
@@ -75,13 +84,13 @@ export function parseRuleWords(words: readonly Word[], opts: RuleParseOptions = 
     error,
   };
 
-  let i = 0;
+  let i = from;
   /** Takes the next `n` words as arguments of `optWord`, refusing a stray `!`. */
   const takeArgs = (optWord: Word, n: number, inline: Word | undefined): Word[] => {
     const args: Word[] = [];
     if (inline) args.push(inline);
     while (args.length < n) {
-      const w = words[i];
+      const w = i < to ? words[i] : undefined;
       if (w === undefined) throw error(RULES_ERROR.SYNTAX, `option ${optWord.text} needs ${n === 1 ? "an argument" : `${n} arguments`}`, optWord);
       if (w.text === "!" && !w.quoted) {
         throw error(RULES_ERROR.SYNTAX, `"!" after ${optWord.text} is not supported`, w, `put "!" before the option: ! ${optWord.text} …`);
@@ -110,24 +119,25 @@ export function parseRuleWords(words: readonly Word[], opts: RuleParseOptions = 
     entry.ext.apply(entry.draft, def.name, args, invert, optWord, env);
   };
 
-  while (i < words.length) {
+  while (i < to) {
     const w = words[i++]!;
     if (w.text === "!" && !w.quoted) {
       if (pendingBang) throw error(RULES_ERROR.SYNTAX, 'multiple "!" in a row', w);
       pendingBang = w;
       continue;
     }
-    const generic = w.quoted ? undefined : GENERIC_OPTIONS[w.text];
+    const generic = w.quoted ? undefined : genericOf(w.text);
     if (generic) {
       const invert = pendingBang !== undefined;
       if (invert && !GENERIC_INVERTIBLE.has(generic)) {
         throw error(RULES_ERROR.SYNTAX, `"!" cannot be used before ${w.text}`, pendingBang, "negate an option of the extension instead, e.g. -m conntrack ! --ctstate NEW");
       }
       pendingBang = undefined;
-      if (generic !== "m" && seenGeneric.has(generic === "g" ? "j" : generic)) {
+      const bit = GENERIC_BIT[generic];
+      if (generic !== "m" && (seenGeneric & bit) !== 0) {
         throw error(RULES_ERROR.SYNTAX, `multiple ${generic === "j" || generic === "g" ? "-j/-g" : w.text} options in one rule`, w);
       }
-      seenGeneric.add(generic === "g" ? "j" : generic);
+      seenGeneric |= bit;
       switch (generic) {
         case "s":
         case "d": {
@@ -217,7 +227,7 @@ export function parseRuleWords(words: readonly Word[], opts: RuleParseOptions = 
 }
 
 function protoImplicitName(proto: number): string {
-  return proto === 6 ? "tcp" : proto === 17 ? "udp" : proto === 132 ? "sctp" : proto === 1 ? "icmp" : "";
+  return proto === IPPROTO_TCP ? "tcp" : proto === IPPROTO_UDP ? "udp" : proto === IPPROTO_SCTP ? "sctp" : proto === IPPROTO_ICMP ? "icmp" : "";
 }
 
 function findInLoaded(loaded: readonly Loaded[], name: string): { entry: Loaded; def: OptionDef } | undefined {

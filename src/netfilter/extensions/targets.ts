@@ -1,6 +1,6 @@
 /** The non-NAT targets: `REJECT`, `MARK`, `LOG`, `TRACE`, `NOTRACK`, `CT` (parse and save). */
 import type { RejectWith, TargetSpec } from "../model.js";
-import type { Word } from "../restore-tokenize.js";
+import { ownText, type Word } from "../restore-tokenize.js";
 import { RULES_ERROR } from "./errors.js";
 import { protoIs, type ExtEnv, type Extension, type OptionDef } from "./ext.js";
 import { IPPROTO_TCP } from "./protocols.js";
@@ -131,7 +131,7 @@ export const logTarget: Extension<LogDraft, Log> = {
     } else if (opt === "log-prefix") {
       if (d.prefix !== undefined) throw env.error(RULES_ERROR.SYNTAX, "multiple --log-prefix options", optWord);
       if (arg!.text === "" || arg!.text.length > LOG_PREFIX_MAX) throw env.error(RULES_ERROR.BAD_VALUE, `log prefix must be 1 to ${LOG_PREFIX_MAX} characters`, arg);
-      d.prefix = arg!.text;
+      d.prefix = ownText(arg!.text);
     } else {
       d.flags.add(opt);
     }
@@ -197,7 +197,7 @@ export const ctTarget: Extension<CtDraft, Ct> = {
     if (d.values.has(opt)) throw env.error(RULES_ERROR.SYNTAX, `multiple --${opt} options`, optWord);
     const text = args[0]!.text;
     if (opt.startsWith("zone") && parseUint(text, 0xffff) === null) throw env.error(RULES_ERROR.BAD_VALUE, `invalid zone "${text}"`, args[0], "use 0-65535");
-    d.values.set(opt, text);
+    d.values.set(opt, ownText(text));
   },
   finish(d, env, head) {
     checkRawTable(env, head);

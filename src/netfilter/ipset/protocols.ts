@@ -3,11 +3,9 @@
  * the others may only be stored with the pseudo port 0. ICMP (whose "port" is a type/code
  * pair with names such as `echo-request`) is not emulated.
  */
+import { IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_UDPLITE } from "../../wire/ipv4.js";
 
-export const IPPROTO_TCP = 6;
-export const IPPROTO_UDP = 17;
-export const IPPROTO_SCTP = 132;
-export const IPPROTO_UDPLITE = 136;
+export { IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_UDPLITE };
 
 const NAMES: ReadonlyMap<number, string> = new Map([
   [IPPROTO_TCP, "tcp"],

@@ -13,6 +13,7 @@
  * times out. A client on another node is fine: its answer is routed, not bridged.
  */
 import { formatIpv4, ipv4 } from "../../base/index.js";
+import { udpEnvelope } from "../../cluster/apps.js";
 import { DEFAULT_DNS_QUERY } from "../../cluster/exchange.js";
 import type { NetworkNamespace } from "../../netns/index.js";
 import { DNS_CLASS_IN, DNS_TYPE_A, DnsRepr } from "../../wire/index.js";
@@ -83,8 +84,8 @@ function lookup(ns: NetworkNamespace, server: number, name: string): Lookup {
   const result: Lookup = { answeredAt: null, startedAt: sim.now(), attempts: 0, port };
   ns.connectUdp(port, server, 53, {
     onDatagram: (_ns, pkt) => {
-      const l4 = pkt.head + (pkt.buf[pkt.head]! & 0x0f) * 4;
-      const a = DnsRepr.parse(pkt.buf.subarray(l4 + 8, pkt.tail), 0, pkt.tail - l4 - 8);
+      const dns = udpEnvelope(pkt).payload;
+      const a = DnsRepr.parse(dns, 0, dns.length);
       if (a.id === id && a.flags.qr && result.answeredAt === null) result.answeredAt = sim.now();
       sim.pool.release(pkt);
     },

@@ -19,9 +19,9 @@ import { NS_PER_SEC } from "../../base/clock.js";
 import { formatIpv4, parseIpv4 } from "../../base/index.js";
 import { GlibcResolver, type LookupResult } from "../../cluster/resolver.js";
 import type { Conn } from "../../conntrack/index.js";
-import { IPPROTO_UDP } from "../../wire/index.js";
+import { DnsRepr, IPPROTO_UDP, UDP_HEADER_LEN } from "../../wire/index.js";
 import type { ScenarioContext } from "../context.js";
-import { frameFacts } from "../frame-facts.js";
+import { frameFacts, frameL4Offset } from "../frame-facts.js";
 import type { LoggedFrame } from "../frame-log.js";
 import type { Scenario, ScenarioEvidence, ScenarioFindings } from "../types.js";
 import { THREE_NODES } from "../cluster-yaml.js";
@@ -94,12 +94,14 @@ function dnsOf(f: LoggedFrame): { id: number; qr: boolean; qtype: number } | nul
   const b = f.bytes;
   const facts = frameFacts(b);
   if (facts === null || facts.proto !== IPPROTO_UDP || (facts.dport !== 53 && facts.sport !== 53)) return null;
-  const off = 14 + (b[14]! & 0x0f) * 4 + 8;
-  if (b.length < off + 12) return null;
-  let p = off + 12;
-  while (p < b.length && b[p]! !== 0) p += b[p]! + 1;
-  if (p + 3 > b.length) return null;
-  return { id: (b[off]! << 8) | b[off + 1]!, qr: (b[off + 2]! & 0x80) !== 0, qtype: (b[p + 1]! << 8) | b[p + 2]! };
+  const off = frameL4Offset(b) + UDP_HEADER_LEN; // the DNS message
+  try {
+    const m = DnsRepr.parse(b, off, b.length - off);
+    const q = m.questions[0];
+    return q === undefined ? null : { id: m.id, qr: m.flags.qr, qtype: q.type };
+  } catch {
+    return null; // not a whole DNS message
+  }
 }
 
 /** The scenario with `load.lookups` lookups (the property test varies it). */

@@ -22,9 +22,9 @@
 import { NS_PER_SEC } from "../../base/clock.js";
 import { formatIpv4, parseIpv4 } from "../../base/index.js";
 import type { TcpConnection } from "../../netns/index.js";
-import { IPPROTO_TCP, IPPROTO_UDP, VXLAN_PORT, foldSum, pseudoHeaderSum, sumBytes } from "../../wire/index.js";
+import { IPPROTO_TCP, IPPROTO_UDP, VXLAN_PORT, udp } from "../../wire/index.js";
 import type { ScenarioContext } from "../context.js";
-import { frameFacts } from "../frame-facts.js";
+import { frameFacts, frameL4Offset } from "../frame-facts.js";
 import type { LoggedFrame } from "../frame-log.js";
 import type { Scenario, ScenarioEvidence, ScenarioFindings } from "../types.js";
 import { THREE_NODES } from "../cluster-yaml.js";
@@ -61,12 +61,9 @@ function outerUdpChecksum(f: LoggedFrame): { value: number; valid: boolean } | n
   const b = f.bytes;
   const facts = frameFacts(b);
   if (facts === null || facts.proto !== IPPROTO_UDP || facts.dport !== VXLAN_PORT) return null;
-  const ip = 14;
-  const l4 = ip + (b[ip]! & 0x0f) * 4;
-  const len = (b[l4 + 4]! << 8) | b[l4 + 5]!;
-  const value = (b[l4 + 6]! << 8) | b[l4 + 7]!;
-  if (value === 0) return { value, valid: true };
-  return { value, valid: foldSum(sumBytes(b, l4, len, pseudoHeaderSum(facts.src, facts.dst, IPPROTO_UDP, len))) === 0xffff };
+  const l4 = frameL4Offset(b);
+  const value = udp.checksum(b, l4);
+  return { value, valid: udp.verifyChecksum(b, l4, facts.src, facts.dst) };
 }
 
 function run(ctx: ScenarioContext): ScenarioFindings {

@@ -19,7 +19,7 @@
  */
 import { formatIpv4, formatMac, ipv4 } from "../../base/index.js";
 import { runExchange } from "../../cluster/exchange.js";
-import { macAt } from "../../netdev/index.js";
+import { IPPROTO_TCP, eth } from "../../wire/index.js";
 import type { ScenarioContext } from "../context.js";
 import { frameFacts } from "../frame-facts.js";
 import type { LoggedFrame } from "../frame-log.js";
@@ -95,7 +95,7 @@ function run(ctx: ScenarioContext): ScenarioFindings {
     }
     if (syn) evidence.push(ctx.frameEvidence(syn, `web's SYN to its own Service ${vipText}:80`));
     // A frame on cni0 addressed to web's own MAC that came in from web's own port: the hairpin.
-    const hairpin = after((f) => f.device === node.cni0 && macAt(f.bytes, 0) === web.eth0!.mac && macAt(f.bytes, 6) === web.eth0!.mac);
+    const hairpin = after((f) => f.device === node.cni0 && eth.dst(f.bytes, 0) === web.eth0!.mac && eth.src(f.bytes, 0) === web.eth0!.mac);
     // The same segment going back out of web's own port (its source may be rewritten on the way: masquerade, IPVS's un-NAT).
     const hf = hairpin ? frameFacts(hairpin.bytes)! : null;
     const back =
@@ -103,7 +103,7 @@ function run(ctx: ScenarioContext): ScenarioFindings {
         ? ctx.frames.find((f) => {
             if (f.device !== web.hostVeth || f.direction !== "tx") return false;
             const x = frameFacts(f.bytes);
-            return x !== null && x.proto === 6 && x.dst === hf.dst && x.dport === hf.dport && x.tcpFlags === hf.tcpFlags;
+            return x !== null && x.proto === IPPROTO_TCP && x.dst === hf.dst && x.dport === hf.dport && x.tcpFlags === hf.tcpFlags;
           }, hairpin.number)
         : null;
     if (hairpin) {

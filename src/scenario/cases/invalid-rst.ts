@@ -22,10 +22,10 @@
 import { formatIpv4, ipv4 } from "../../base/index.js";
 import type { KubeProxyFlags } from "../../cluster/services.js";
 import { LinkImpairment } from "../../netdev/index.js";
-import { TCP_RST, TcpPacket } from "../../wire/index.js";
+import { TCP_RST } from "../../wire/index.js";
 import { Download, serveBulk } from "../bulk-transfer.js";
 import type { ScenarioContext } from "../context.js";
-import { frameFacts } from "../frame-facts.js";
+import { frameFacts, frameTcpSeq } from "../frame-facts.js";
 import type { LoggedFrame } from "../frame-log.js";
 import type { Scenario, ScenarioEvidence, ScenarioFindings } from "../types.js";
 import { THREE_NODES } from "../cluster-yaml.js";
@@ -65,8 +65,7 @@ const DUPLICATE_DELAY_NS = 1_000_000;
 const LIMIT_NS = 30_000_000_000;
 
 function tcpSeq(f: LoggedFrame): number {
-  const ihl = (f.bytes[14]! & 0x0f) * 4;
-  return new TcpPacket(f.bytes, 14 + ihl, f.bytes.length - 14 - ihl).seq();
+  return frameTcpSeq(f.bytes);
 }
 
 function run(ctx: ScenarioContext): ScenarioFindings {

@@ -32,7 +32,7 @@ import { createPod, deletePod } from "../../cluster/pod-lifecycle.js";
 import type { TcpConnection } from "../../netns/index.js";
 import { IPPROTO_TCP } from "../../wire/index.js";
 import type { ScenarioContext } from "../context.js";
-import { frameFacts } from "../frame-facts.js";
+import { frameFacts, frameTcpSeq } from "../frame-facts.js";
 import type { LoggedFrame } from "../frame-log.js";
 import type { Scenario, ScenarioEvidence, ScenarioFindings } from "../types.js";
 import { THREE_NODES } from "../cluster-yaml.js";
@@ -148,10 +148,7 @@ export function runConnReuse(ctx: ScenarioContext, load: ReuseLoad): ScenarioFin
   const mechanism: string[] = [];
   const stalled = attempts.filter((a) => a.conn.synRetransmits > 0);
   // SYNs from the client, and whether each reached a web Pod (by sequence number, which DNAT keeps).
-  const seqOf = (f: LoggedFrame): number => {
-    const l4 = 14 + (f.bytes[14]! & 15) * 4;
-    return ((f.bytes[l4 + 4]! << 24) | (f.bytes[l4 + 5]! << 16) | (f.bytes[l4 + 6]! << 8) | f.bytes[l4 + 7]!) >>> 0;
-  };
+  const seqOf = (f: LoggedFrame): number => frameTcpSeq(f.bytes);
   const webRx = ctx.frames.filter((f) => f.direction === "rx" && f.device.owner.startsWith("default/web-") && isSyn(f));
   const reached = new Map<number, LoggedFrame[]>();
   for (const f of webRx) reached.set(seqOf(f), [...(reached.get(seqOf(f)) ?? []), f]);

@@ -28,7 +28,7 @@ import { applyRestore } from "../../netfilter/apply-restore.js";
 import { parseRestore } from "../../netfilter/restore-parse.js";
 import { IPPROTO_TCP, TCP_SYN } from "../../wire/index.js";
 import type { ScenarioContext } from "../context.js";
-import { frameFacts } from "../frame-facts.js";
+import { frameFacts, frameTcpSeq } from "../frame-facts.js";
 import type { LoggedFrame } from "../frame-log.js";
 import type { Scenario, ScenarioEvidence, ScenarioFindings } from "../types.js";
 
@@ -84,9 +84,7 @@ function run(ctx: ScenarioContext): ScenarioFindings {
 
 /** The TCP sequence number of a logged TCP frame. */
 function seqOf(f: LoggedFrame): number {
-  const b = f.bytes;
-  const l4 = 14 + (b[14]! & 0x0f) * 4;
-  return ((b[l4 + 4]! << 24) | (b[l4 + 5]! << 16) | (b[l4 + 6]! << 8) | b[l4 + 7]!) >>> 0;
+  return frameTcpSeq(f.bytes);
 }
 
 function isSyn(f: LoggedFrame): boolean {

@@ -18,10 +18,10 @@
 import { ipv4 } from "../../base/index.js";
 import { applyRestore } from "../../netfilter/apply-restore.js";
 import { parseRestore } from "../../netfilter/restore-parse.js";
-import { TcpPacket } from "../../wire/index.js";
+import { TCP_OPT_MSS, get16, tcpOptionValue } from "../../wire/index.js";
 import { Download, serveBulk } from "../bulk-transfer.js";
 import type { ScenarioContext } from "../context.js";
-import { frameFacts } from "../frame-facts.js";
+import { frameFacts, frameL4Offset, frameTcpSeq } from "../frame-facts.js";
 import type { LoggedFrame } from "../frame-log.js";
 import type { Scenario, ScenarioEvidence, ScenarioFindings } from "../types.js";
 import { THREE_NODES } from "../cluster-yaml.js";
@@ -68,25 +68,12 @@ const LIMIT_NS = 30_000_000_000;
 
 /** The MSS option of a SYN frame (0 when it has none). */
 function synMss(f: LoggedFrame): number {
-  const ihl = (f.bytes[14]! & 0x0f) * 4;
-  const l4 = 14 + ihl;
-  const end = l4 + (f.bytes[l4 + 12]! >> 4) * 4;
-  for (let i = l4 + 20; i < end; ) {
-    const kind = f.bytes[i]!;
-    if (kind === 0) break;
-    if (kind === 1) {
-      i++;
-      continue;
-    }
-    if (kind === 2) return (f.bytes[i + 2]! << 8) | f.bytes[i + 3]!;
-    i += Math.max(2, f.bytes[i + 1]!);
-  }
-  return 0;
+  const mss = tcpOptionValue(f.bytes, frameL4Offset(f.bytes), TCP_OPT_MSS, 4);
+  return mss < 0 ? 0 : get16(f.bytes, mss);
 }
 
 function tcpSeq(f: LoggedFrame): number {
-  const ihl = (f.bytes[14]! & 0x0f) * 4;
-  return new TcpPacket(f.bytes, 14 + ihl, f.bytes.length - 14 - ihl).seq();
+  return frameTcpSeq(f.bytes);
 }
 
 /** The scenario; `blockIcmp: false` leaves out the host firewall (then PMTU discovery recovers the transfer). */
