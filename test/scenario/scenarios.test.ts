@@ -25,7 +25,10 @@ function badFrames(file: string): string[] {
 
 for (const s of SCENARIOS) {
   for (const mode of s.modes) {
-    test(`scenario ${s.number} ${s.name} (${mode}): the symptom without the fix, none with it`, (t) => {
+    // Serial and yielding first: each test is long and synchronous, and a worker that never
+    // yields reports nothing until all are done, which ava's inactivity timeout takes for a hang.
+    test.serial(`scenario ${s.number} ${s.name} (${mode}): the symptom without the fix, none with it`, async (t) => {
+      await new Promise<void>((resolve) => setImmediate(resolve));
       const dir = mkdtempSync(join(tmpdir(), "pw-scenario-"));
       try {
         for (const fixed of [false, true]) {
