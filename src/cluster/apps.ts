@@ -49,9 +49,7 @@ export class UdpEcho implements UdpHandler {
       ns.dropPkt(pkt, "no-route");
       return;
     }
-    const sport = ports.src(b, l4);
-    ports.setSrc(b, l4, ports.dst(b, l4));
-    ports.setDst(b, l4, sport);
+    ports.swap(b, l4);
     pkt.head = l4;
     pkt.mark = 0;
     prependIpv4(pkt, { src: dst, dst: src, protocol: IPPROTO_UDP, ttl: 64, ident: 0, dontFrag: true });

@@ -153,28 +153,33 @@ export function flowSourcePort(buf: Uint8Array, off: number, len: number): numbe
   let h = 0x811c9dc5;
   if (len >= ETHERNET_HEADER_LEN + IPV4_MIN_HEADER_LEN && eth.etherType(buf, off) === ETHERTYPE_IPV4) {
     const ip = eth.payloadOffset(buf, off);
-    h = fnv1a32(h, ipv4.src(buf, ip));
-    h = fnv1a32(h, ipv4.dst(buf, ip));
+    // Each value's bytes, most significant first (the order they have on the wire).
+    const src = ipv4.src(buf, ip);
+    h = Math.imul(h ^ (src >>> 24), FNV_PRIME);
+    h = Math.imul(h ^ ((src >>> 16) & 255), FNV_PRIME);
+    h = Math.imul(h ^ ((src >>> 8) & 255), FNV_PRIME);
+    h = Math.imul(h ^ (src & 255), FNV_PRIME);
+    const dst = ipv4.dst(buf, ip);
+    h = Math.imul(h ^ (dst >>> 24), FNV_PRIME);
+    h = Math.imul(h ^ ((dst >>> 16) & 255), FNV_PRIME);
+    h = Math.imul(h ^ ((dst >>> 8) & 255), FNV_PRIME);
+    h = Math.imul(h ^ (dst & 255), FNV_PRIME);
     const proto = ipv4.protocol(buf, ip);
-    h = fnv1a(h, proto);
+    h = Math.imul(h ^ proto, FNV_PRIME);
     const l4 = ipv4.payloadOffset(buf, ip);
     if ((proto === IPPROTO_TCP || proto === IPPROTO_UDP) && off + len >= l4 + PORTS_LEN) {
-      h = fnv1a16(h, ports.src(buf, l4));
-      h = fnv1a16(h, ports.dst(buf, l4));
+      const sport = ports.src(buf, l4);
+      const dport = ports.dst(buf, l4);
+      h = Math.imul(h ^ (sport >>> 8), FNV_PRIME);
+      h = Math.imul(h ^ (sport & 255), FNV_PRIME);
+      h = Math.imul(h ^ (dport >>> 8), FNV_PRIME);
+      h = Math.imul(h ^ (dport & 255), FNV_PRIME);
     }
   } else {
     // Not IPv4: the two MAC addresses, byte by byte.
-    for (let i = 0; i < 12 && i < len; i++) h = fnv1a(h, buf[off + i]!);
+    for (let i = 0; i < 12 && i < len; i++) h = Math.imul(h ^ buf[off + i]!, FNV_PRIME);
   }
   return Math.floor(((h >>> 0) * (SRC_PORT_MAX - SRC_PORT_MIN)) / 4294967296) + SRC_PORT_MIN;
 }
 
-function fnv1a(h: number, byte: number): number {
-  return Math.imul(h ^ byte, 0x01000193);
-}
-function fnv1a16(h: number, v: number): number {
-  return fnv1a(fnv1a(h, v >>> 8), v & 255);
-}
-function fnv1a32(h: number, v: number): number {
-  return fnv1a16(fnv1a16(h, v >>> 16), v & 0xffff);
-}
+const FNV_PRIME = 0x01000193;

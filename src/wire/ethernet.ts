@@ -25,10 +25,10 @@ const TYPE = 12;
  */
 export const eth = {
   dst(b: Uint8Array, o: number): number {
-    return getMac(b, o + DST);
+    return (b[o]! * 0x10000 + ((b[o + 1]! << 8) | b[o + 2]!)) * 0x1000000 + ((b[o + 3]! << 16) | (b[o + 4]! << 8) | b[o + 5]!);
   },
   src(b: Uint8Array, o: number): number {
-    return getMac(b, o + SRC);
+    return (b[o + SRC]! * 0x10000 + ((b[o + SRC + 1]! << 8) | b[o + SRC + 2]!)) * 0x1000000 + ((b[o + SRC + 3]! << 16) | (b[o + SRC + 4]! << 8) | b[o + SRC + 5]!);
   },
   setDst(b: Uint8Array, o: number, v: number): void {
     setMac(b, o + DST, v);
@@ -45,7 +45,7 @@ export const eth = {
     return (b[o + SRC]! & 1) === 1;
   },
   etherType(b: Uint8Array, o: number): number {
-    return get16(b, o + TYPE);
+    return (b[o + TYPE]! << 8) | b[o + TYPE + 1]!;
   },
   /** Offset of the payload (the IPv4 or ARP header). */
   payloadOffset(_b: Uint8Array, o: number): number {

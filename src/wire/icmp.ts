@@ -93,7 +93,7 @@ export const icmp = {
     return b[o + CODE]!;
   },
   checksum(b: Uint8Array, o: number): number {
-    return get16(b, o + CHECKSUM);
+    return (b[o + CHECKSUM]! << 8) | b[o + CHECKSUM + 1]!;
   },
   /** Changes the type and patches the checksum (echo request → reply in place). */
   setType(b: Uint8Array, o: number, v: number): void {
@@ -106,7 +106,7 @@ export const icmp = {
     return get32(b, o + REST);
   },
   echoIdent(b: Uint8Array, o: number): number {
-    return get16(b, o + REST);
+    return (b[o + REST]! << 8) | b[o + REST + 1]!;
   },
   /** Rewrites the echo identifier and patches the checksum (NAT of queries rewrites it like a port). */
   setEchoIdent(b: Uint8Array, o: number, v: number): void {
@@ -114,11 +114,11 @@ export const icmp = {
     set16(b, o + REST, v);
   },
   echoSeq(b: Uint8Array, o: number): number {
-    return get16(b, o + REST + 2);
+    return (b[o + REST + 2]! << 8) | b[o + REST + 3]!;
   },
   /** Next-hop MTU of "fragmentation needed" (type 3 code 4, RFC 1191); the low half of `rest`. */
   nextHopMtu(b: Uint8Array, o: number): number {
-    return get16(b, o + REST + 2);
+    return (b[o + REST + 2]! << 8) | b[o + REST + 3]!;
   },
   /** Offset of the data: the quoted datagram's IPv4 header in an error message. */
   payloadOffset(_b: Uint8Array, o: number): number {

@@ -47,6 +47,9 @@ const FRAG_OFFSET_MASK = 0x1fff;
  * IPv4 header fields in place over `(b, o)`, `o` the offset of the IPv4 header: the
  * allocation-free accessors every layer's per-packet path uses. Small monomorphic functions
  * (V8 inlines them). They do not bounds-check: the caller has checked the header is there.
+ * Their bodies read the bytes directly rather than through get16/get32: every byte of an
+ * inlined callee counts against TurboFan's per-function inlining budget, and a nested call
+ * costs its own bytes on top.
  * `setTtl`, `setSrc` and `setDst` patch the header checksum (RFC 1624) as a router or NAT
  * does; the transport checksum's pseudo header is the transport's business (`tcp.patchForAddr`).
  */
@@ -67,46 +70,48 @@ export const ipv4 = {
     return b[o + TOS]!;
   },
   totalLen(b: Uint8Array, o: number): number {
-    return get16(b, o + LENGTH);
+    return (b[o + LENGTH]! << 8) | b[o + LENGTH + 1]!;
   },
   ident(b: Uint8Array, o: number): number {
-    return get16(b, o + IDENT);
+    return (b[o + IDENT]! << 8) | b[o + IDENT + 1]!;
   },
   dontFrag(b: Uint8Array, o: number): boolean {
     return (b[o + FLG_OFF]! & (FLAG_DF >>> 8)) !== 0;
   },
   /** A fragment of a larger datagram: MF set or a non-zero offset (ip_is_fragment). */
   isFragment(b: Uint8Array, o: number): boolean {
-    return (get16(b, o + FLG_OFF) & (FLAG_MF | FRAG_OFFSET_MASK)) !== 0;
+    return (((b[o + FLG_OFF]! << 8) | b[o + FLG_OFF + 1]!) & (FLAG_MF | FRAG_OFFSET_MASK)) !== 0;
   },
   /** Fragment offset in bytes; non-zero for every fragment but the first (no transport header). */
   fragOffset(b: Uint8Array, o: number): number {
-    return (get16(b, o + FLG_OFF) & FRAG_OFFSET_MASK) << 3;
+    return (((b[o + FLG_OFF]! << 8) | b[o + FLG_OFF + 1]!) & FRAG_OFFSET_MASK) << 3;
   },
   ttl(b: Uint8Array, o: number): number {
     return b[o + TTL]!;
   },
   /** Sets the TTL and patches the header checksum (ip_decrease_ttl's csum update). */
   setTtl(b: Uint8Array, o: number, v: number): void {
-    const oldWord = get16(b, o + TTL);
+    const proto = b[o + PROTO]!; // shares the checksummed word with the TTL
+    const c = updateChecksum16((b[o + CHECKSUM]! << 8) | b[o + CHECKSUM + 1]!, (b[o + TTL]! << 8) | proto, ((v & 0xff) << 8) | proto);
     b[o + TTL] = v;
-    set16(b, o + CHECKSUM, updateChecksum16(get16(b, o + CHECKSUM), oldWord, get16(b, o + TTL)));
+    b[o + CHECKSUM] = c >>> 8;
+    b[o + CHECKSUM + 1] = c;
   },
   protocol(b: Uint8Array, o: number): number {
     return b[o + PROTO]!;
   },
   checksum(b: Uint8Array, o: number): number {
-    return get16(b, o + CHECKSUM);
+    return (b[o + CHECKSUM]! << 8) | b[o + CHECKSUM + 1]!;
   },
   /** True when the header checksum is right (the header's sum folds to 0xffff). */
   verifyChecksum(b: Uint8Array, o: number): boolean {
     return foldSum(sumBytes(b, o, (b[o + VER_IHL]! & 0x0f) << 2)) === 0xffff;
   },
   src(b: Uint8Array, o: number): number {
-    return get32(b, o + SRC);
+    return ((b[o + SRC]! << 24) | (b[o + SRC + 1]! << 16) | (b[o + SRC + 2]! << 8) | b[o + SRC + 3]!) >>> 0;
   },
   dst(b: Uint8Array, o: number): number {
-    return get32(b, o + DST);
+    return ((b[o + DST]! << 24) | (b[o + DST + 1]! << 16) | (b[o + DST + 2]! << 8) | b[o + DST + 3]!) >>> 0;
   },
   /** Rewrites the source address and patches the header checksum (RFC 1624). */
   setSrc(b: Uint8Array, o: number, v: number): void {

@@ -53,16 +53,16 @@ const URGENT = 18;
  */
 export const tcp = {
   srcPort(b: Uint8Array, o: number): number {
-    return get16(b, o + SRC_PORT);
+    return (b[o + SRC_PORT]! << 8) | b[o + SRC_PORT + 1]!;
   },
   dstPort(b: Uint8Array, o: number): number {
-    return get16(b, o + DST_PORT);
+    return (b[o + DST_PORT]! << 8) | b[o + DST_PORT + 1]!;
   },
   seq(b: Uint8Array, o: number): number {
-    return get32(b, o + SEQ);
+    return ((b[o + SEQ]! << 24) | (b[o + SEQ + 1]! << 16) | (b[o + SEQ + 2]! << 8) | b[o + SEQ + 3]!) >>> 0;
   },
   ack(b: Uint8Array, o: number): number {
-    return get32(b, o + ACK);
+    return ((b[o + ACK]! << 24) | (b[o + ACK + 1]! << 16) | (b[o + ACK + 2]! << 8) | b[o + ACK + 3]!) >>> 0;
   },
   /** Header length in bytes (data offset × 4), options included. */
   headerLen(b: Uint8Array, o: number): number {
@@ -78,10 +78,10 @@ export const tcp = {
   },
   /** The raw (unscaled) window field. */
   window(b: Uint8Array, o: number): number {
-    return get16(b, o + WINDOW);
+    return (b[o + WINDOW]! << 8) | b[o + WINDOW + 1]!;
   },
   checksum(b: Uint8Array, o: number): number {
-    return get16(b, o + CHECKSUM);
+    return (b[o + CHECKSUM]! << 8) | b[o + CHECKSUM + 1]!;
   },
   /** Writes the bare checksum field. */
   setChecksum(b: Uint8Array, o: number, v: number): void {

@@ -34,17 +34,17 @@ function patched(c: number): number {
  */
 export const udp = {
   srcPort(b: Uint8Array, o: number): number {
-    return get16(b, o + SRC_PORT);
+    return (b[o + SRC_PORT]! << 8) | b[o + SRC_PORT + 1]!;
   },
   dstPort(b: Uint8Array, o: number): number {
-    return get16(b, o + DST_PORT);
+    return (b[o + DST_PORT]! << 8) | b[o + DST_PORT + 1]!;
   },
   /** The length field: header plus payload. */
   length(b: Uint8Array, o: number): number {
-    return get16(b, o + LENGTH);
+    return (b[o + LENGTH]! << 8) | b[o + LENGTH + 1]!;
   },
   checksum(b: Uint8Array, o: number): number {
-    return get16(b, o + CHECKSUM);
+    return (b[o + CHECKSUM]! << 8) | b[o + CHECKSUM + 1]!;
   },
   /** Writes the bare checksum field. */
   setChecksum(b: Uint8Array, o: number, v: number): void {

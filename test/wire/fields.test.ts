@@ -155,6 +155,12 @@ test("ports reads and writes the first four bytes of any port-carrying transport
   ports.setSrc(b, L4, 1);
   ports.setDst(b, L4, 0xfffe);
   t.is(toHex(b.subarray(L4, L4 + 8)), "0001fffe000de744");
+  ports.swap(b, L4);
+  t.is(toHex(b.subarray(L4, L4 + 8)), "fffe0001000de744");
+  // Swapping both addresses and both ports keeps the UDP checksum valid (the echo reply's trick).
+  const e = FRAMES.udp.slice();
+  ports.swap(e, L4);
+  t.true(udp.verifyChecksum(e, L4, ipv4.dst(e, IP), ipv4.src(e, IP)));
 });
 
 test("icmp reads echo fields; setType and setEchoIdent patch the checksum", (t) => {
