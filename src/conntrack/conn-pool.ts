@@ -59,6 +59,7 @@ export class ConnPool implements ConnOwner {
     r.dport = rdport;
     conn.status = 0;
     conn.mark = 0;
+    if (conn.tcp !== null) conn.spareTcp = conn.tcp;
     conn.tcp = null;
     conn.sctp = null;
     const n = conn.num;

@@ -49,6 +49,8 @@ export class Conn {
   mark = 0;
   /** TCP state and window tracking; null for other protocols. */
   tcp: TcpTrack | null = null;
+  /** The TcpTrack this object had before it was reused (conn-pool.ts), for a new TCP conn to reset and use. */
+  spareTcp: TcpTrack | null = null;
   /** SCTP state and verification tags; null for other protocols. */
   sctp: SctpTrack | null = null;
   /**

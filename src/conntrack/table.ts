@@ -281,6 +281,8 @@ export class ConntrackTable {
       const node = this.findNode(hash, src | 0, dst | 0, proto, sport, dport);
       let conn: Conn;
       let dir: Dir;
+      /** Made for this packet: nobody else has seen it, so an INVALID verdict hands it straight back. */
+      let fresh = false;
       if (node !== NONE) {
         conn = this.store.conns[node >> 1]!;
         dir = (node & 1) as Dir;
@@ -295,13 +297,14 @@ export class ConntrackTable {
         }
         conn = this.pool.take(this.nextId++, src, dst, proto, sport, dport);
         dir = 0;
+        fresh = true;
         this.stats.new++;
       }
       const now = this.clock.now();
       let refreshed = true;
       if (proto === IPPROTO_TCP) {
         const r = tcpPacket(conn, dir, buf, l4off, l4len, now, this.t.tcp, this.tcpLoose, this.tcpBeLiberal, this.tcpStrictWindow);
-        if (r === TCP_RES_INVALID) return this.invalid();
+        if (r === TCP_RES_INVALID) return this.invalid(fresh ? conn : null);
         if (r === TCP_RES_REPEAT) {
           this.kill(conn);
           continue;
@@ -313,9 +316,9 @@ export class ConntrackTable {
         this.udpPacket(conn, now);
       } else if (proto === IPPROTO_SCTP) {
         // SCTP_RES_IGNORE (a retransmitted INIT into CLOSED) accepts without refreshing the timeout.
-        if (sctpPacket(conn, dir, buf, l4off, l4len, now, this.t.sctp, !conn.confirmed) === SCTP_RES_INVALID) return this.invalid();
+        if (sctpPacket(conn, dir, buf, l4off, l4len, now, this.t.sctp, !conn.confirmed) === SCTP_RES_INVALID) return this.invalid(fresh ? conn : null);
       } else if (proto === IPPROTO_ICMP) {
-        if (!icmpValidNew(conn.original.dport)) return this.invalid();
+        if (!icmpValidNew(conn.original.dport)) return this.invalid(fresh ? conn : null);
         conn.timeoutAt = now + this.t.icmp;
       } else {
         conn.timeoutAt = now + this.t.generic;
@@ -409,7 +412,9 @@ export class ConntrackTable {
     return v;
   }
 
-  private invalid(): CtVerdict {
+  /** An INVALID verdict; `discard`: a conn made for this packet, handed back for reuse. */
+  private invalid(discard: Conn | null = null): CtVerdict {
+    if (discard !== null) this.pool.release(discard);
     this.stats.invalid++;
     const v = this.verdict;
     v.conn = null;

@@ -193,6 +193,20 @@ export class TcpTrack {
   lastWscale = 0;
   lastFlags = 0;
   retrans = 0;
+
+  /** Back to the state of a new TcpTrack, in place (a reused conn's, see conn-pool.ts). */
+  reinit(): this {
+    this.state = TCP_CT_NONE;
+    this.w.fill(0);
+    this.lastDir = 0;
+    this.lastIndex = TCP_NONE_SET;
+    this.lastWin = 0;
+    this.lastWscale = 0;
+    this.lastFlags = 0;
+    this.retrans = 0;
+    return this;
+  }
+
   get lastSeq(): number {
     return this.w[SEQ]!;
   }

@@ -47,6 +47,17 @@ import {
   tcpTransition,
 } from "./tcp-state.js";
 
+/**
+ * A new TcpTrack for an unconfirmed conn (tcp_new starts over on every packet before
+ * confirmation): the conn's own one or the one its object had before reuse, reset in place,
+ * unless a caller may hold the old one (Conn.escaped).
+ */
+function newTrack(conn: Conn): TcpTrack {
+  if (conn.escaped) return new TcpTrack();
+  const t = conn.tcp ?? conn.spareTcp;
+  return t === null ? new TcpTrack() : t.reinit();
+}
+
 /** Outcomes of `tcpPacket`. */
 export const TCP_RES_INVALID = -1;
 /** Accepted without touching the timeout (ignored segments, SYN retransmits). */
@@ -372,7 +383,7 @@ export function tcpPacket(
   if (tcpMalformed(buf, l4off, l4len)) return TCP_RES_INVALID;
   let tcp = conn.tcp;
   if (!conn.confirmed) {
-    tcp = conn.tcp = new TcpTrack();
+    tcp = conn.tcp = newTrack(conn);
     if (!tcpNew(tcp, buf, l4off, l4len, loose)) return TCP_RES_INVALID;
   }
   if (!tcp) return TCP_RES_INVALID;
