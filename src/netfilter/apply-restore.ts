@@ -14,9 +14,10 @@ import { MAX_JUMP_DEPTH, checkLinks } from "./validate-links.js";
 import { isBuiltinChain, newTable, TABLE_NAMES, type Chain, type Counters, type Rule, type Ruleset, type Table, type TableName } from "./model.js";
 import { RULES_ERROR, rulesError, type RulesErrorCode } from "./extensions/errors.js";
 import { isTargetName, supportedTargetNames } from "./extensions/registry.js";
-import type { ChainDecl, RestoreCommand, RestoreDocument, RestoreTable } from "./restore-parse.js";
+import { parseRestoreInto, type ChainDecl, type RestoreCommand, type RestoreDocument, type RestoreTable } from "./restore-parse.js";
 import { printRuleSpec } from "./save-print.js";
 import { copyCounters } from "./counter-cell.js";
+import { internLine } from "./intern.js";
 
 export interface ApplyOptions {
   /** Keep existing tables and chains (`iptables-restore --noflush`). */
@@ -30,6 +31,12 @@ export interface ApplyOptions {
   counters?: boolean;
 }
 
+/**
+ * A user chain has no policy, so nothing ever counts into its counters (iptables-save prints
+ * `[0:0]` for it): one frozen object serves them all.
+ */
+const USER_CHAIN_COUNTERS: Counters = Object.freeze({ packets: 0, bytes: 0 }) as Counters;
+
 /** XT_EXTENSION_MAXNAMELEN is 29 bytes including the NUL. */
 const CHAIN_NAME_MAX = 28;
 
@@ -37,29 +44,115 @@ type Fail = (code: RulesErrorCode, detail: string, line: number, column: number 
 
 /** Applies `doc` to `rs` (in place) and returns `rs`; on error `rs` is unchanged. */
 export function applyRestore(rs: Ruleset, doc: RestoreDocument, opts: ApplyOptions = {}): Ruleset {
-  const file = opts.file ?? "<rules>";
-  const fail: Fail = (code, detail, line, column, hint) => {
-    throw rulesError(code, detail, { file, line, column }, hint);
-  };
-  const staged = new Map<TableName, Table>();
+  const run = new Restore(rs, opts);
   for (const section of doc.tables) {
-    const base = staged.get(section.name) ?? rs.tables.get(section.name);
-    const table = opts.noflush && base ? stageTable(base) : stageTable(newTable(section.name));
-    applySection(table, section, opts.counters ?? true, fail);
+    run.table(section.name);
+    applySection(run.staging!, section, opts.counters ?? true, run.fail, false);
+    run.commit();
+  }
+  return run.finish();
+}
+
+/**
+ * Parses and applies restore text in one pass (what `loadRestore` does for every sync):
+ * each command is applied as it is parsed, so a 1.6-million-line restore never holds a
+ * parsed document beside the ruleset, and rules are not copied. Same result and same
+ * atomicity as `applyRestore(rs, parseRestore(text))`; the first failing line, parse or
+ * apply, is the one reported.
+ */
+export function restoreText(rs: Ruleset, text: string, opts: ApplyOptions = {}, touched?: Map<TableName, Set<string>>): Ruleset {
+  const run = new Restore(rs, opts);
+  const keep = opts.counters ?? true;
+  let at: ChainCache | null = null;
+  const counters = keep ? KEEP : zeroed;
+  let names: Set<string> | null = null;
+  let whole = false;
+  parseRestoreInto(text, opts.file ?? "<rules>", {
+    table: (name) => {
+      run.table(name);
+      at = new ChainCache(run.staging!, run.fail);
+      if (touched !== undefined) {
+        names = touched.get(name) ?? new Set();
+        touched.set(name, names);
+        whole = false;
+      }
+    },
+    decl: (d) => {
+      names?.add(d.name);
+      applyDecl(run.staging!, d, keep, run.fail);
+    },
+    command: (c) => {
+      if (names !== null) {
+        if (c.chain !== null) names.add(c.chain);
+        else if (!whole) {
+          // -F, -Z or -X of every chain: every chain before and after counts as touched.
+          whole = true;
+          for (const n of run.staging!.chains.keys()) names.add(n);
+        }
+      }
+      applyCommand(run.staging!, c, counters, run.fail, at!, true);
+    },
+    commit: () => {
+      if (whole && names !== null) for (const n of run.staging!.chains.keys()) names.add(n);
+      run.commit();
+    },
+  });
+  return run.finish();
+}
+
+/** One restore: tables staged one after another, installed together at the end. */
+class Restore {
+  readonly fail: Fail;
+  private readonly staged = new Map<TableName, Table>();
+  staging: Staged | null = null;
+
+  constructor(
+    private readonly rs: Ruleset,
+    private readonly opts: ApplyOptions,
+  ) {
+    const file = opts.file ?? "<rules>";
+    this.fail = (code, detail, line, column, hint) => {
+      throw rulesError(code, detail, { file, line, column }, hint);
+    };
+  }
+
+  table(name: TableName): void {
+    const base = this.staged.get(name) ?? this.rs.tables.get(name);
+    this.staging = this.opts.noflush && base ? stageTable(base) : stageTable(newTable(name));
+  }
+
+  commit(): void {
+    const table = this.staging!;
     const problem = checkLinks(table);
     if (problem !== null) {
-      fail(problem.kind === "depth" ? RULES_ERROR.LOOP : RULES_ERROR.BAD_HOOK, `rule in chain ${problem.chain}: ${problem.detail}`, problem.line, undefined,
+      this.fail(problem.kind === "depth" ? RULES_ERROR.LOOP : RULES_ERROR.BAD_HOOK, `rule in chain ${problem.chain}: ${problem.detail}`, problem.line, undefined,
         problem.kind === "depth" ? `keep chains within ${MAX_JUMP_DEPTH} levels below a built-in chain, and no loops` : "move the rule to a chain that only allowed hooks reach");
     }
-    staged.set(section.name, ordered(table));
+    // Rule arrays grown by push keep spare room (17 slots for a 2-rule chain): trim them.
+    for (const c of table.owned) if (c.rules.length > 0) c.rules = c.rules.slice();
+    this.staged.set(table.name, ordered(table));
+    this.staging = null;
   }
-  if (staged.size === 0) return rs;
-  const merged = new Map(rs.tables);
-  for (const [name, t] of staged) merged.set(name, t);
-  rs.tables.clear();
-  for (const name of TABLE_NAMES) if (merged.has(name)) rs.tables.set(name, merged.get(name)!);
-  return rs;
+
+  finish(): Ruleset {
+    const rs = this.rs;
+    if (this.staged.size === 0) return rs;
+    const merged = new Map(rs.tables);
+    for (const [name, t] of this.staged) merged.set(name, t);
+    rs.tables.clear();
+    for (const name of TABLE_NAMES) if (merged.has(name)) rs.tables.set(name, merged.get(name)!);
+    return rs;
+  }
 }
+
+/** How a command's counters become the rule's: kept (`--counters`) or zeroed. */
+type CounterPolicy = (c: Counters) => Counters;
+const KEEP: CounterPolicy = (c) => c;
+const zeroed: CounterPolicy = (c) => {
+  c.packets = 0;
+  c.bytes = 0;
+  return c;
+};
 
 /**
  * A table being staged: a copy of `base`'s chain map whose chain objects are copied only
@@ -91,7 +184,7 @@ function ordered(t: Staged): Table {
   return { name: t.name, chains: t.chains };
 }
 
-function applySection(table: Staged, section: RestoreTable, keepCounters: boolean, fail: Fail): void {
+function applySection(table: Staged, section: RestoreTable, keepCounters: boolean, fail: Fail, fresh: boolean): void {
   const zero = (): Counters => ({ packets: 0, bytes: 0 });
   const counters = keepCounters ? copyCounters : zero;
   // Declarations and commands, each already in line order, merged by line.
@@ -102,7 +195,7 @@ function applySection(table: Staged, section: RestoreTable, keepCounters: boolea
   const at = new ChainCache(table, fail);
   while (d < decls.length || c < cmds.length) {
     if (c >= cmds.length || (d < decls.length && decls[d]!.line < cmds[c]!.line)) applyDecl(table, decls[d++]!, keepCounters, fail);
-    else applyCommand(table, cmds[c++]!, counters, fail, at);
+    else applyCommand(table, cmds[c++]!, counters, fail, at, fresh);
   }
 }
 
@@ -152,7 +245,7 @@ function applyDecl(table: Staged, decl: ChainDecl, keepCounters: boolean, fail: 
   }
   checkChainName(decl.name, decl.line, 2, fail);
   if (existing) setRules(table, existing, []);
-  else addChain(table, { name: decl.name, policy: null, counters: { packets: 0, bytes: 0 }, rules: [], source: { line: decl.line } });
+  else addChain(table, { name: decl.name, policy: null, counters: USER_CHAIN_COUNTERS, rules: [], source: internLine(decl.line) });
 }
 
 function addChain(table: Staged, c: Chain): void {
@@ -216,8 +309,17 @@ function ruleIndex(chain: Chain, index: number, max: number, cmd: RestoreCommand
   return index - 1;
 }
 
-function applyCommand(table: Staged, cmd: RestoreCommand, counters: (c: Counters) => Counters, fail: Fail, at: ChainCache): void {
-  const copy = (r: Rule): Rule => ({ ...r, counters: counters(r.counters) });
+/**
+ * Applies one command. `fresh`: its rule was parsed for this restore alone and goes into the
+ * table as it is (with `counters` applied); otherwise the table gets a copy, so a document
+ * can be applied more than once.
+ */
+function applyCommand(table: Staged, cmd: RestoreCommand, counters: (c: Counters) => Counters, fail: Fail, at: ChainCache, fresh: boolean): void {
+  const copy = (r: Rule): Rule => {
+    if (!fresh) return { ...r, counters: counters(r.counters) };
+    r.counters = counters(r.counters);
+    return r;
+  };
   switch (cmd.op) {
     case "append":
     case "insert":
@@ -255,7 +357,7 @@ function applyCommand(table: Staged, cmd: RestoreCommand, counters: (c: Counters
       at.forget();
       if (table.chains.has(cmd.chain)) fail(RULES_ERROR.CHAIN_EXISTS, `chain "${cmd.chain}" already exists`, cmd.line, cmd.chainColumn);
       checkChainName(cmd.chain, cmd.line, cmd.chainColumn, fail);
-      addChain(table, { name: cmd.chain, policy: null, counters: { packets: 0, bytes: 0 }, rules: [], source: { line: cmd.line } });
+      addChain(table, { name: cmd.chain, policy: null, counters: USER_CHAIN_COUNTERS, rules: [], source: internLine(cmd.line) });
       return;
     case "deleteChain":
       at.forget();

@@ -119,6 +119,7 @@ export class FlatTable {
       all.push(c);
     }
     this.encodeChains(all);
+    this.trim();
     // Rules that left the table keep their last counts.
     for (let s = 0; s < oldSlots; s++) {
       const c = oldRules[s]?.counters;
@@ -251,6 +252,20 @@ export class FlatTable {
         this.freeSegs.push(seg);
       }
       this.chainSegs[id] = null;
+    }
+  }
+
+  /** After a full layout: arrays sized to what is used, with a little room for partial syncs. */
+  private trim(): void {
+    const words = (this.words + (this.words >> 5) + MAX_RECORD + 1) & ~1;
+    if (words < this.rec.length) {
+      this.rec = this.rec.slice(0, words);
+      this.store.counters = new Float64Array(this.rec.buffer);
+    }
+    const slots = this.slots + (this.slots >> 5) + 16;
+    if (slots < this.rules.length) {
+      this.rules.length = slots;
+      this.store.at = this.store.at.slice(0, slots);
     }
   }
 

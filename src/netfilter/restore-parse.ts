@@ -7,7 +7,7 @@
  * lines, and commands `-A/-I/-D/-R/-N/-X/-F/-Z/-P`, optionally prefixed by `[packets:bytes]`
  * as `iptables-save -c` prints them.
  */
-import { TABLE_NAMES, type Counters, type Rule, type TableName } from "./model.js";
+import { TABLE_NAMES, type Counters, type Rule, type TableName, type TargetSpec } from "./model.js";
 import { RULES_ERROR, rulesError, type RulesErrorCode } from "./extensions/errors.js";
 import { parseRuleWords, type ParsedRule, type RuleParseOptions } from "./extensions/rule-parse.js";
 import { ownText, tokenizeInto, tokenizeLine, wordsOf, type Word } from "./restore-tokenize.js";
@@ -86,6 +86,9 @@ const COUNTERS_RE = /^\[([0-9]+):([0-9]+)\]$/;
  */
 class ChainNames {
   private readonly order: string[] = [];
+  /** The jump and goto target of each declared chain, shared by every rule that names it. */
+  private readonly jumps: (TargetSpec | undefined)[] = [];
+  private readonly gotos: (TargetSpec | undefined)[] = [];
   private readonly index = new Map<string, number>();
   private lastA = -1;
   private lastJ = -1;
@@ -101,21 +104,66 @@ class ChainNames {
 
   /** The declared string for `name` (or an own copy when it was not declared here); `jump`: a jump target, else an `-A` chain. */
   canonical(name: string, jump: boolean): string {
+    const at = this.find(name, jump);
+    return at < 0 ? ownText(name) : this.order[at]!;
+  }
+
+  /** The jump (or goto) target naming `name`: one object per declared chain. */
+  target(name: string, kind: "jump" | "goto"): TargetSpec {
+    const at = this.find(name, true);
+    if (at < 0) return { kind, chain: ownText(name) };
+    const list = kind === "jump" ? this.jumps : this.gotos;
+    return (list[at] ??= { kind, chain: this.order[at]! });
+  }
+
+  private find(name: string, jump: boolean): number {
     const last = jump ? this.lastJ : this.lastA;
     let at = -1;
     if (last >= 0 && this.order[last] === name) at = last;
     else if (last + 1 < this.order.length && this.order[last + 1] === name) at = last + 1;
     else at = this.index.get(name) ?? -1;
-    if (at < 0) return ownText(name);
-    if (jump) this.lastJ = at;
-    else this.lastA = at;
-    return this.order[at]!;
+    if (at >= 0) {
+      if (jump) this.lastJ = at;
+      else this.lastA = at;
+    }
+    return at;
   }
+}
+
+/** What a streaming parse hands out, in line order (see `parseRestoreInto`). */
+export interface RestoreSink {
+  /** A `*table` line. */
+  table(name: TableName, line: number): void;
+  decl(decl: ChainDecl): void;
+  command(cmd: RestoreCommand): void;
+  /** The table's COMMIT line. */
+  commit(): void;
 }
 
 export function parseRestore(text: string, file = "<rules>"): RestoreDocument {
   const tables: RestoreTable[] = [];
   let current: RestoreTable | null = null;
+  parseRestoreInto(text, file, {
+    table: (name, line) => {
+      current = { name, line, chainDecls: [], commands: [] };
+    },
+    decl: (d) => current!.chainDecls.push(d),
+    command: (c) => current!.commands.push(c),
+    commit: () => {
+      tables.push(current!);
+      current = null;
+    },
+  });
+  return { tables };
+}
+
+/**
+ * Parses restore text line by line into `sink`, so a large restore can be applied without
+ * first holding every command of it (apply-restore.ts `restoreText`). Throws at the first
+ * line it cannot parse; what the sink saw until then is the caller's to discard.
+ */
+export function parseRestoreInto(text: string, file: string, sink: RestoreSink): void {
+  let current: { name: TableName; line: number } | null = null;
   let names = new ChainNames();
   const words: Word[] = [];
   const fail = (code: RulesErrorCode, detail: string, line: number, column: number | undefined, hint?: string): never => {
@@ -136,8 +184,9 @@ export function parseRestore(text: string, file = "<rules>"): RestoreDocument {
       if (!(TABLE_NAMES as readonly string[]).includes(name)) {
         fail(RULES_ERROR.UNKNOWN_TABLE, `unknown table "${name}"`, lineNo, 2, `podwire models the tables ${TABLE_NAMES.join(", ")}`);
       }
-      current = { name: name as TableName, line: lineNo, chainDecls: [], commands: [] };
+      current = { name: name as TableName, line: lineNo };
       names = new ChainNames();
+      sink.table(current.name, lineNo);
       continue;
     }
     const n = tokenizeInto(line, words, lineNo, file);
@@ -145,27 +194,26 @@ export function parseRestore(text: string, file = "<rules>"): RestoreDocument {
     if (words[0]!.text === "COMMIT" && !words[0]!.quoted) {
       if (!current) fail(RULES_ERROR.SYNTAX, "COMMIT outside a table", lineNo, words[0]!.column, "start the table with a *table line");
       if (n > 1) fail(RULES_ERROR.SYNTAX, `unexpected "${words[1]!.text}" after COMMIT`, lineNo, words[1]!.column);
-      tables.push(current!);
+      sink.commit();
       current = null;
       continue;
     }
     if (!current) {
       fail(RULES_ERROR.SYNTAX, "line outside a table", lineNo, 1, "start the table with a line such as *filter");
     }
-    const table: RestoreTable = current!;
+    const tableName = current!.name;
     if (first === 58 /* : */) {
       const decl = parseChainDecl(line, lineNo, fail);
       decl.name = names.declare(decl.name);
-      table.chainDecls.push(decl);
+      sink.decl(decl);
       continue;
     }
-    table.commands.push(parseCommand(words, n, lineNo, table.name, file, fail, names));
+    sink.command(parseCommand(words, n, lineNo, tableName, file, fail, names));
   }
-  const open = current as RestoreTable | null;
+  const open = current as { name: TableName; line: number } | null;
   if (open) {
     fail(RULES_ERROR.MISSING_COMMIT, `table "${open.name}" has no COMMIT`, open.line, 1, "end each table with a COMMIT line (iptables-restore refuses it otherwise)");
   }
-  return { tables };
 }
 
 type Fail = (code: RulesErrorCode, detail: string, line: number, column: number | undefined, hint?: string) => never;
@@ -282,7 +330,7 @@ function parseCommand(words: Word[], n: number, lineNo: number, table: TableName
   const rule = parsed.rule;
   if (counters) rule.counters = counters;
   const t = rule.target;
-  if (t.kind === "jump" || t.kind === "goto") t.chain = names.canonical(t.chain, true);
+  if (t.kind === "jump" || t.kind === "goto") rule.target = names.target(t.chain, t.kind);
   const targetColumn = parsed.targetWord?.column;
   let cmd: RestoreCommand;
   if (op === "append" || op === "delete") cmd = { op, chain, rule, line: lineNo, chainColumn: chainWord.column };

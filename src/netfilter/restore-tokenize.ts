@@ -30,9 +30,27 @@ function isBlank(c: number): boolean {
   return c === SPACE || c === TAB || c === LF || c === CR;
 }
 
-/** A copy of `s` that keeps no reference to a larger string it was sliced from. */
+const scratch = new Uint8Array(256);
+const ascii = new TextDecoder("latin1");
+
+/**
+ * A copy of `s` that keeps no reference to a larger string it was sliced from: one flat
+ * string (decoded from bytes), not a slice of a copy. ("latin1" decodes as windows-1252, so
+ * only ASCII takes that way.)
+ */
 export function ownText(s: string): string {
-  return s.length < 13 ? s : (" " + s).slice(1);
+  const n = s.length;
+  if (n < 13) return s; // V8 copies short slices
+  if (n <= scratch.length) {
+    let i = 0;
+    for (; i < n; i++) {
+      const c = s.charCodeAt(i);
+      if (c > 127) break;
+      scratch[i] = c;
+    }
+    if (i === n) return ascii.decode(scratch.subarray(0, n));
+  }
+  return JSON.parse(JSON.stringify(s)) as string;
 }
 
 export function tokenizeLine(text: string, line?: number, file = "<rules>"): Word[] {

@@ -1,6 +1,6 @@
 import test from "ava";
 import { PodwireError } from "../../src/base/errors.js";
-import { applyRestore } from "../../src/netfilter/apply-restore.js";
+import { applyRestore, restoreText } from "../../src/netfilter/apply-restore.js";
 import { newRuleset } from "../../src/netfilter/model.js";
 import { parseRestore, RULES_ERROR } from "../../src/netfilter/restore-parse.js";
 import { printRuleset } from "../../src/netfilter/save-print.js";
@@ -103,6 +103,10 @@ for (const [title, text, code, line, column, marker] of CASES) {
     const needsHint: string[] = [RULES_ERROR.UNKNOWN_MATCH, RULES_ERROR.UNKNOWN_TARGET, RULES_ERROR.UNKNOWN_OPTION, RULES_ERROR.UNKNOWN_CHAIN, RULES_ERROR.MISSING_COMMIT];
     if (needsHint.includes(code)) t.truthy(err.hint, "errors about unknown things say what to do");
     t.is(printRuleset(rs), before, "the ruleset is unchanged after a failed restore");
+    // The one-pass restore (parse and apply line by line) reports the same error.
+    const streamed = t.throws(() => restoreText(rs, text, { file: "rules.txt" }), { instanceOf: PodwireError });
+    t.is(streamed.message, err.message);
+    t.is(printRuleset(rs), before, "the ruleset is unchanged after a failed one-pass restore");
   });
 }
 

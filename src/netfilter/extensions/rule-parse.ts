@@ -6,6 +6,7 @@
  * knows loads that protocol's match implicitly, once. Nothing unknown is ever skipped.
  */
 import { parseIpv4, prefixMask } from "../../base/ipv4-int.js";
+import { internRule } from "../intern.js";
 import type { AddrMatch, Counters, MatchSpec, ProtoMatch, Rule, TableName, TargetSpec } from "../model.js";
 import type { Word } from "../restore-tokenize.js";
 import { RULES_ERROR, rulesError, type RulesErrorCode } from "./errors.js";
@@ -223,7 +224,7 @@ export function parseRuleWords(words: readonly Word[], opts: RuleParseOptions = 
   env.proto = rule.proto;
   rule.matches = matchOrder.map((m): MatchSpec => (m.ext as AnyMatchExtension).finish(m.draft, env, m.head));
   if (target) rule.target = (target.ext as AnyTargetExtension).finish(target.draft, env, target.head);
-  return { rule, targetWord: rule.target.kind === "jump" || rule.target.kind === "goto" ? targetWord : undefined };
+  return { rule: internRule(rule), targetWord: rule.target.kind === "jump" || rule.target.kind === "goto" ? targetWord : undefined };
 }
 
 function protoImplicitName(proto: number): string {
