@@ -689,12 +689,15 @@ const fingerprintOf = (o: NftResolved): string => JSON.stringify(o);
 
 function ensureChain(tx: Tx, chain: string, ctx: PortContext): void {
   ctx.record.chains.push(chain);
-  if (ctx.created.has(chain)) {
+  // (One hash of the name: added, or already there.)
+  const created = ctx.created;
+  const had = created.size;
+  created.add(chain);
+  if (created.size === had) {
     // Another port ensured it first (one port's chains all differ).
     ctx.shared.add(chain);
     return;
   }
-  ctx.created.add(chain);
   if (ctx.guard) ctx.guard(chain);
   if (ctx.skip) return;
   tx.addChain(chain);
@@ -1337,12 +1340,15 @@ function writeServicePort(tx: Tx, o: NftResolved, st: readonly Storage[], svc: S
   const skip = ctx.skip;
   const record = ctx.record;
 
-  for (const ep of allReachable) {
-    const n = endpointNames(names, ep);
+  // Each reachable endpoint's names, looked up once.
+  const epNames: NftEndpointNames[] = new Array<NftEndpointNames>(allReachable.length);
+  for (let i = 0; i < allReachable.length; i++) epNames[i] = endpointNames(names, allReachable[i]!);
+  for (const n of epNames) {
     ensureChain(tx, n.chain, ctx);
     if (svc.clientIPAffinity) {
-      ctx.activeAffinitySets.add(n.affinitySet);
-      record.affinitySets.push(n.affinitySet);
+      const a = n.affinitySet;
+      ctx.activeAffinitySets.add(a);
+      record.affinitySets.push(a);
     }
   }
 
@@ -1444,17 +1450,17 @@ function writeServicePort(tx: Tx, o: NftResolved, st: readonly Storage[], svc: S
 
   // Affinity sets, one per reachable endpoint.
   if (svc.clientIPAffinity) {
-    for (const ep of allReachable) {
-      tx.addSet(endpointNames(names, ep).affinitySet, "ipv4_addr", { flags: ["dynamic", "timeout"], timeoutSeconds: svc.stickySeconds });
-    }
+    for (const n of epNames) tx.addSet(n.affinitySet, "ipv4_addr", { flags: ["dynamic", "timeout"], timeoutSeconds: svc.stickySeconds });
   }
 
-  if (usesClusterPolicyChain) writeServiceToEndpointRules(tx, svc, names, chains.cluster, cluster);
-  if (usesLocalPolicyChain) writeServiceToEndpointRules(tx, svc, names, chains.local, local);
+  const namesOf = (eps: readonly EndpointInfo[]): readonly NftEndpointNames[] => (eps === allReachable ? epNames : eps.map((ep) => endpointNames(names, ep)));
+  if (usesClusterPolicyChain) writeServiceToEndpointRules(tx, svc, chains.cluster, namesOf(cluster));
+  if (usesLocalPolicyChain) writeServiceToEndpointRules(tx, svc, chains.local, namesOf(local));
 
   const dnat = DNAT_TO[proto] ?? `meta l4proto ${proto} dnat to `;
-  for (const ep of allReachable) {
-    const n = endpointNames(names, ep);
+  for (let i = 0; i < allReachable.length; i++) {
+    const ep = allReachable[i]!;
+    const n = epNames[i]!;
     // hairpin
     tx.beginRule(n.chain);
     tx.w("ip saddr ");
@@ -1471,21 +1477,18 @@ function writeServicePort(tx: Tx, o: NftResolved, st: readonly Storage[], svc: S
   }
 }
 
-function writeServiceToEndpointRules(tx: Tx, svc: ServicePortInfo, names: NftPortNames, chain: string, endpoints: readonly EndpointInfo[]): void {
+/** The policy chain's rules: affinity, then `numgen` over the endpoints (`names`: the endpoints' names, in order). */
+function writeServiceToEndpointRules(tx: Tx, svc: ServicePortInfo, chain: string, names: readonly NftEndpointNames[]): void {
   if (svc.clientIPAffinity) {
-    for (const ep of endpoints) {
-      const n = endpointNames(names, ep);
-      tx.addRule(chain, `ip saddr @${n.affinitySet} goto ${n.chain}`);
-    }
+    for (const n of names) tx.addRule(chain, `ip saddr @${n.affinitySet} goto ${n.chain}`);
   }
   tx.beginRule(chain);
-  tx.w(`numgen random mod ${endpoints.length} vmap { `);
-  for (let i = 0; i < endpoints.length; i++) {
-    const ep = endpoints[i]!;
+  tx.w(`numgen random mod ${names.length} vmap { `);
+  for (let i = 0; i < names.length; i++) {
     if (i > 0) tx.w(" , ");
     tx.w(String(i));
     tx.w(" : goto ");
-    tx.w(endpointNames(names, ep).chain);
+    tx.w(names[i]!.chain);
   }
   tx.w(" }");
   tx.eol();

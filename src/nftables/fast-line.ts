@@ -77,6 +77,9 @@ const NO_STARTS: Token[] = [];
  */
 const SMALL_KEYS: KeyPart[][] = Array.from({ length: 256 }, (_, v) => [{ kind: "value", v }]);
 
+/** The value parts of ports (`dnat to A:PORT`), one per port, shared by every rule and script (made when first read). */
+const PORT_PARTS: (KeyPart | undefined)[] = new Array<KeyPart | undefined>(65536);
+
 type JumpStmt = Stmt & { kind: "verdict"; verdict: { kind: "jump"; chain: string } };
 
 export class RegularLines {
@@ -89,6 +92,10 @@ export class RegularLines {
   private tableName = "";
   private chainName = "";
   private jumpTarget = "";
+  /** What `table` read: the family, and where the table's name starts; and whether `chainRef` found a chain that exists. */
+  private family: Family = "ip";
+  private tableAt = 0;
+  private refKnown = false;
   /** The table of the line being read (rules and elements). */
   private tt: TableTx | null = null;
   /**
@@ -97,9 +104,8 @@ export class RegularLines {
    * mark-for-masquerade` are one object, not a million).
    */
   private jumpStmt: JumpStmt | null = null;
-  /** `meta l4proto P` matches by protocol number, shared the same way; port parts by port; the last address part. */
+  /** `meta l4proto P` matches by protocol number, shared the same way; the last address part. */
   private readonly protoMatch: (Stmt | undefined)[] = [];
-  private portParts: (KeyPart | undefined)[] | null = null;
   private readonly stmtScratch: Stmt[] = [];
   private lastAddress: (KeyPart & { kind: "value" }) | null = null;
 
@@ -166,8 +172,8 @@ export class RegularLines {
     return { kind: "word", text, line: this.line, column: at - this.lineStart + 1 };
   }
 
-  /** A table, chain or set name (a letter or `_`, then letters, digits and / - _ .; a blank or the line's end after it), not a reserved word. */
-  private name(): { text: string; at: number } {
+  /** A table, chain or set name (a letter or `_`, then letters, digits and / - _ .; a blank or the line's end after it), not a reserved word. (Readers return what they read; where it started is the position before.) */
+  private name(): string {
     const s = this.s;
     const end = this.end;
     const at = this.i;
@@ -183,16 +189,16 @@ export class RegularLines {
     // (Reserved words are short lower-case words.)
     if (j - at <= RESERVED_MAX && RESERVED.has(text)) this.fail();
     this.i = j;
-    return { text, at };
+    return text;
   }
 
   /** A name, compared in place with `known` first (most lines repeat the last table or chain name: no new string then). */
-  private knownName(known: string): { text: string; at: number } {
+  private knownName(known: string): string {
     const at = this.i;
     const j = at + known.length;
     if (known !== "" && j <= this.end && this.s.startsWith(known, at) && (j === this.end || this.s.charCodeAt(j) === SP)) {
       this.i = j;
-      return { text: known, at };
+      return known;
     }
     return this.name();
   }
@@ -298,45 +304,48 @@ export class RegularLines {
     return false;
   }
 
-  /** ` F T ` (the family written out, as tableRef reads it), then the blank before what follows. */
-  private table(): { family: Family; name: string; at: number } {
+  /** ` F T ` (the family written out, as tableRef reads it), then the blank before what follows: into `family`, `tableName`, `tableAt`. */
+  private table(): void {
     this.sep();
-    let family: Family;
-    if (this.literal("ip")) family = "ip";
-    else if (this.literal("inet")) family = "inet";
-    else if (this.literal("ip6")) family = "ip6";
-    else return this.fail();
+    if (this.literal("ip")) this.family = "ip";
+    else if (this.literal("inet")) this.family = "inet";
+    else if (this.literal("ip6")) this.family = "ip6";
+    else this.fail();
     this.sep();
-    const name = this.knownName(this.tableName);
-    this.tableName = name.text;
+    this.tableAt = this.i;
+    this.tableName = this.knownName(this.tableName);
     this.sep();
-    return { family, name: name.text, at: name.at };
   }
 
-  private tableTx(t: { family: Family; name: string; at: number }): TableTx {
-    return this.ops.table(t.family, t.name, this.token(t.name, t.at));
+  /** The table `table` read, as `ops.table` finds it (its located error made only when there is none). */
+  private tableTx(): TableTx {
+    return this.ops.findTable(this.family, this.tableName) ?? this.ops.table(this.family, this.tableName, this.token(this.tableName, this.tableAt));
   }
 
   /** `add|flush|delete chain F T NAME` (no `{ … }`). */
   private chain(op: "add" | "flush" | "delete"): boolean {
-    const t = this.table();
+    this.table();
+    const at = this.i;
     const name = this.knownName(this.chainName);
     if (!this.atEnd()) this.fail();
     // As chainCommand: the table looked up, then the chain added, flushed or deleted.
-    const tt = this.tableTx(t);
-    this.chainName = name.text;
-    const tok = this.token(name.text, name.at);
-    if (op === "add") this.ops.addChain(tt, name.text, undefined, false, tok);
-    else this.ops.chainOp(op, tt, name.text, tok);
+    const tt = this.tableTx();
+    this.chainName = name;
+    const tok = this.token(name, at);
+    if (op === "add") this.ops.addChain(tt, name, undefined, false, tok);
+    else this.ops.chainOp(op, tt, name, tok);
     return true;
   }
 
   /** `add rule F T CHAIN STATEMENT …` (the statements of `statement`). */
   private rule(): boolean {
     // As ruleCommand: the table looked up, then the chain named.
-    const tt = this.tableTx(this.table());
+    this.table();
+    const tt = this.tableTx();
     this.tt = tt;
+    const chainAt = this.i;
     const chain = this.chainRef(this.chainName);
+    const known = this.refKnown;
     this.sep();
     const body = this.i;
     const scratch = this.stmtScratch;
@@ -353,7 +362,7 @@ export class RegularLines {
     } while (!this.atEnd());
     // (An array grown by push keeps room for 16 or more: a million rules' statement lists are made to size.)
     const stmts = scratch.slice();
-    const chainName = chain.known ? chain.text : this.ops.chain(tt, chain.text, this.token(chain.text, chain.at)).name;
+    const chainName = known ? chain : this.ops.chain(tt, chain, this.token(chain, chainAt)).name;
     this.chainName = chainName;
     const parsed: ParsedRule = { stmts, refs, starts };
     this.ops.addRule(tt, chainName, parsed, this.token("", body), undefined);
@@ -371,20 +380,21 @@ export class RegularLines {
    * added (found in the transaction's recent chains without making a string: `known` then,
    * it exists), else read.
    */
-  private chainRef(last: string): { text: string; at: number; known: boolean } {
+  private chainRef(last: string): string {
     const at = this.i;
     const j = at + last.length;
+    this.refKnown = false;
     if (last !== "" && j <= this.end && (j === this.end || this.s.charCodeAt(j) === SP) && this.s.startsWith(last, at)) {
       this.i = j;
-      return { text: last, at, known: false };
+      return last;
     }
     const c = this.tt?.recentAt(this.s, at, this.end);
     if (c !== undefined) {
       this.i = at + c.name.length;
-      return { text: c.name, at, known: true };
+      this.refKnown = true;
+      return c.name;
     }
-    const n = this.name();
-    return { text: n.text, at: n.at, known: false };
+    return this.name();
   }
 
   private ref(name: string, at: number, verdict: { chain: string }): LineRef {
@@ -395,13 +405,14 @@ export class RegularLines {
     if (this.s.charCodeAt(this.i) === 106 /* j */ && this.s.startsWith("jump ", this.i)) {
       // The same target as the rule before (`jump mark-for-masquerade`): its name string, and its statement, again.
       this.i += 5;
+      const at = this.i;
       const name = this.chainRef(this.jumpTarget);
-      if (name.text === this.jumpTarget && this.jumpStmt !== null) {
-        refs.push(this.ref(name.text, name.at, this.jumpStmt.verdict));
+      if (name === this.jumpTarget && this.jumpStmt !== null) {
+        refs.push(this.ref(name, at, this.jumpStmt.verdict));
         return this.jumpStmt;
       }
-      const verdict = { kind: "jump" as const, chain: name.text };
-      refs.push(this.ref(name.text, name.at, verdict));
+      const verdict = { kind: "jump" as const, chain: name };
+      refs.push(this.ref(name, at, verdict));
       return { kind: "verdict", verdict };
     }
     const c = this.s.charCodeAt(this.i);
@@ -443,7 +454,7 @@ export class RegularLines {
       if (this.s.charCodeAt(this.i) !== 58 /* : */) this.fail();
       this.i++;
       const p = this.decimal(65535);
-      const port = (this.portParts ??= new Array<KeyPart | undefined>(65536))[p] ??= { kind: "value", v: p };
+      const port = (PORT_PARTS[p] ??= { kind: "value", v: p });
       return { kind: "nat", type: "dnat", flags: NO_FLAGS, addr, port };
     }
     if (c === 110 /* n */) return this.numgenVmap(refs);
@@ -474,9 +485,10 @@ export class RegularLines {
     else if (this.literal("goto")) kind = "goto";
     else return this.fail();
     this.sep();
+    const at = this.i;
     const name = this.chainRef(this.jumpTarget);
-    const verdict = { kind, chain: name.text };
-    refs.push(this.ref(name.text, name.at, verdict));
+    const verdict = { kind, chain: name };
+    refs.push(this.ref(name, at, verdict));
     return verdict;
   }
 
@@ -515,10 +527,10 @@ export class RegularLines {
 
   /** `add|delete element F T SET { ELEMENT , … }` of a set whose key parts are addresses, protocols and ports, and whose data (if any) is a verdict. */
   private element(op: "add" | "delete"): boolean {
-    const tt = this.tableTx(this.table());
+    this.table();
+    const tt = this.tableTx();
     this.tt = tt;
-    const name = this.name();
-    const set = tt.set(name.text);
+    const set = tt.set(this.name());
     // (No such set: the general reader reports it.)
     if (set === undefined) this.fail();
     const types = set.keyType;

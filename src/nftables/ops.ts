@@ -712,6 +712,11 @@ export class Ops {
     return this.lookup(family, name) ?? this.fail(NFT_ERROR.NOT_FOUND, `no such table ${family} ${name} (No such file or directory)`, loc, "add the table first");
   }
 
+  /** The table, or undefined (a reader then calls `table` for the error). */
+  findTable(family: Family, name: string): TableTx | undefined {
+    return this.lookup(family, name);
+  }
+
   tableOp(op: "delete" | "flush" | "destroy", ref: { family: Family; name: string; loc: Token }): void {
     const tt = this.lookup(ref.family, ref.name);
     if (!tt) {

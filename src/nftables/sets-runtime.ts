@@ -264,7 +264,8 @@ export class RuntimeSet {
    * (opaque; pass it to `code`, `chain`, `live`), or -1.
    */
   find(regs: Int32Array): number {
-    if (this.form === SET_EXACT) return this.findExact(regs, 0);
+    // (An empty hash — kube-proxy's firewall-ips on most clusters — answers without hashing the key.)
+    if (this.form === SET_EXACT) return this.used === 0 ? -1 : this.findExact(regs, 0);
     if (this.form === SET_RANGES) {
       const v = regs[0]! >>> 0;
       const lo = this.rlo;
