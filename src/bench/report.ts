@@ -60,8 +60,11 @@ function publishedSeries(chart: PublishedSeries["chart"]): ChartSeries[] {
 function caption(results: BenchResults, what: string, panels: ChartPanel[], extra: string[] = []): string[] {
   const all = panels.flatMap((p) => p.series);
   const lines = [what, ...extra];
+  const n = results.options.repeats;
   if (all.some((s) => s.points.some((p) => p.min !== undefined))) {
-    lines.push(`Timed figures: the median of n = ${results.options.repeats} interleaved runs per point; the shaded band (a bar where a series has one point) spans their min–max.`);
+    lines.push(`Timed figures: the median of n = ${n} interleaved runs per point; the shaded band (a bar where a series has one point) spans their min–max.`);
+  } else if (all.some((s) => s.family === "limit" || (s.field !== undefined && isRepeated(s.field)))) {
+    lines.push(n === 1 ? "Timed figures: one run per point (n = 1), so no band." : `Timed figures: the median of n = ${n} interleaved runs per point.`);
   }
   const sources = [...new Set(all.filter((s) => s.published).map((s) => s.published!.source))];
   if (sources.length > 0) lines.push(`Hollow markers: published figures, not measured here — ${sources.join("; ")}.`);

@@ -136,4 +136,7 @@ test.serial("http://SVC.NS.svc.cluster.local/ from a Pod goes to the Service's C
   t.like(j.http, { status: 200, route: null, controller: null });
   t.regex(j.http.resolvedVia, /^cluster DNS: the ClusterIP of Service default\/api/);
   t.regex(j.outcome, /hello from default\/api-0/);
+  const again = await podwire("trace", "--from", "ext/outside", "--to", "http://api.example.com/", "--repeat", "3", "--method", "HEAD", "--json");
+  t.is(again.code, 0, again.stderr);
+  t.deepEqual(JSON.parse(again.stdout).http.responses, [200, 200, 200], "three HEAD requests on one keep-alive connection");
 });
