@@ -49,6 +49,12 @@ export interface IptablesSyncOptions {
    * active chains.
    */
   existingNatChains?: Iterable<string>;
+  /**
+   * With `previous`: the Services (`ns/name`) whose Service object or EndpointSlices changed
+   * since it, as kube-proxy's change trackers hand them to a sync (UpdatedServices). Only
+   * these are compared; without it every Service is (the same result, slower).
+   */
+  changedServices?: Iterable<string>;
 }
 
 export interface IptablesSyncResult {
@@ -92,11 +98,13 @@ class Buffers {
   }
 }
 
-/** A signature of everything about one Service that shapes its chains. */
-function serviceSignatures(state: ProxyState, o: ResolvedOptions): Map<string, string> {
-  const eps = buildEndpointsMap(state.endpointSlices, { hostname: o.hostname, nodeHints: o.nodeHints });
+/** A signature of everything about one Service that shapes its chains (`only`: of these Services alone). */
+function serviceSignatures(state: ProxyState, o: ResolvedOptions, only: ReadonlySet<string> | null): Map<string, string> {
+  const services = only === null ? state.services : state.services.filter((s) => only.has(`${s.namespace}/${s.name}`));
+  const slices = only === null ? state.endpointSlices : state.endpointSlices.filter((sl) => sl.serviceName !== null && only.has(`${sl.namespace}/${sl.serviceName}`));
+  const eps = buildEndpointsMap(slices, { hostname: o.hostname, nodeHints: o.nodeHints });
   const sigs = new Map<string, string>();
-  for (const p of allServicePorts(state.services)) {
+  for (const p of allServicePorts(services)) {
     const { chains: _chains, ...rest } = p;
     const endpoints = (eps.get(p.key) ?? []).map((e) => ({ ...e, zoneHints: e.zoneHints && [...e.zoneHints], nodeHints: e.nodeHints && [...e.nodeHints] }));
     sigs.set(p.serviceKey, (sigs.get(p.serviceKey) ?? "") + JSON.stringify([rest, endpoints]));
@@ -112,8 +120,9 @@ export function syncIptablesRules(state: ProxyState, options: IptablesProxierOpt
   const fullSync = sync.previous === undefined;
   let changed: Set<string> | null = null;
   if (sync.previous) {
-    const before = serviceSignatures(sync.previous, o);
-    const after = serviceSignatures(state, o);
+    const only = sync.changedServices === undefined ? null : new Set(sync.changedServices);
+    const before = serviceSignatures(sync.previous, o, only);
+    const after = serviceSignatures(state, o, only);
     changed = new Set();
     for (const [k, v] of after) if (before.get(k) !== v) changed.add(k);
   }

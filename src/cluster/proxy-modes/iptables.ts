@@ -6,7 +6,7 @@ import { hostNowMs } from "../../base/index.js";
 import { type IptablesSyncResult, type KubeModel, type ProxyState, jumpRulesText, syncIptablesRules } from "../../kube/index.js";
 import type { NodeRuntime } from "../build.js";
 import { loadRestore } from "./load-restore.js";
-import type { KubeProxyMode, ModeContext, ModeResync } from "./mode.js";
+import type { KubeProxyMode, ModeContext, ModeResync, ModelChange } from "./mode.js";
 
 export class IptablesMode implements KubeProxyMode {
   readonly name = "iptables" as const;
@@ -31,9 +31,9 @@ export class IptablesMode implements KubeProxyMode {
     return { syncMs: t1 - t0, applyMs: hostNowMs() - t1 };
   }
 
-  resync(node: NodeRuntime, next: KubeModel): ModeResync {
+  resync(node: NodeRuntime, next: KubeModel, change?: ModelChange): ModeResync {
     const t0 = hostNowMs();
-    const result = this.compile(node, next);
+    const result = this.compile(node, next, change);
     const t1 = hostNowMs();
     loadRestore(node, result.text, `kube-proxy partial sync on ${node.spec.name}`);
     const t2 = hostNowMs();
@@ -42,8 +42,8 @@ export class IptablesMode implements KubeProxyMode {
   }
 
   /** The lines of the iptables-restore input a resync to `next` would load. */
-  writeSize(node: NodeRuntime, next: KubeModel): number {
-    return lineCount(this.compile(node, next).text);
+  writeSize(node: NodeRuntime, next: KubeModel, change?: ModelChange): number {
+    return lineCount(this.compile(node, next, change).text);
   }
 
   /**
@@ -52,12 +52,14 @@ export class IptablesMode implements KubeProxyMode {
    * which ones became stale. With the gate off, every sync writes the whole table (as every
    * kube-proxy before v1.26 did), still deleting the chains no Service needs any more.
    */
-  private compile(node: NodeRuntime, next: KubeModel): IptablesSyncResult {
+  private compile(node: NodeRuntime, next: KubeModel, change?: ModelChange): IptablesSyncResult {
     const prev = this.synced.get(node.spec.name);
     if (!prev) return syncIptablesRules(next, this.ctx.options(node));
     const existingNatChains = node.netfilter.ruleset.tables.get("nat")?.chains.keys() ?? [];
     if (this.ctx.config?.().minimizeIPTablesRestore === false) return syncIptablesRules(next, this.ctx.options(node), { existingNatChains });
-    return syncIptablesRules(next, this.ctx.options(node), { previous: prev, existingNatChains });
+    // The change trackers' Services hold only for the model this node last synced.
+    const changedServices = change !== undefined && change.from === prev ? change.changedServices : undefined;
+    return syncIptablesRules(next, this.ctx.options(node), { previous: prev, existingNatChains, changedServices });
   }
 
   describe(node: NodeRuntime, model: KubeModel): string {
