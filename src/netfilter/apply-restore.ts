@@ -123,13 +123,13 @@ class Restore {
 
   commit(): void {
     const table = this.staging!;
+    // Rule arrays grown by push keep spare room (17 slots for a 2-rule chain): trim them (before the check, which keeps a summary per array).
+    for (const c of table.owned) if (c.rules.length > 0) c.rules = c.rules.slice();
     const problem = checkLinks(table);
     if (problem !== null) {
       this.fail(problem.kind === "depth" ? RULES_ERROR.LOOP : RULES_ERROR.BAD_HOOK, `rule in chain ${problem.chain}: ${problem.detail}`, problem.line, undefined,
         problem.kind === "depth" ? `keep chains within ${MAX_JUMP_DEPTH} levels below a built-in chain, and no loops` : "move the rule to a chain that only allowed hooks reach");
     }
-    // Rule arrays grown by push keep spare room (17 slots for a 2-rule chain): trim them.
-    for (const c of table.owned) if (c.rules.length > 0) c.rules = c.rules.slice();
     this.staged.set(table.name, ordered(table));
     this.staging = null;
   }

@@ -46,6 +46,47 @@ const TARGET_HOOKS: Partial<Record<string, TargetRule>> = {
 
 const lineOf = (r: Rule): number => r.source?.line ?? 0;
 
+/** What the checks read of one chain's rules. */
+interface ChainSummary {
+  /** The chains its rules jump or go to, in the order they are first named, and the earliest line naming each. */
+  targets: string[];
+  lines: number[];
+  /** Its rules whose target only some tables and hooks allow, in order. */
+  restricted: Rule[];
+}
+
+/**
+ * Summaries by rules array. A chain's rules array is never changed once the chain is in a
+ * ruleset (a restore copies the chain, apply-restore.ts `own`), so an untouched chain's
+ * summary carries over from one restore to the next: a partial sync pays for its own chains.
+ */
+const summaries = new WeakMap<readonly Rule[], ChainSummary>();
+
+function summaryOf(rules: readonly Rule[]): ChainSummary {
+  let s = summaries.get(rules);
+  if (s !== undefined) return s;
+  s = { targets: [], lines: [], restricted: [] };
+  let at: Map<string, number> | null = null;
+  for (const r of rules) {
+    const t = r.target;
+    if (t.kind === "jump" || t.kind === "goto") {
+      const line = lineOf(r);
+      // Most chains name a target once; a map only once a chain names several.
+      let i = -1;
+      if (at !== null) i = at.get(t.chain) ?? -1;
+      else for (let k = 0; k < s.targets.length; k++) if (s.targets[k] === t.chain) i = k;
+      if (i < 0) {
+        if (at === null && s.targets.length >= 8) at = new Map(s.targets.map((name, k) => [name, k]));
+        at?.set(t.chain, s.targets.length);
+        s.targets.push(t.chain);
+        s.lines.push(line);
+      } else if (line < s.lines[i]!) s.lines[i] = line;
+    } else if (TARGET_HOOKS[t.kind] !== undefined) s.restricted.push(r);
+  }
+  summaries.set(rules, s);
+  return s;
+}
+
 /**
  * For one built-in chain: for every chain it reaches, the smallest "latest line" over the
  * paths to it, level by level (a chain at level k is k jumps below). Returns the per-chain
@@ -60,12 +101,15 @@ function reach(table: Table, from: BuiltinChain): { best: Map<string, number>; t
   for (let depth = 1; depth <= MAX_JUMP_DEPTH + 1 && level.size > 0; depth++) {
     const next = new Map<string, { line: number; ruleChain: string }>();
     for (const [name, soFar] of level) {
-      for (const r of table.chains.get(name)?.rules ?? []) {
-        if (r.target.kind !== "jump" && r.target.kind !== "goto") continue;
-        const here = lineOf(r);
+      const chain = table.chains.get(name);
+      if (chain === undefined) continue;
+      // Per target only its earliest line counts: a later jump to it can only make a path's latest line later.
+      const s = summaryOf(chain.rules);
+      for (let i = 0; i < s.targets.length; i++) {
+        const here = s.lines[i]!;
         const step = here >= soFar.line ? { line: here, ruleChain: name } : soFar;
-        const known = next.get(r.target.chain);
-        if (known === undefined || step.line < known.line) next.set(r.target.chain, step);
+        const known = next.get(s.targets[i]!);
+        if (known === undefined || step.line < known.line) next.set(s.targets[i]!, step);
       }
     }
     if (depth > MAX_JUMP_DEPTH) {
@@ -86,7 +130,7 @@ export function checkLinks(table: Table): LinkProblem | null {
   };
   // The table is checked as each rule is made (xt_check_target), reachable or not.
   for (const [name, chain] of table.chains) {
-    for (const r of chain.rules) {
+    for (const r of summaryOf(chain.rules).restricted) {
       const rule = TARGET_HOOKS[r.target.kind];
       if (rule !== undefined && !rule.tables.includes(table.name)) {
         consider({ kind: "hook", line: lineOf(r), chain: name, detail: `${r.target.kind} in the ${table.name} table: it works only in the ${rule.tables.join("/")} table; the kernel refuses it (Invalid argument)` });
@@ -105,7 +149,8 @@ export function checkLinks(table: Table): LinkProblem | null {
     }
     for (const [name, pathLine] of best) {
       const chain: Chain | undefined = table.chains.get(name);
-      for (const r of chain?.rules ?? []) {
+      if (chain === undefined) continue;
+      for (const r of summaryOf(chain.rules).restricted) {
         const rule = TARGET_HOOKS[r.target.kind];
         if (rule === undefined || !rule.tables.includes(table.name) || rule.hooks.includes(hook)) continue;
         const where = name === hook ? `${hook}` : `chain "${name}", which ${hook} reaches`;
