@@ -34,7 +34,7 @@ export interface RowOptions {
 
 export const STEPS_PER_ROW = 4;
 /** Host time a row may spend repeating the endpoint change and the new Service (ms). */
-export const CHANGE_BUDGET_MS = { quick: 4000, full: 60_000 };
+export const CHANGE_BUDGET_MS = { quick: 2000, full: 60_000 };
 
 /** Runs one row; `isolated`: this process is the row's own (its memory figures are the row's). */
 export function runRow(mode: ProxyModeBench, n: number, opts: RowOptions, step: (label: string) => void, isolated: boolean): BenchRun {
