@@ -34,7 +34,7 @@ import { TCP_RES_ACCEPT, TCP_RES_INVALID, TCP_RES_KILL, TCP_RES_REPEAT, tcpPacke
 import type { Timeouts, TimeoutsNs } from "./timeouts.js";
 import { timeoutsNs } from "./timeouts.js";
 import type { Tuple } from "./tuple.js";
-import { IPPROTO_ICMP, IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP, hash5Small, icmpInverseType, icmpValidNew, invertTuple, tupleEquals } from "./tuple.js";
+import { IPPROTO_ICMP, IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP, connHash, icmpInverseType, icmpValidNew, invertTuple, tupleEquals } from "./tuple.js";
 import { ICMP_HEADER_LEN, ICMP_QUOTED_L4_MIN, icmp, isIcmpError } from "../wire/icmp.js";
 import { IPV4_MIN_HEADER_LEN, ipv4 } from "../wire/ipv4.js";
 import { ports } from "../wire/ports.js";
@@ -177,7 +177,7 @@ export class ConntrackTable {
     // Made once per table; NAT setup calls them with numbers, never with temporary objects.
     this.natEnv = {
       tupleTaken: (src, dst, proto, sport, dport, ignore) => {
-        const node = this.findNode(hash5Small(src, dst, proto, sport, dport, this.seed), src, dst, proto, sport, dport);
+        const node = this.findNode(connHash(src, dst, proto, sport, dport, this.seed), src, dst, proto, sport, dport);
         return node !== NONE && store.conns[node >> 1] !== ignore;
       },
       sourceFirst: (proto, src, sport) => store.sourceFirst(proto, src, sport),
@@ -277,7 +277,7 @@ export class ConntrackTable {
     }
 
     for (let attempt = 0; attempt < 2; attempt++) {
-      const hash = hash5Small(src, dst, proto, sport, dport, this.seed);
+      const hash = connHash(src, dst, proto, sport, dport, this.seed);
       const node = this.findNode(hash, src | 0, dst | 0, proto, sport, dport);
       let conn: Conn;
       let dir: Dir;
@@ -398,7 +398,7 @@ export class ConntrackTable {
       sport = icmp.echoIdent(buf, il4);
       dport = inv;
     }
-    const node = this.findNode(hash5Small(qdst, qsrc, proto, sport, dport, this.seed), qdst | 0, qsrc | 0, proto, sport, dport);
+    const node = this.findNode(connHash(qdst, qsrc, proto, sport, dport, this.seed), qdst | 0, qsrc | 0, proto, sport, dport);
     if (node === NONE) return this.invalid();
     const conn = this.store.conns[node >> 1]!;
     const dir = (node & 1) as Dir;
@@ -425,7 +425,7 @@ export class ConntrackTable {
   }
 
   private hashOf(t: Tuple): number {
-    return hash5Small(t.src, t.dst, t.proto, t.sport, t.dport, this.seed);
+    return connHash(t.src, t.dst, t.proto, t.sport, t.dport, this.seed);
   }
 
   /**

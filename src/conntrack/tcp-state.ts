@@ -106,6 +106,19 @@ export function tcpTransition(dir: number, index: number, old: number): number {
 }
 
 /**
+ * The window words of one direction in `TcpTrack.words`: direction d's word k is at
+ * d × SEEN_WORDS + k. The per-packet window check (tcp-track.ts inWindow) reads them there
+ * directly; `TcpSeen` names them for everything else.
+ */
+export const SEEN_WORDS = 6;
+export const TD_END = 0;
+export const TD_MAX_END = 1;
+export const TD_MAX_WIN = 2;
+export const TD_MAX_ACK = 3;
+export const TD_SCALE = 4;
+export const TD_FLAGS = 5;
+
+/**
  * Window-tracking data of one direction (struct ip_ct_tcp_state). Sequence values are u32;
  * they live in a typed array shared with the conn's `TcpTrack` so that updating them per
  * packet allocates nothing (numbers past 2^30 would otherwise be boxed).
@@ -117,45 +130,45 @@ export class TcpSeen {
   ) {}
   /** max(seq + len) seen from this side. */
   get tdEnd(): number {
-    return this.a[this.o]!;
+    return this.a[this.o + TD_END]!;
   }
   set tdEnd(v: number) {
-    this.a[this.o] = v;
+    this.a[this.o + TD_END] = v;
   }
   /** max(ack + max(win, 1)) seen from the other side: the right edge this side may send to. */
   get tdMaxEnd(): number {
-    return this.a[this.o + 1]!;
+    return this.a[this.o + TD_MAX_END]!;
   }
   set tdMaxEnd(v: number) {
-    this.a[this.o + 1] = v;
+    this.a[this.o + TD_MAX_END] = v;
   }
   /** max(win) advertised by this side (scaled). */
   get tdMaxWin(): number {
-    return this.a[this.o + 2]!;
+    return this.a[this.o + TD_MAX_WIN]!;
   }
   set tdMaxWin(v: number) {
-    this.a[this.o + 2] = v;
+    this.a[this.o + TD_MAX_WIN] = v;
   }
   /** Highest ack sent by this side. */
   get tdMaxAck(): number {
-    return this.a[this.o + 3]!;
+    return this.a[this.o + TD_MAX_ACK]!;
   }
   set tdMaxAck(v: number) {
-    this.a[this.o + 3] = v;
+    this.a[this.o + TD_MAX_ACK] = v;
   }
   /** Window scale this side announced. */
   get tdScale(): number {
-    return this.a[this.o + 4]!;
+    return this.a[this.o + TD_SCALE]!;
   }
   set tdScale(v: number) {
-    this.a[this.o + 4] = v;
+    this.a[this.o + TD_SCALE] = v;
   }
   /** TCP_FLAG_* bits. */
   get flags(): number {
-    return this.a[this.o + 5]!;
+    return this.a[this.o + TD_FLAGS]!;
   }
   set flags(v: number) {
-    this.a[this.o + 5] = v;
+    this.a[this.o + TD_FLAGS] = v;
   }
 
   reset(): void {
@@ -184,9 +197,9 @@ const END = 14;
 /** A connection's TCP state (struct ip_ct_tcp). */
 export class TcpTrack {
   state = TCP_CT_NONE;
-  /** Both directions' window data, then last_seq, last_ack, last_end. */
-  private readonly w = new Uint32Array(15);
-  readonly seen: [TcpSeen, TcpSeen] = [new TcpSeen(this.w, 0), new TcpSeen(this.w, 6)];
+  /** Both directions' window data (SEEN_WORDS each), then last_seq, last_ack, last_end. */
+  readonly words = new Uint32Array(15);
+  readonly seen: [TcpSeen, TcpSeen] = [new TcpSeen(this.words, 0), new TcpSeen(this.words, SEEN_WORDS)];
   lastDir = 0;
   lastIndex = TCP_NONE_SET;
   lastWin = 0;
@@ -197,7 +210,7 @@ export class TcpTrack {
   /** Back to the state of a new TcpTrack, in place (a reused conn's, see conn-pool.ts). */
   reinit(): this {
     this.state = TCP_CT_NONE;
-    this.w.fill(0);
+    this.words.fill(0);
     this.lastDir = 0;
     this.lastIndex = TCP_NONE_SET;
     this.lastWin = 0;
@@ -208,21 +221,21 @@ export class TcpTrack {
   }
 
   get lastSeq(): number {
-    return this.w[SEQ]!;
+    return this.words[SEQ]!;
   }
   set lastSeq(v: number) {
-    this.w[SEQ] = v;
+    this.words[SEQ] = v;
   }
   get lastAck(): number {
-    return this.w[ACKN]!;
+    return this.words[ACKN]!;
   }
   set lastAck(v: number) {
-    this.w[ACKN] = v;
+    this.words[ACKN] = v;
   }
   get lastEnd(): number {
-    return this.w[END]!;
+    return this.words[END]!;
   }
   set lastEnd(v: number) {
-    this.w[END] = v;
+    this.words[END] = v;
   }
 }

@@ -41,6 +41,13 @@ import {
   TCP_SIMULTANEOUS_OPEN,
   TCP_SYNACK_SET,
   TCP_SYN_SET,
+  SEEN_WORDS,
+  TD_END,
+  TD_FLAGS,
+  TD_MAX_ACK,
+  TD_MAX_END,
+  TD_MAX_WIN,
+  TD_SCALE,
   TcpSeen,
   TcpTrack,
   scratchSeen,
@@ -221,16 +228,20 @@ const WIN_INVALID = 1;
 const WIN_ACCEPT = 2;
 
 /**
- * nf_tcp_log_invalid: a liberal sender (picked up mid-stream) or the
- * nf_conntrack_tcp_be_liberal sysctl turns any verdict into accept. Kernels before 6.1
+ * nf_tcp_log_invalid: a liberal sender (picked up mid-stream; `senderFlags` are its
+ * TCP_FLAG_* bits) or the nf_conntrack_tcp_be_liberal sysctl turns any verdict into accept. Kernels before 6.1
  * (`strict`, see kernel.ts) had no ignore: every failed check was INVALID.
  */
-function verdictFor(sender: TcpSeen, res: number, liberal: boolean, strict = false): number {
-  if (liberal || sender.flags & TCP_FLAG_BE_LIBERAL) return WIN_ACCEPT;
+function verdictFor(senderFlags: number, res: number, liberal: boolean, strict = false): number {
+  if (liberal || senderFlags & TCP_FLAG_BE_LIBERAL) return WIN_ACCEPT;
   return strict ? WIN_INVALID : res;
 }
 
-/** tcp_in_window. */
+/**
+ * tcp_in_window. The two directions' window words are read and written in `tcp.words`
+ * (sender at `s`, receiver at `r`, see SEEN_WORDS): every packet of every TCP flow comes
+ * here, and the words are one load away from the TcpTrack.
+ */
 function inWindow(
   tcp: TcpTrack,
   dir: Dir,
@@ -245,91 +256,96 @@ function inWindow(
   liberal: boolean,
   strict: boolean,
 ): number {
-  const sender = tcp.seen[dir];
-  const receiver = tcp.seen[dir ^ 1]!;
+  const w = tcp.words;
+  const s = dir * SEEN_WORDS;
+  const r = SEEN_WORDS - s;
   let win = winRaw;
   let sack = ack;
-  if (receiver.flags & TCP_FLAG_SACK_PERM) sack = highestSack(buf, l4off, sack);
+  if (w[r + TD_FLAGS]! & TCP_FLAG_SACK_PERM) sack = highestSack(buf, l4off, sack);
 
-  if (sender.tdMaxWin === 0) {
+  if (w[s + TD_MAX_WIN] === 0) {
     if (flags & SYN) {
-      initSender(sender, receiver, buf, l4off, end, win, dir);
+      initSender(tcp.seen[dir], tcp.seen[dir ^ 1]!, buf, l4off, end, win, dir);
       if (!(flags & ACK)) return WIN_ACCEPT; // simultaneous open
     } else {
       // Mid-stream: use the data in the packet.
-      sender.tdEnd = end;
-      const swin = (win << sender.tdScale) >>> 0;
-      sender.tdMaxWin = swin === 0 ? 1 : swin;
-      sender.tdMaxEnd = (end + sender.tdMaxWin) >>> 0;
-      if (receiver.tdMaxWin === 0) {
-        receiver.tdEnd = sack;
-        receiver.tdMaxEnd = sack;
-      } else if (sack === ((receiver.tdEnd + 1) >>> 0)) {
-        receiver.tdEnd = sack; // likely a keepalive answer
+      w[s + TD_END] = end;
+      const swin = (win << w[s + TD_SCALE]!) >>> 0;
+      w[s + TD_MAX_WIN] = swin === 0 ? 1 : swin;
+      w[s + TD_MAX_END] = end + w[s + TD_MAX_WIN]!;
+      if (w[r + TD_MAX_WIN] === 0) {
+        w[r + TD_END] = sack;
+        w[r + TD_MAX_END] = sack;
+      } else if (sack === ((w[r + TD_END]! + 1) >>> 0)) {
+        w[r + TD_END] = sack; // likely a keepalive answer
       }
     }
-  } else if (flags & SYN && after(end, sender.tdEnd) && (tcp.state === TCP_CT_SYN_SENT || tcp.state === TCP_CT_SYN_RECV)) {
+  } else if (flags & SYN && after(end, w[s + TD_END]!) && (tcp.state === TCP_CT_SYN_SENT || tcp.state === TCP_CT_SYN_RECV)) {
     // A reinitialised connection (RFC 793): start over for this direction.
-    initSender(sender, receiver, buf, l4off, end, win, dir);
+    initSender(tcp.seen[dir], tcp.seen[dir ^ 1]!, buf, l4off, end, win, dir);
     if (dir === 1 && !(flags & ACK)) return WIN_ACCEPT;
   }
 
   if (!(flags & ACK)) {
-    ack = sack = receiver.tdEnd;
+    ack = sack = w[r + TD_END]!;
   } else if ((flags & (ACK | RST)) === (ACK | RST) && ack === 0) {
-    ack = sack = receiver.tdEnd; // broken stacks: RST+ACK with ack 0
+    ack = sack = w[r + TD_END]!; // broken stacks: RST+ACK with ack 0
   }
 
   if (flags & RST && seq === 0 && tcp.state === TCP_CT_SYN_SENT) {
-    seq = end = sender.tdEnd; // RST answering a SYN
+    seq = end = w[s + TD_END]!; // RST answering a SYN
   }
 
-  const maxAckWin = sender.tdMaxWin > MAXACKWINCONST ? sender.tdMaxWin : MAXACKWINCONST;
-  const seqOk = before(seq, (sender.tdMaxEnd + 1) >>> 0);
+  const sMaxWin = w[s + TD_MAX_WIN]!;
+  const sMaxEnd = w[s + TD_MAX_END]!;
+  const rEnd = w[r + TD_END]!;
+  const rMaxWin = w[r + TD_MAX_WIN]!;
+  const maxAckWin = sMaxWin > MAXACKWINCONST ? sMaxWin : MAXACKWINCONST;
+  const seqOk = before(seq, (sMaxEnd + 1) >>> 0);
   if (!seqOk) {
-    const overshot = (end - sender.tdMaxEnd + 1) >>> 0;
-    const ackOk = after(sack, (receiver.tdEnd - maxAckWin - 1) >>> 0);
-    const inRecvWin = receiver.tdMaxWin !== 0 && after(end, (sender.tdEnd - receiver.tdMaxWin - 1) >>> 0);
-    if (inRecvWin && ackOk && overshot <= receiver.tdMaxWin && before(sack, (receiver.tdEnd + 1) >>> 0)) {
+    const overshot = (end - sMaxEnd + 1) >>> 0;
+    const ackOk = after(sack, (rEnd - maxAckWin - 1) >>> 0);
+    const inRecvWin = rMaxWin !== 0 && after(end, (w[s + TD_END]! - rMaxWin - 1) >>> 0);
+    if (inRecvWin && ackOk && overshot <= rMaxWin && before(sack, (rEnd + 1) >>> 0)) {
       // A sender overshooting the receive window a little: remember the data, ignore the packet.
-      if (strict) return verdictFor(sender, WIN_INVALID, liberal);
-      sender.tdEnd = end;
-      sender.flags |= TCP_FLAG_DATA_UNACKNOWLEDGED;
-      return verdictFor(sender, WIN_IGNORE, liberal);
+      if (strict) return verdictFor(w[s + TD_FLAGS]!, WIN_INVALID, liberal);
+      w[s + TD_END] = end;
+      w[s + TD_FLAGS] |= TCP_FLAG_DATA_UNACKNOWLEDGED;
+      return verdictFor(w[s + TD_FLAGS]!, WIN_IGNORE, liberal);
     }
-    return verdictFor(sender, WIN_INVALID, liberal); // SEQ is over the upper bound
+    return verdictFor(w[s + TD_FLAGS]!, WIN_INVALID, liberal); // SEQ is over the upper bound
   }
-  if (!before(sack, (receiver.tdEnd + 1) >>> 0)) return verdictFor(sender, WIN_INVALID, liberal); // ACK over upper bound
-  const inRecvWin = receiver.tdMaxWin === 0 || after(end, (sender.tdEnd - receiver.tdMaxWin - 1) >>> 0);
-  if (!inRecvWin) return verdictFor(sender, WIN_IGNORE, liberal, strict); // already ACKed data retransmitted
-  if (!after(sack, (receiver.tdEnd - maxAckWin - 1) >>> 0)) return verdictFor(sender, WIN_IGNORE, liberal, strict); // ACK under lower bound
+  if (!before(sack, (rEnd + 1) >>> 0)) return verdictFor(w[s + TD_FLAGS]!, WIN_INVALID, liberal); // ACK over upper bound
+  const inRecvWin = rMaxWin === 0 || after(end, (w[s + TD_END]! - rMaxWin - 1) >>> 0);
+  if (!inRecvWin) return verdictFor(w[s + TD_FLAGS]!, WIN_IGNORE, liberal, strict); // already ACKed data retransmitted
+  if (!after(sack, (rEnd - maxAckWin - 1) >>> 0)) return verdictFor(w[s + TD_FLAGS]!, WIN_IGNORE, liberal, strict); // ACK under lower bound
 
-  if (!(flags & SYN)) win = (win << sender.tdScale) >>> 0;
+  if (!(flags & SYN)) win = (win << w[s + TD_SCALE]!) >>> 0;
 
   // Update the sender.
   const swin = (win + (sack - ack)) >>> 0;
-  if (sender.tdMaxWin < swin) sender.tdMaxWin = swin;
-  if (after(end, sender.tdEnd)) {
-    sender.tdEnd = end;
-    sender.flags |= TCP_FLAG_DATA_UNACKNOWLEDGED;
+  if (sMaxWin < swin) w[s + TD_MAX_WIN] = swin;
+  if (after(end, w[s + TD_END]!)) {
+    w[s + TD_END] = end;
+    w[s + TD_FLAGS] |= TCP_FLAG_DATA_UNACKNOWLEDGED;
   }
   if (flags & ACK) {
-    if (!(sender.flags & TCP_FLAG_MAXACK_SET)) {
-      sender.tdMaxAck = ack;
-      sender.flags |= TCP_FLAG_MAXACK_SET;
-    } else if (after(ack, sender.tdMaxAck)) {
-      sender.tdMaxAck = ack;
+    if (!(w[s + TD_FLAGS]! & TCP_FLAG_MAXACK_SET)) {
+      w[s + TD_MAX_ACK] = ack;
+      w[s + TD_FLAGS] |= TCP_FLAG_MAXACK_SET;
+    } else if (after(ack, w[s + TD_MAX_ACK]!)) {
+      w[s + TD_MAX_ACK] = ack;
     }
   }
   // Update the receiver.
-  if (receiver.tdMaxWin !== 0 && after(end, sender.tdMaxEnd)) {
-    receiver.tdMaxWin = (receiver.tdMaxWin + (end - sender.tdMaxEnd)) >>> 0;
+  if (rMaxWin !== 0 && after(end, sMaxEnd)) {
+    w[r + TD_MAX_WIN] = rMaxWin + (end - sMaxEnd);
   }
-  if (after((sack + win) >>> 0, (receiver.tdMaxEnd - 1) >>> 0)) {
-    receiver.tdMaxEnd = (sack + win) >>> 0;
-    if (win === 0) receiver.tdMaxEnd = (receiver.tdMaxEnd + 1) >>> 0;
+  if (after((sack + win) >>> 0, (w[r + TD_MAX_END]! - 1) >>> 0)) {
+    // A zero window still lets one byte through (the probe).
+    w[r + TD_MAX_END] = win === 0 ? sack + win + 1 : sack + win;
   }
-  if (ack === receiver.tdEnd) receiver.flags &= ~TCP_FLAG_DATA_UNACKNOWLEDGED;
+  if (ack === w[r + TD_END]) w[r + TD_FLAGS] &= ~TCP_FLAG_DATA_UNACKNOWLEDGED;
 
   // Retransmission counting.
   if (index === TCP_ACK_SET) {
@@ -505,7 +521,7 @@ export function tcpPacket(
   const tNew = timeouts[newState]!;
   if (tcp.retrans >= MAX_RETRANS && tNew > timeouts[TCP_CT_RETRANS]!) timeout = timeouts[TCP_CT_RETRANS]!;
   else if (index === TCP_RST_SET) timeout = timeouts[TCP_CT_CLOSE]!;
-  else if ((tcp.seen[0].flags | tcp.seen[1].flags) & TCP_FLAG_DATA_UNACKNOWLEDGED && tNew > timeouts[TCP_CT_UNACK]!) timeout = timeouts[TCP_CT_UNACK]!;
+  else if ((tcp.words[TD_FLAGS]! | tcp.words[SEEN_WORDS + TD_FLAGS]!) & TCP_FLAG_DATA_UNACKNOWLEDGED && tNew > timeouts[TCP_CT_UNACK]!) timeout = timeouts[TCP_CT_UNACK]!;
   else if (tcp.lastWin === 0 && tNew > timeouts[TCP_CT_RETRANS]!) timeout = timeouts[TCP_CT_RETRANS]!;
   else timeout = tNew;
 

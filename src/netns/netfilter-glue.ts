@@ -95,7 +95,11 @@ export interface NetfilterOptions {
 
 export class NamespaceNetfilter implements NetfilterHooks, BridgeNetfilterHooks {
   readonly conntrack: ConntrackTable;
-  engine: RuleEngine;
+  private current: RuleEngine;
+  /** The iptables classifier in use (switched with useEngine, so each hook's plan follows it). */
+  get engine(): RuleEngine {
+    return this.current;
+  }
   readonly env: NetfilterEnv;
   private readonly ctx = new PacketContext();
   private readonly out = new Traversal();
@@ -116,6 +120,12 @@ export class NamespaceNetfilter implements NetfilterHooks, BridgeNetfilterHooks 
   private nftRuleset: NftRuleset | null = null;
   private nft: CompiledNft | null = null;
   private stages: Record<BuiltinChain, Stage[]> = buildStages(null);
+  /**
+   * What each hook runs per packet (made by `plan` from `stages` on first use): the stages
+   * less the iptables tables without that hook's built-in chain, which accept every packet
+   * (most raw and mangle ones). Dropped whenever the stages or an engine's chains change.
+   */
+  private readonly live: Record<BuiltinChain, HookStep[] | null> = { PREROUTING: null, INPUT: null, FORWARD: null, OUTPUT: null, POSTROUTING: null };
   /**
    * The other iptables backend's tables, when a second iptables binary wrote rules here:
    * iptables-legacy's x_tables beside iptables-nft's nf_tables chains (or the reverse). The
@@ -139,7 +149,7 @@ export class NamespaceNetfilter implements NetfilterHooks, BridgeNetfilterHooks 
   ) {
     const clock: Clock = ns.sim.clock;
     this.env = createEnv({ addrType: (ip) => this.addrType(ip), rng: ns.sim.rng.fork(), clock, ipsets: opts.ipsets ?? null });
-    this.engine = new RuleEngine(opts.engine ?? "compiled", ruleset, this.env);
+    this.current = new RuleEngine(opts.engine ?? "compiled", ruleset, this.env);
     this.conntrack = new ConntrackTable({
       clock,
       rng: ns.sim.rng.fork(),
@@ -169,7 +179,30 @@ export class NamespaceNetfilter implements NetfilterHooks, BridgeNetfilterHooks 
     if (this.engine.kind === kind) return;
     const next = this.spareEngine?.kind === kind ? this.spareEngine : new RuleEngine(kind, this.engine.rules, this.env);
     this.spareEngine = this.engine;
-    this.engine = next;
+    this.current = next;
+    this.replan();
+  }
+
+  /** The stages or the engines' chains changed: plan every hook again on its next packet. */
+  private replan(): void {
+    this.live.PREROUTING = null;
+    this.live.INPUT = null;
+    this.live.FORWARD = null;
+    this.live.OUTPUT = null;
+    this.live.POSTROUTING = null;
+  }
+
+  /** `live[hook]`: the hook's stages, each iptables table only when its engine has the hook's chain. */
+  private plan(hook: BuiltinChain): HookStep[] {
+    const steps: HookStep[] = [];
+    for (const st of this.stages[hook]) {
+      if (st.kind === STAGE_IPT && !this.engine.hasChain(st.table!, hook)) continue;
+      if (st.kind === STAGE_IPT_OTHER && (this.other === null || !this.other.engine.hasChain(st.table!, hook))) continue;
+      // One object shape for every step (hook-stages.ts's come in several), so runHook's loads stay monomorphic.
+      steps.push({ kind: st.kind, table: st.table ?? null, manip: st.manip ?? null, chain: st.chain ?? null });
+    }
+    this.live[hook] = steps;
+    return steps;
   }
 
   /** The engine `useEngine` switched away from, kept while the rules stay the same. */
@@ -185,6 +218,7 @@ export class NamespaceNetfilter implements NetfilterHooks, BridgeNetfilterHooks 
     this.other = ruleset === null ? null : { engine: new RuleEngine(this.engine.kind, ruleset, this.env), name, first: !createdFirst };
     if (ruleset !== null && needsConntrack(ruleset)) this.conntrackActive = true;
     this.stages = this.withOtherBackend(buildStages(this.nft));
+    this.replan();
   }
 
   /** The other backend's tables (null: none) and its binary's name. */
@@ -216,6 +250,7 @@ export class NamespaceNetfilter implements NetfilterHooks, BridgeNetfilterHooks 
   rulesChanged(chains: Map<TableName, Set<string>>): void {
     this.spareEngine = null;
     for (const [table, names] of chains) this.engine.applyChanges(table, names);
+    this.replan();
     if (!this.conntrackActive && needsConntrack(this.engine.rules)) this.conntrackActive = true;
   }
 
@@ -223,6 +258,7 @@ export class NamespaceNetfilter implements NetfilterHooks, BridgeNetfilterHooks 
   setRuleset(ruleset: Ruleset): void {
     this.spareEngine = null;
     this.engine.reload(ruleset);
+    this.replan();
     if (needsConntrack(ruleset)) this.conntrackActive = true;
   }
 
@@ -243,23 +279,23 @@ export class NamespaceNetfilter implements NetfilterHooks, BridgeNetfilterHooks 
   prerouting(_ns: NetworkNamespace, pkt: PacketBuffer, inDev: NetDevice): NfVerdict {
     // ip_sabotage_in: a frame the bridge already ran through PREROUTING is not run again.
     if (pkt.brNfDone) return NF_ACCEPT;
-    return this.runHook(this.stages.PREROUTING, "PREROUTING", pkt, pkt.head, inDev.name, "", "", "", null);
+    return this.runHook(this.live.PREROUTING ?? this.plan("PREROUTING"), "PREROUTING", pkt, pkt.head, inDev.name, "", "", "", null);
   }
 
   input(_ns: NetworkNamespace, pkt: PacketBuffer, inDev: NetDevice): NfVerdict {
-    return this.runHook(this.stages.INPUT, "INPUT", pkt, pkt.head, inDev.name, "", "", "", null);
+    return this.runHook(this.live.INPUT ?? this.plan("INPUT"), "INPUT", pkt, pkt.head, inDev.name, "", "", "", null);
   }
 
   forward(_ns: NetworkNamespace, pkt: PacketBuffer, inDev: NetDevice, outDev: NetDevice): NfVerdict {
-    return this.runHook(this.stages.FORWARD, "FORWARD", pkt, pkt.head, inDev.name, outDev.name, "", "", null);
+    return this.runHook(this.live.FORWARD ?? this.plan("FORWARD"), "FORWARD", pkt, pkt.head, inDev.name, outDev.name, "", "", null);
   }
 
   output(_ns: NetworkNamespace, pkt: PacketBuffer, outDev: NetDevice): NfVerdict {
-    return this.runHook(this.stages.OUTPUT, "OUTPUT", pkt, pkt.head, "", outDev.name, "", "", null);
+    return this.runHook(this.live.OUTPUT ?? this.plan("OUTPUT"), "OUTPUT", pkt, pkt.head, "", outDev.name, "", "", null);
   }
 
   postrouting(_ns: NetworkNamespace, pkt: PacketBuffer, outDev: NetDevice): NfVerdict {
-    return this.runHook(this.stages.POSTROUTING, "POSTROUTING", pkt, pkt.head, "", outDev.name, "", "", outDev);
+    return this.runHook(this.live.POSTROUTING ?? this.plan("POSTROUTING"), "POSTROUTING", pkt, pkt.head, "", outDev.name, "", "", outDev);
   }
 
   // br_netfilter: bridged frames, `pkt.head` at Ethernet; the same hooks, with physdev set.
@@ -273,7 +309,7 @@ export class NamespaceNetfilter implements NetfilterHooks, BridgeNetfilterHooks 
     const b = pkt.buf;
     const ip = eth.payloadOffset(b, pkt.head);
     const before = ipv4.dst(b, ip);
-    const v = this.runHook(this.stages.PREROUTING, "PREROUTING", pkt, ip, bridge.name, "", inPort.name, "", null);
+    const v = this.runHook(this.live.PREROUTING ?? this.plan("PREROUTING"), "PREROUTING", pkt, ip, bridge.name, "", inPort.name, "", null);
     if (v === NF_STOLEN) return BR_NF_STOLEN;
     if (v !== NF_ACCEPT) return BR_NF_DROP;
     const after = ipv4.dst(b, ip);
@@ -289,9 +325,9 @@ export class NamespaceNetfilter implements NetfilterHooks, BridgeNetfilterHooks 
     // IPVS's FORWARD hook sees bridged frames too (br_nf_forward_ip runs the IPv4 FORWARD
     // hooks): a same-node real server's reply is un-NATed there. This is why IPVS mode
     // needs bridge-nf-call-iptables. br_nf_post_routing then runs POSTROUTING.
-    const v = this.runHook(this.stages.FORWARD, "FORWARD", pkt, off, bridge.name, bridge.name, inPort.name, outPort.name, null);
+    const v = this.runHook(this.live.FORWARD ?? this.plan("FORWARD"), "FORWARD", pkt, off, bridge.name, bridge.name, inPort.name, outPort.name, null);
     if (v !== NF_ACCEPT) return false;
-    return this.runHook(this.stages.POSTROUTING, "POSTROUTING", pkt, off, "", bridge.name, inPort.name, outPort.name, bridge) === NF_ACCEPT;
+    return this.runHook(this.live.POSTROUTING ?? this.plan("POSTROUTING"), "POSTROUTING", pkt, off, "", bridge.name, inPort.name, outPort.name, bridge) === NF_ACCEPT;
   }
 
   // ---------------------------------------------------------------- the hook walk
@@ -301,14 +337,14 @@ export class NamespaceNetfilter implements NetfilterHooks, BridgeNetfilterHooks 
    * tables, conntrack, the NAT core, IPVS and nft base chains. The first verdict other
    * than ACCEPT ends the walk.
    */
-  private runHook(stages: readonly Stage[], hook: BuiltinChain, pkt: PacketBuffer, off: number, inName: string, outName: string, physIn: string, physOut: string, outDev: NetDevice | null): NfVerdict {
+  private runHook(stages: readonly HookStep[], hook: BuiltinChain, pkt: PacketBuffer, off: number, inName: string, outName: string, physIn: string, physOut: string, outDev: NetDevice | null): NfVerdict {
     if (this.ns.sim.tracer !== null) this.traceHookAt(hook, inName, outName, physIn !== "" || physOut !== "");
     for (let i = 0; i < stages.length; i++) {
       const s = stages[i]!;
       let v: NfVerdict = NF_ACCEPT;
       switch (s.kind) {
         case STAGE_IPT:
-          v = this.table(s.table!, hook, pkt, off, inName, outName, physIn, physOut);
+          v = this.table(s.table!, hook, pkt, off, inName, outName, physIn, physOut, this.engine);
           break;
         case STAGE_IPT_OTHER:
           if (this.other !== null) v = this.table(s.table!, hook, pkt, off, inName, outName, physIn, physOut, this.other.engine);
@@ -441,7 +477,8 @@ export class NamespaceNetfilter implements NetfilterHooks, BridgeNetfilterHooks 
 
   private confirm(pkt: PacketBuffer, bridged: boolean): NfVerdict {
     const conn = pkt.ct as Conn | null;
-    if (conn === null) return NF_ACCEPT;
+    // Confirmed already (every packet after a flow's first): nothing to do (__nf_conntrack_confirm's own first check).
+    if (conn === null || conn.confirmed) return NF_ACCEPT;
     // In a softirq pass (netdev/softirq.ts) the entry is confirmed as the packet leaves the
     // stack; a bridged frame leaves from the bridge right after this hook.
     if (!bridged && pkt.softirq !== null && pkt.softirq === this.ns.softirq && pkt.passEnd > this.ns.sim.now() && !conn.confirmed) {
@@ -581,9 +618,8 @@ export class NamespaceNetfilter implements NetfilterHooks, BridgeNetfilterHooks 
     return route?.prefSrc || iface.addrs[0]!.ip;
   }
 
-  /** Runs a filtering table (raw, mangle, filter) and turns its verdict into the stack's. */
-  private table(table: TableName, hook: BuiltinChain, pkt: PacketBuffer, off: number, inName: string, outName: string, physIn = "", physOut = "", engine: RuleEngine = this.engine): NfVerdict {
-    if (!engine.hasChain(table, hook)) return NF_ACCEPT;
+  /** Runs a filtering table (raw, mangle, filter) that has `hook`'s chain (see plan) and turns its verdict into the stack's. */
+  private table(table: TableName, hook: BuiltinChain, pkt: PacketBuffer, off: number, inName: string, outName: string, physIn: string, physOut: string, engine: RuleEngine): NfVerdict {
     const out = this.runTable(table, hook, pkt, off, inName, outName, physIn, physOut, engine);
     if (out.untrack && pkt.ct === null) pkt.ctState = CT_STATE_UNTRACKED;
     if (out.verdict === "ACCEPT") return NF_ACCEPT;
@@ -658,6 +694,7 @@ export class NamespaceNetfilter implements NetfilterHooks, BridgeNetfilterHooks 
     this.nftRuleset = ruleset;
     this.nft = ruleset === null ? null : compileRuleset(ruleset, this.nft, this.ns.sim.clock.now(), changes);
     this.stages = this.withOtherBackend(buildStages(this.nft));
+    this.replan();
     if (this.nft !== null && this.nft.needsConntrack) this.conntrackActive = true;
   }
 
@@ -856,6 +893,17 @@ export class NamespaceNetfilter implements NetfilterHooks, BridgeNetfilterHooks 
     const vs = `${formatIpv4(conn.vaddr)}:${conn.vport}`;
     this.trace(pkt, off, "ipvs", `reply from real server ${rs}: source rewritten to ${vs}`, { verdict: "DNAT", nat: { kind: "DNAT", from: rs, to: vs, reply: true } });
   }
+}
+
+/**
+ * A hook stage as runHook walks it: every step has the same fields (one hidden class,
+ * where hook-stages.ts's stages come in several).
+ */
+interface HookStep {
+  kind: number;
+  table: TableName | null;
+  manip: "src" | "dst" | null;
+  chain: CompiledChain | null;
 }
 
 /**
