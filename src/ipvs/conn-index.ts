@@ -1,7 +1,11 @@
 /**
- * An intrusive chained hash index of connections keyed by a protocol and two
- * address:port pairs, so lookups on the packet path allocate nothing. Chains use
- * `conn.next[link]`; each index uses its own link slot.
+ * A hash index of connections keyed by a protocol and two address:port pairs: open
+ * addressing with linear probing, each slot holding the connection and its key's 32-bit
+ * hash in a typed array. A lookup dereferences a connection only when the hash matches,
+ * and removing one walks slots, not other connections, so expiring a connection touches
+ * little memory beyond it. Connections with the same key (a rescheduled tuple whose old
+ * connection still controls others) are found newest first, as the kernel's hash chains,
+ * which add at the head, find them.
  */
 import type { IpvsConn } from "./conn.js";
 
@@ -20,89 +24,127 @@ function mix(proto: number, a: number, ap: number, b: number, bp: number): numbe
   return (h ^ (h >>> 16)) >>> 0;
 }
 
-export class ConnIndex {
-  private buckets: (IpvsConn | null)[] = new Array<IpvsConn | null>(1024).fill(null);
-  private mask = 1023;
-  private count = 0;
+const INITIAL_SLOTS = 1024;
 
-  constructor(
-    private readonly side: IndexSide,
-    private readonly link: number,
-  ) {}
+export class ConnIndex {
+  private slots: (IpvsConn | null)[] = new Array<IpvsConn | null>(INITIAL_SLOTS).fill(null);
+  private hashes = new Uint32Array(INITIAL_SLOTS);
+  private mask = INITIAL_SLOTS - 1;
+  private count = 0;
+  private readonly server: boolean;
+
+  constructor(side: IndexSide) {
+    this.server = side === "server";
+  }
 
   get size(): number {
     return this.count;
   }
 
   private hashOf(c: IpvsConn): number {
-    return this.side === "client"
-      ? mix(c.protocol, c.caddr, c.cport, c.vaddr, c.vport)
-      : mix(c.protocol, c.daddr, c.dport, c.caddr, c.cport);
+    return this.server ? mix(c.protocol, c.daddr, c.dport, c.caddr, c.cport) : mix(c.protocol, c.caddr, c.cport, c.vaddr, c.vport);
+  }
+
+  private sameKey(x: IpvsConn, y: IpvsConn): boolean {
+    return this.server
+      ? x.daddr === y.daddr && x.dport === y.dport && x.caddr === y.caddr && x.cport === y.cport && x.protocol === y.protocol
+      : x.caddr === y.caddr && x.cport === y.cport && x.vaddr === y.vaddr && x.vport === y.vport && x.protocol === y.protocol;
   }
 
   insert(c: IpvsConn): void {
-    if (this.count >= this.buckets.length) this.grow();
-    const i = this.hashOf(c) & this.mask;
-    c.next[this.link] = this.buckets[i]!;
-    this.buckets[i] = c;
+    if ((this.count + 1) * 2 > this.slots.length) this.grow();
+    const h = this.hashOf(c);
+    const { slots, hashes, mask } = this;
+    let cur = c;
+    let i = h & mask;
+    for (;;) {
+      const s = slots[i]!;
+      if (s === null) break;
+      // The newer of two same-key connections takes the earlier slot; the older moves on.
+      if (hashes[i] === h && this.sameKey(s, cur)) {
+        slots[i] = cur;
+        cur = s;
+      }
+      i = (i + 1) & mask;
+    }
+    slots[i] = cur;
+    hashes[i] = h;
     this.count++;
   }
 
   remove(c: IpvsConn): void {
-    const i = this.hashOf(c) & this.mask;
-    let prev: IpvsConn | null = null;
-    let cur = this.buckets[i]!;
-    while (cur !== null) {
-      if (cur === c) {
-        if (prev === null) this.buckets[i] = cur.next[this.link]!;
-        else prev.next[this.link] = cur.next[this.link]!;
-        c.next[this.link] = null;
-        this.count--;
-        return;
-      }
-      prev = cur;
-      cur = cur.next[this.link]!;
+    const { slots, hashes, mask } = this;
+    let i = this.hashOf(c) & mask;
+    for (;;) {
+      const s = slots[i]!;
+      if (s === c) break;
+      if (s === null) return;
+      i = (i + 1) & mask;
     }
+    // Backward-shift deletion: later entries of the probe run whose home slot is not
+    // cyclically in (hole, j] move into the hole (their order is kept).
+    let hole = i;
+    let j = i;
+    for (;;) {
+      j = (j + 1) & mask;
+      const s = slots[j]!;
+      if (s === null) break;
+      const home = hashes[j]! & mask;
+      if (hole <= j ? hole < home && home <= j : hole < home || home <= j) continue;
+      slots[hole] = s;
+      hashes[hole] = hashes[j]!;
+      hole = j;
+    }
+    slots[hole] = null;
+    this.count--;
   }
 
   /**
-   * Client index: the conn with (proto, caddr=a, cport=ap, vaddr=b, vport=bp).
-   * Server index: the conn with (proto, daddr=a, dport=ap, caddr=b, cport=bp).
+   * Client index: the newest conn with (proto, caddr=a, cport=ap, vaddr=b, vport=bp).
+   * Server index: the newest conn with (proto, daddr=a, dport=ap, caddr=b, cport=bp).
    */
   find(proto: number, a: number, ap: number, b: number, bp: number): IpvsConn | null {
-    let c = this.buckets[mix(proto, a, ap, b, bp) & this.mask]!;
-    if (this.side === "client") {
-      while (c !== null) {
-        if (c.caddr === a && c.cport === ap && c.vaddr === b && c.vport === bp && c.protocol === proto) return c;
-        c = c.next[this.link]!;
-      }
-    } else {
-      while (c !== null) {
-        if (c.daddr === a && c.dport === ap && c.caddr === b && c.cport === bp && c.protocol === proto) return c;
-        c = c.next[this.link]!;
+    const h = mix(proto, a, ap, b, bp);
+    const { slots, hashes, mask } = this;
+    let i = h & mask;
+    if (!this.server) {
+      for (;;) {
+        const c = slots[i]!;
+        if (c === null) return null;
+        if (hashes[i] === h && c.caddr === a && c.cport === ap && c.vaddr === b && c.vport === bp && c.protocol === proto) return c;
+        i = (i + 1) & mask;
       }
     }
-    return null;
+    for (;;) {
+      const c = slots[i]!;
+      if (c === null) return null;
+      if (hashes[i] === h && c.daddr === a && c.dport === ap && c.caddr === b && c.cport === bp && c.protocol === proto) return c;
+      i = (i + 1) & mask;
+    }
   }
 
   clear(): void {
-    this.buckets = new Array<IpvsConn | null>(1024).fill(null);
-    this.mask = 1023;
+    this.slots = new Array<IpvsConn | null>(INITIAL_SLOTS).fill(null);
+    this.hashes = new Uint32Array(INITIAL_SLOTS);
+    this.mask = INITIAL_SLOTS - 1;
     this.count = 0;
   }
 
+  /** Doubles the table; same-key entries are re-added oldest first, so they stay newest first. */
   private grow(): void {
-    const old = this.buckets;
-    this.buckets = new Array<IpvsConn | null>(old.length * 2).fill(null);
-    this.mask = this.buckets.length - 1;
-    for (let head of old) {
-      while (head !== null) {
-        const nxt = head.next[this.link]!;
-        const i = this.hashOf(head) & this.mask;
-        head.next[this.link] = this.buckets[i]!;
-        this.buckets[i] = head;
-        head = nxt;
-      }
+    const old = this.slots;
+    const cap = old.length * 2;
+    this.slots = new Array<IpvsConn | null>(cap).fill(null);
+    this.hashes = new Uint32Array(cap);
+    this.mask = cap - 1;
+    this.count = 0;
+    // Within a probe run the newer of same-key entries comes first; walking each run from
+    // its end keeps re-insertion oldest first. A run may wrap, so start right after an empty slot.
+    let start = 0;
+    while (old[start] !== null) start++;
+    for (let k = old.length; k > 0; k--) {
+      const c = old[(start + k) & (old.length - 1)]!;
+      if (c !== null) this.insert(c);
     }
   }
 }

@@ -7,7 +7,6 @@
  * ip_vs_proto_tcp.c set_tcp_state, SCTP in ip_vs_proto_sctp.c set_sctp_state).
  */
 import type { Clock } from "../base/clock.js";
-import { EventQueue } from "../base/event-queue.js";
 import {
   CONN_F_INACTIVE,
   CONN_F_NOOUTPUT,
@@ -27,6 +26,7 @@ import {
 import { IPPROTO_SCTP, IPPROTO_TCP } from "../wire/ipv4.js";
 import { IpvsConn } from "./conn.js";
 import { ConnIndex } from "./conn-index.js";
+import { ConnTimers } from "./conn-timers.js";
 import type { IpvsDest, IpvsService } from "./model.js";
 import { destKey } from "./model.js";
 import { SCTP_EV_NONE, nextSctpState } from "./sctp-state.js";
@@ -47,19 +47,21 @@ const EV_NONE = SCTP_EV_NONE;
 
 export class ConnTable {
   /** Connections by client tuple (proto, caddr, cport, vaddr, vport). */
-  readonly byClient = new ConnIndex("client", 0);
+  readonly byClient = new ConnIndex("client");
   /** Connections by real-server tuple (proto, daddr, dport, caddr, cport). */
-  readonly byServer = new ConnIndex("server", 1);
+  readonly byServer = new ConnIndex("server");
   /** Valid templates by (proto, client network, 0, vaddr or fwmark, vport). */
-  readonly templates = new ConnIndex("client", 0);
-  /** Every live connection and template, in creation order. */
-  readonly all = new Set<IpvsConn>();
+  readonly templates = new ConnIndex("client");
+  /** Every live connection and template, in creation order: a list through `prevLive` / `nextLive`. */
+  private oldest: IpvsConn | null = null;
+  private newest: IpvsConn | null = null;
+  private liveCount = 0;
   /** Per-state timeouts in ns (tcp_timeouts; ipvsadm --set changes three of them). */
   readonly tcpTimeouts = Float64Array.from(TCP_TIMEOUTS_SEC, (s) => s * SEC);
   udpTimeout = UDP_TIMEOUT_SEC * SEC;
   /** Per-state SCTP timeouts in ns (sctp_timeouts). */
   readonly sctpTimeouts = Float64Array.from(SCTP_TIMEOUTS_SEC, (s) => s * SEC);
-  private readonly timers = new EventQueue<IpvsConn>();
+  private readonly timers = new ConnTimers<IpvsConn>();
 
   constructor(private readonly clock: Clock) {}
 
@@ -89,9 +91,41 @@ export class ConnTable {
       this.byClient.insert(c);
       this.byServer.insert(c);
     }
-    this.all.add(c);
+    this.linkLive(c);
     c.timeout = NEW_CONN_TIMEOUT_SEC * SEC;
     return c;
+  }
+
+  /** Live connections and templates, oldest first (a copy). */
+  list(): IpvsConn[] {
+    const out: IpvsConn[] = [];
+    for (let c = this.oldest; c !== null; c = c.nextLive) out.push(c);
+    return out;
+  }
+
+  /** How many connections and templates are live. */
+  get size(): number {
+    return this.liveCount;
+  }
+
+  private linkLive(c: IpvsConn): void {
+    c.prevLive = this.newest;
+    c.nextLive = null;
+    if (this.newest !== null) this.newest.nextLive = c;
+    else this.oldest = c;
+    this.newest = c;
+    this.liveCount++;
+  }
+
+  private unlinkLive(c: IpvsConn): void {
+    const prev = c.prevLive;
+    const next = c.nextLive;
+    if (prev !== null) prev.nextLive = next;
+    else this.oldest = next;
+    if (next !== null) next.prevLive = prev;
+    else this.newest = prev;
+    c.prevLive = c.nextLive = null;
+    this.liveCount--;
   }
 
   private bindDest(c: IpvsConn, dest: IpvsDest | null): void {
@@ -156,7 +190,7 @@ export class ConnTable {
       this.byClient.remove(c);
       this.byServer.remove(c);
     }
-    this.all.delete(c);
+    this.unlinkLive(c);
     c.dead = true;
     if (c.control !== null) {
       c.control.nControl--;
@@ -276,7 +310,7 @@ export class ConnTable {
 
   /** Drops every connection (used when the table is thrown away). */
   clear(): void {
-    for (const c of [...this.all]) {
+    for (const c of this.list()) {
       c.nControl = 0;
       this.expire(c);
     }

@@ -28,8 +28,9 @@ export class IpvsConn {
   invalid = false;
   /** Whether a timer entry for this conn is in the table's queue. */
   queued = false;
-  /** Hash chain links, one per index (client side, server side, template). */
-  readonly next: (IpvsConn | null)[] = [null, null];
+  /** Neighbours in the table's creation-order list of live connections. */
+  prevLive: IpvsConn | null = null;
+  nextLive: IpvsConn | null = null;
 
   constructor(
     readonly protocol: number,

@@ -121,10 +121,10 @@ export function ipvsInbound(core: IpvsCore, buf: Uint8Array, ipOff: number, len:
   }
   const bytes = end - ipOff;
   if (dest !== null) {
-    dest.stats.inpkts++;
-    dest.stats.inbytes += bytes;
-    dest.service.stats.inpkts++;
-    dest.service.stats.inbytes += bytes;
+    dest.inpkts++;
+    dest.inbytes += bytes;
+    dest.service.inpkts++;
+    dest.service.inbytes += bytes;
     core.totalStats.inpkts++;
     core.totalStats.inbytes += bytes;
   }
@@ -159,10 +159,10 @@ function inIcmp(core: IpvsCore, buf: Uint8Array, ipOff: number, l4: number, end:
   const dest = cp.dest;
   if (dest !== null) {
     const bytes = end - ipOff;
-    dest.stats.inpkts++;
-    dest.stats.inbytes += bytes;
-    dest.service.stats.inpkts++;
-    dest.service.stats.inbytes += bytes;
+    dest.inpkts++;
+    dest.inbytes += bytes;
+    dest.service.inpkts++;
+    dest.service.inbytes += bytes;
     core.totalStats.inpkts++;
     core.totalStats.inbytes += bytes;
   }

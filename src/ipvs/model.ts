@@ -11,7 +11,16 @@ import { DEST_F_AVAILABLE } from "./constants.js";
 import type { Scheduler } from "./sched/scheduler.js";
 
 /** Packet and byte counters (struct ip_vs_kstats: conns, inpkts, outpkts, inbytes, outbytes). */
-export class IpvsStats {
+export interface IpvsCounters {
+  conns: number;
+  inpkts: number;
+  outpkts: number;
+  inbytes: number;
+  outbytes: number;
+}
+
+/** Counters on their own (the table's totals). */
+export class IpvsStats implements IpvsCounters {
   conns = 0;
   inpkts = 0;
   outpkts = 0;
@@ -23,8 +32,23 @@ export class IpvsStats {
   }
 }
 
-/** A real server of one virtual service. */
-export class IpvsDest {
+/** A frozen copy of an object's counters. */
+function snapshot(c: IpvsCounters): Readonly<IpvsCounters> {
+  return Object.freeze({ conns: c.conns, inpkts: c.inpkts, outpkts: c.outpkts, inbytes: c.inbytes, outbytes: c.outbytes });
+}
+
+/**
+ * A real server of one virtual service. Its counters are fields of the object itself, as
+ * struct ip_vs_stats is embedded in struct ip_vs_dest, so counting a packet touches no
+ * second object; `stats` reads them.
+ */
+export class IpvsDest implements IpvsCounters {
+  /** Connections scheduled to this server, ever (ip_vs_conn_stats); ActiveConn/InActConn are below. */
+  conns = 0;
+  inpkts = 0;
+  outpkts = 0;
+  inbytes = 0;
+  outbytes = 0;
   /** Latest weight; 0 means quiescent (no new connections, existing ones continue). */
   weight: number;
   /** The latest non-zero weight (dest->last_weight), which mh builds its table from. */
@@ -40,7 +64,11 @@ export class IpvsDest {
   inactConns = 0;
   /** Persistence templates pointing at this server. */
   persistConns = 0;
-  readonly stats = new IpvsStats();
+
+  /** The counters now (a frozen copy: count through the fields themselves). */
+  get stats(): Readonly<IpvsCounters> {
+    return snapshot(this);
+  }
 
   constructor(
     readonly service: IpvsService,
@@ -73,15 +101,29 @@ export class IpvsDest {
   }
 }
 
-/** A virtual service: (protocol, address, port), or a firewall mark when `fwmark` is non-zero. */
-export class IpvsService {
+/**
+ * A virtual service: (protocol, address, port), or a firewall mark when `fwmark` is
+ * non-zero. Its counters are embedded like a real server's (see IpvsDest).
+ */
+export class IpvsService implements IpvsCounters {
+  /** Connections scheduled to this service, ever (ip_vs_conn_stats). */
+  conns = 0;
+  inpkts = 0;
+  outpkts = 0;
+  inbytes = 0;
+  outbytes = 0;
   /** Real servers in kernel list order (newest first). */
   readonly dests: IpvsDest[] = [];
   /** Real servers by `destKey(addr, port)`. */
   readonly destIndex = new Map<number, IpvsDest>();
   /** Deleted real servers still referenced by connections (the kernel's dest trash). */
   readonly trash = new Map<number, IpvsDest>();
-  readonly stats = new IpvsStats();
+
+  /** The counters now (a frozen copy: count through the fields themselves). */
+  get stats(): Readonly<IpvsCounters> {
+    return snapshot(this);
+  }
+
   schedName: string;
   /** IP_VS_SVC_F_* bits: persistence and scheduler flags. */
   flags: number;

@@ -23,10 +23,10 @@ import { sctpEvent as event } from "./sctp-state.js";
 function countOut(core: IpvsCore, cp: IpvsConn, bytes: number): void {
   const dest = cp.dest;
   if (dest === null || !dest.available) return;
-  dest.stats.outpkts++;
-  dest.stats.outbytes += bytes;
-  dest.service.stats.outpkts++;
-  dest.service.stats.outbytes += bytes;
+  dest.outpkts++;
+  dest.outbytes += bytes;
+  dest.service.outpkts++;
+  dest.service.outbytes += bytes;
   core.totalStats.outpkts++;
   core.totalStats.outbytes += bytes;
 }

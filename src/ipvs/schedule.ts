@@ -11,7 +11,7 @@
 import { CONN_F_TEMPLATE, SEC, SVC_F_PERSISTENT } from "./constants.js";
 import type { ConnTable } from "./conn-table.js";
 import type { IpvsConn } from "./conn.js";
-import type { IpvsDest, IpvsService, IpvsStats } from "./model.js";
+import type { IpvsCounters, IpvsDest, IpvsService } from "./model.js";
 import type { IpvsSysctl } from "./sysctl.js";
 
 const FTPDATA = 20;
@@ -33,16 +33,16 @@ export function checkTemplate(conns: ConnTable, sysctl: IpvsSysctl, ct: IpvsConn
 }
 
 /** ip_vs_conn_stats. */
-function countConn(dest: IpvsDest, svc: IpvsService, total: IpvsStats): void {
-  dest.stats.conns++;
-  svc.stats.conns++;
+function countConn(dest: IpvsDest, svc: IpvsService, total: IpvsCounters): void {
+  dest.conns++;
+  svc.conns++;
   total.conns++;
 }
 
 export function ipvsSchedule(
   conns: ConnTable,
   sysctl: IpvsSysctl,
-  total: IpvsStats,
+  total: IpvsCounters,
   svc: IpvsService,
   proto: number,
   caddr: number,
@@ -69,7 +69,7 @@ export function ipvsSchedule(
 function schedPersist(
   conns: ConnTable,
   sysctl: IpvsSysctl,
-  total: IpvsStats,
+  total: IpvsCounters,
   svc: IpvsService,
   proto: number,
   caddr: number,

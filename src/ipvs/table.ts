@@ -16,6 +16,7 @@ import type { IpvsCore } from "./core.js";
 import { ipvsInbound } from "./inbound.js";
 import { IpvsDest, IpvsService, IpvsStats, destKey } from "./model.js";
 import { ipvsOutbound } from "./outbound.js";
+import { ServiceHash } from "./service-hash.js";
 import { IpvsResult } from "./result.js";
 import type { ScheduleOutcome } from "./schedule.js";
 import { createScheduler } from "./sched/registry.js";
@@ -67,16 +68,6 @@ function protoNumber(p: ServiceProtocol): number {
   return p === "tcp" ? IPPROTO_TCP : p === "udp" ? IPPROTO_UDP : p === "sctp" ? IPPROTO_SCTP : p;
 }
 
-/** 0 for any protocol but TCP, UDP and SCTP (the packet path never looks such a service up). */
-function protoIndex(proto: number): number {
-  return proto === IPPROTO_TCP ? 1 : proto === IPPROTO_UDP ? 2 : proto === IPPROTO_SCTP ? 3 : 0;
-}
-
-/** Map key of a (protocol, address, port) service. */
-function serviceKeyNum(proto: number, addr: number, port: number): number {
-  return ((addr >>> 0) * 4 + protoIndex(proto)) * 65536 + port;
-}
-
 export function describeServiceKey(key: ServiceKey): string {
   if ("fwmark" in key) return `FWM ${key.fwmark}`;
   const proto = protoNumber(key.protocol);
@@ -94,7 +85,7 @@ export class IpvsTable implements IpvsCore {
   private readonly clock: Clock;
   private readonly schedOpts: SchedulerOptions;
   private readonly oldCt: ((conn: IpvsConn) => boolean) | undefined;
-  private readonly byAddr = new Map<number, IpvsService>();
+  private readonly byAddr = new ServiceHash<IpvsService>();
   private readonly byMark = new Map<number, IpvsService>();
   /** Services in creation order. */
   private readonly list = new Set<IpvsService>();
@@ -148,9 +139,9 @@ export class IpvsTable implements IpvsCore {
       const s = this.byMark.get(mark >>> 0);
       if (s !== undefined) return s;
     }
-    const s = this.byAddr.get(serviceKeyNum(proto, addr, port));
+    const s = this.byAddr.get(proto, addr, port);
     if (s !== undefined) return s;
-    if (this.nullServices > 0) return this.byAddr.get(serviceKeyNum(proto, addr, 0)) ?? null;
+    if (this.nullServices > 0) return this.byAddr.get(proto, addr, 0) ?? null;
     return null;
   }
 
@@ -161,7 +152,7 @@ export class IpvsTable implements IpvsCore {
   }
 
   getService(protocol: ServiceProtocol, addr: number, port: number): IpvsService | null {
-    return this.byAddr.get(serviceKeyNum(protoNumber(protocol), addr, port)) ?? null;
+    return this.byAddr.get(protoNumber(protocol), addr, port) ?? null;
   }
 
   getServiceByMark(mark: number): IpvsService | null {
@@ -194,7 +185,7 @@ export class IpvsTable implements IpvsCore {
     svc.scheduler = sched;
     if (fwmark !== 0) this.byMark.set(fwmark, svc);
     else {
-      this.byAddr.set(serviceKeyNum(svc.protocol, svc.addr, svc.port), svc);
+      this.byAddr.set(svc.protocol, svc.addr, svc.port, svc);
       if (svc.port === 0) this.nullServices++;
     }
     this.list.add(svc);
@@ -243,7 +234,7 @@ export class IpvsTable implements IpvsCore {
     for (const d of [...svc.dests]) this.unlinkDest(svc, d);
     if (svc.fwmark !== 0) this.byMark.delete(svc.fwmark);
     else {
-      this.byAddr.delete(serviceKeyNum(svc.protocol, svc.addr, svc.port));
+      this.byAddr.delete(svc.protocol, svc.addr, svc.port);
       if (svc.port === 0) this.nullServices--;
     }
     this.list.delete(svc);
@@ -341,8 +332,10 @@ export class IpvsTable implements IpvsCore {
 
   /** ip_vs_expire_nodest_conn_flush: expire connections whose server is gone, then their idle templates. */
   private flushNodestConns(): void {
-    for (const c of this.conns.all) {
+    for (const c of this.conns.list()) {
       const dest = c.dest;
+      // Expired earlier in this walk (a template whose last connection went).
+      if (c.dead) continue;
       if (dest === null || dest.available || c.nControl > 0) continue;
       const ct = c.control;
       this.conns.expire(c);
@@ -355,7 +348,7 @@ export class IpvsTable implements IpvsCore {
   /** Live connections and templates, oldest first (after firing due timers). */
   connections(): IpvsConn[] {
     this.runTimers();
-    return [...this.conns.all];
+    return this.conns.list();
   }
 
   /** ipvsadm --set tcp tcpfin udp: the ESTABLISHED, FIN_WAIT and UDP timeouts in seconds (0 keeps one). */

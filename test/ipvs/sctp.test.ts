@@ -200,7 +200,7 @@ test("sctp_conn_schedule: only an INIT creates a connection; sloppy_sctp takes a
     t.is(r.verdict, "not-virtual");
     t.is(r.reason, "not-init");
   }
-  t.is(table.conns.all.size, 0);
+  t.is(table.conns.size, 0);
   // No chunk header to read (a bare common header) or no full common header: dropped.
   t.like(table.inbound(...args(fromClient(STAG))), { verdict: "dropped", reason: "truncated" });
   const short = fromClient(0, init());

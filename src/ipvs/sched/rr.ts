@@ -12,11 +12,16 @@ export class RoundRobin implements Scheduler {
   readonly name = "rr";
   /** The last destination chosen; null is the list head. */
   private cursor: IpvsDest | null = null;
+  /** Where `cursor` sat when chosen: checked before use, as a destination added or removed since shifts it. */
+  private cursorAt = -1;
 
   addDest(): void {}
 
   delDest(svc: IpvsService, dest: IpvsDest, formerIndex: number): void {
-    if (this.cursor === dest) this.cursor = formerIndex > 0 ? svc.dests[formerIndex - 1]! : null;
+    if (this.cursor === dest) {
+      this.cursor = formerIndex > 0 ? svc.dests[formerIndex - 1]! : null;
+      this.cursorAt = formerIndex - 1;
+    }
   }
 
   updDest(): void {}
@@ -24,13 +29,16 @@ export class RoundRobin implements Scheduler {
   schedule(svc: IpvsService): IpvsDest | null {
     const dests = svc.dests;
     const n = dests.length;
-    const last = this.cursor === null ? -1 : dests.indexOf(this.cursor);
+    const cursor = this.cursor;
+    const last = cursor === null ? -1 : dests[this.cursorAt] === cursor ? this.cursorAt : dests.indexOf(cursor);
     // From the entry after `last` to the end, then (unless we started at the head) from the
     // first entry up to and including `last`: n candidates either way.
     for (let k = 1; k <= n; k++) {
-      const d = dests[last < 0 ? k - 1 : (last + k) % n]!;
+      const at = last < 0 ? k - 1 : (last + k) % n;
+      const d = dests[at]!;
       if ((d.flags & DEST_F_OVERLOAD) === 0 && d.weight > 0) {
         this.cursor = d;
+        this.cursorAt = at;
         return d;
       }
     }
