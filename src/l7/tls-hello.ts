@@ -3,6 +3,8 @@
  * §3) read from the raw records before any TLS library sees them, so the certificate can be
  * chosen — or the handshake refused with a real alert record on the wire — and so routing
  * can know the name. Also the alert record itself (RFC 8446 §5.1, §6) and alert names.
+ * TLS record and handshake fields are read at their offsets here, not through src/wire: they
+ * live in a TCP byte stream, not a packet, and this file is their only reader.
  */
 
 export type HelloPeek =
