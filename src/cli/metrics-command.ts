@@ -23,7 +23,7 @@ export function registerMetrics(program: Command): void {
     .option("-f, --file <file>", "cluster file (multi-document Kubernetes YAML); default: the embedded cluster")
     .addOption(new Option("--mode <mode>", "kube-proxy mode (default: the Cluster document's proxyMode)").choices(["iptables", "ipvs", "nftables"]))
     .option("--seed <n>", "seed for every random choice")
-    .option("--strict", "refuse objects that change traffic but are not emulated (NetworkPolicy, Ingress, IPv6 families)")
+    .option("--strict", "refuse objects that change traffic but are not emulated (NetworkPolicy, non-HTTP Gateway API routes, IPv6 families)")
     .addOption(new Option("--traffic <profile>", "the traffic first: the demo's exchanges (default on the embedded cluster), serve's mix (default with -f), burst, or none").choices(["demo", "idle", "mix", "burst"]))
     .option("--duration <seconds>", "virtual seconds of mix or burst traffic (1 to 600)", "2")
     .action(async (flags: MetricsFlags) => {

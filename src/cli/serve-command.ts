@@ -35,7 +35,7 @@ export function registerServe(program: Command): void {
     .option("-f, --file <file>", "cluster file (multi-document Kubernetes YAML); default: the embedded cluster")
     .addOption(new Option("--mode <mode>", "kube-proxy mode (default: the Cluster document's proxyMode)").choices(["iptables", "ipvs", "nftables"]))
     .option("--seed <n>", "seed for every random choice")
-    .option("--strict", "refuse objects that change traffic but are not emulated (NetworkPolicy, Ingress, IPv6 families)")
+    .option("--strict", "refuse objects that change traffic but are not emulated (NetworkPolicy, non-HTTP Gateway API routes, IPv6 families)")
     .option("--listen <host:port>", "address to serve on (port 0: any free port); loopback only unless --allow-remote", "127.0.0.1:8080")
     .option("--speed <x>", "virtual seconds per real second (0.001 to 1000)", "1")
     .addOption(new Option("--traffic <profile>", "background traffic: idle, a steady mix of the four kinds of traffic, or bursts of new connections").choices(["idle", "mix", "burst"]).default("mix"))

@@ -49,7 +49,9 @@ test("the same in IPVS mode: IPVS's connections are tracked in the same table", 
 });
 
 // Over seeds and loads: a load that stays well under the limit never drops; one far over it
-// always makes some request fail; with kube-proxy's sizing no load here drops anything.
+// always fills the table, drops SYNs and leaves pooled connections unopened (whether one of
+// the 12 requests also fails depends on the seed: early_drop and retransmits can save them
+// all, e.g. seeds 11 and 9999 here); with kube-proxy's sizing no load here drops anything.
 testProp(
   "over seeds and pool sizes: drops only when the connections outgrow nf_conntrack_max, and never with kube-proxy's sizing",
   [fc.integer({ min: 1, max: 10_000 }), fc.oneof(fc.integer({ min: 5, max: 40 }), fc.integer({ min: 300, max: 400 }))],
@@ -61,8 +63,8 @@ testProp(
       t.false(broken.symptom, broken.summary);
       t.is(broken.counters.drop, 0);
     } else {
-      t.true(broken.symptom, broken.summary);
-      t.true(broken.counters.drop! > 0);
+      t.true(broken.counters.drop! > 0, broken.summary);
+      t.true(broken.counters.poolOpen! < poolSize, broken.summary);
     }
     t.false(fixed.symptom, fixed.summary);
     t.is(fixed.counters.drop, 0);
