@@ -123,13 +123,16 @@ export function hash5Small(src: number, dst: number, proto: number, sport: numbe
   h = mix(h, dst | 0);
   h = mix(h, ((sport & 0xffff) << 16) | (dport & 0xffff));
   h = mix(h, proto & 0xff);
-  h ^= 16;
+  return fmix32(h ^ 16) & 0x3fffffff;
+}
+
+/** murmur3's finaliser: every input bit reaches every output bit. */
+function fmix32(h: number): number {
   h ^= h >>> 16;
   h = Math.imul(h, 0x85ebca6b);
   h ^= h >>> 13;
   h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h & 0x3fffffff;
+  return h ^ (h >>> 16);
 }
 
 /**
@@ -142,12 +145,7 @@ export function connHash(src: number, dst: number, proto: number, sport: number,
   let h = Math.imul(seed ^ src, 0xcc9e2d51) ^ dst;
   h = Math.imul(h, 0x1b873593) ^ ((sport << 16) | (dport & 0xffff));
   h = Math.imul(h, 0x9e3779b1) ^ (proto & 0xff);
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h & 0x3fffffff;
+  return fmix32(h) & 0x3fffffff;
 }
 
 function mix(h: number, k: number): number {

@@ -9,31 +9,14 @@ import { ipv4 } from "../../src/base/index.js";
 import { bootCluster } from "../../src/cluster/boot.js";
 import { runExchange } from "../../src/cluster/exchange.js";
 import { defaultCluster } from "../../src/cluster/load.js";
-import { changedServiceKeys, syncIptablesRules, type IptablesSyncResult, type KubeDocument } from "../../src/kube/index.js";
+import { changedServiceKeys, syncIptablesRules, type IptablesSyncResult } from "../../src/kube/index.js";
 import { endpointChain, servicePortChains } from "../../src/kube/chain-names.js";
+import { webAt } from "./web-endpoints.js";
 
 function boot() {
   const spec = defaultCluster();
   spec.proxyMode = "iptables";
   return bootCluster(spec);
-}
-
-/** The cluster's documents with `web`'s endpoints given by one EndpointSlice of these Pod IPs. */
-function webAt(r: ReturnType<typeof boot>, ips: string[]): KubeDocument[] {
-  return [
-    ...r.cluster.spec.otherDocuments,
-    {
-      apiVersion: "discovery.k8s.io/v1",
-      kind: "EndpointSlice",
-      body: {
-        metadata: { name: "web-manual", namespace: "default", labels: { "kubernetes.io/service-name": "web" } },
-        addressType: "IPv4",
-        endpoints: ips.map((ip) => ({ addresses: [ip], conditions: { ready: true } })),
-        ports: [{ name: "http", port: 8080, protocol: "TCP" }],
-      },
-      location: { file: "test" },
-    } as KubeDocument,
-  ];
 }
 
 /** Where 12 new connections from the client Pod to web's ClusterIP were DNATed (from the trace's DNAT events). */
@@ -59,7 +42,7 @@ test("an endpoint change in the cluster writes only the changed Service's chains
     [["10.244.1.3", "10.244.2.2"], ["10.244.1.3:8080", "10.244.2.2:8080"]],
   ] as const) {
     const before = r.services.model;
-    const outcomes = r.services.update(webAt(r, [...ips]));
+    const outcomes = r.services.update(webAt(r.cluster, [...ips]));
     t.deepEqual([...changedServiceKeys(before, r.services.model)], ["default/web"]);
     for (const node of r.cluster.nodes.values()) {
       const sync = outcomes.get(node.spec.name)!.sync as IptablesSyncResult;
@@ -85,7 +68,7 @@ test("a Service listed as changed that did not change is compared and skipped; o
   const r = boot();
   const node = r.cluster.nodes.values().next().value!;
   const before = r.services.model;
-  const next = r.services.modelFor(webAt(r, ["10.244.1.3"]));
+  const next = r.services.modelFor(webAt(r.cluster, ["10.244.1.3"]));
   const opts = r.services.options(node);
   const existingNatChains = syncIptablesRules(before, opts).activeNatChains;
   const hinted = syncIptablesRules(next, opts, { previous: before, existingNatChains, changedServices: ["default/web", "kube-system/kube-dns"] });

@@ -12,31 +12,14 @@ import { runExchange } from "../../src/cluster/exchange.js";
 import { defaultCluster } from "../../src/cluster/load.js";
 import { NftablesMode } from "../../src/cluster/proxy-modes/index.js";
 import { KubeProxySyncLoop } from "../../src/cluster/sync-loop.js";
-import { changedServiceKeys, slicesByServiceOf, syncNftablesRules, type KubeDocument } from "../../src/kube/index.js";
+import { changedServiceKeys, slicesByServiceOf, syncNftablesRules } from "../../src/kube/index.js";
+import { webAt } from "./web-endpoints.js";
 
 function boot() {
   const spec = defaultCluster();
   spec.proxyMode = "nftables";
   const r = bootCluster(spec);
   return { ...r, mode: r.services.proxy as NftablesMode };
-}
-
-/** The cluster's documents with `web`'s endpoints given by one EndpointSlice of these Pod IPs. */
-function webAt(r: ReturnType<typeof boot>, ips: string[]): KubeDocument[] {
-  return [
-    ...r.cluster.spec.otherDocuments,
-    {
-      apiVersion: "discovery.k8s.io/v1",
-      kind: "EndpointSlice",
-      body: {
-        metadata: { name: "web-manual", namespace: "default", labels: { "kubernetes.io/service-name": "web" } },
-        addressType: "IPv4",
-        endpoints: ips.map((ip) => ({ addresses: [ip], conditions: { ready: true } })),
-        ports: [{ name: "http", port: 8080, protocol: "TCP" }],
-      },
-      location: { file: "test" },
-    } as KubeDocument,
-  ];
 }
 
 /** Where 12 new connections from the client Pod to web's ClusterIP were DNATed (from the nft trace of the endpoint chain). */
@@ -66,7 +49,7 @@ test("an endpoint change in the cluster writes only the changed Service's chains
   ] as const) {
     const before = new Map([...r.cluster.nodes.keys()].map((n) => [n, r.mode.lastSync(n)!.state] as const));
     const model = r.services.model;
-    const outcomes = r.services.update(webAt(r, [...ips]));
+    const outcomes = r.services.update(webAt(r.cluster, [...ips]));
     t.deepEqual([...changedServiceKeys(model, r.services.model)], ["default/web"]);
     for (const node of r.cluster.nodes.values()) {
       const name = node.spec.name;
@@ -114,7 +97,7 @@ test("an endpoint change in the cluster writes only the changed Service's chains
 test("the cluster's change lists changed, added and deleted Services, and slices by Service", (t) => {
   const r = boot();
   const before = r.services.model;
-  const next = r.services.modelFor(webAt(r, ["10.244.2.2"]));
+  const next = r.services.modelFor(webAt(r.cluster, ["10.244.2.2"]));
   const change = r.services.changeTo(next);
   t.is(change.from, before);
   t.deepEqual([...change.changedServices], ["default/web"]);
@@ -132,7 +115,7 @@ test("through the sync loop: the write-size estimate and the landed sync use the
   const loop = new KubeProxySyncLoop(r.services, { nsPerLine: 1_000 });
   const sim = r.cluster.sim;
   sim.run(2_000_000_000);
-  loop.change(webAt(r, ["10.244.2.2"]));
+  loop.change(webAt(r.cluster, ["10.244.2.2"]));
   sim.run(sim.now() + 1_000_000_000);
   t.is(loop.syncs.length, 1);
   let most = 0;
