@@ -39,6 +39,7 @@
  * chooses one by SNI, tls-secret.ts reads kubernetes.io/tls Secrets, tls-keylog.ts writes the
  * SSLKEYLOGFILE, tls-hello.ts reads ClientHellos and writes alerts, tls-pump.ts drives the clock.
  */
+import { constants as tlsConstants } from "node:crypto";
 import { Duplex } from "node:stream";
 import { type SecureContext, type SecureVersion, TLSSocket, connect, createSecureContext } from "node:tls";
 import { parseIpv4 } from "../base/index.js";
@@ -325,7 +326,10 @@ function secureContextFor(cred: TlsCredential, v: VersionOptions): SecureContext
   const key = `${v.minVersion ?? ""}-${v.maxVersion ?? ""}`;
   let ctx = byVersion.get(key);
   if (ctx === undefined) {
-    ctx = createSecureContext({ cert: cred.certPem, key: cred.keyPem, ...versions(v) });
+    // SSL_OP_NO_TICKET: stateful session tickets (a fixed-size session ID), not stateless
+    // ones, whose encrypted session state changes length with the random bytes in it (one
+    // AES block, 16 bytes, in some runs): the same run then gives frames of the same sizes.
+    ctx = createSecureContext({ cert: cred.certPem, key: cred.keyPem, secureOptions: tlsConstants.SSL_OP_NO_TICKET, ...versions(v) });
     byVersion.set(key, ctx);
   }
   return ctx;
