@@ -5,7 +5,6 @@
 import { join } from "node:path";
 import { Command, CommanderError, Option } from "commander";
 import { PodwireError, checkOutputFile, escapeControl, formatIpv4, parseCidr, prepareOutputDir } from "../base/index.js";
-import type { ExchangeProto } from "../cluster/exchange.js";
 import type { TraceStyle } from "../cluster/report.js";
 import type { KubeProxyFlags } from "../cluster/services.js";
 import type { ClusterSpec, ProxyMode } from "../cluster/spec.js";
@@ -143,70 +142,24 @@ export function buildProgram(): Command {
       for (const o of ["keylog", "insecure", "method", "header", "repeat"] as const) {
         if (opts[o] !== undefined) throw new PodwireError("E_ARG", `--${o} applies to http(s):// destinations only`, { field: `--${o}` }, "trace to http://HOST/PATH, or leave it out");
       }
-      const { CaptureSession, DEFAULT_DNS_QUERY, DNS_PORT, TRACE_JSON_SCHEMA_VERSION, bootCluster, defaultPort, dnsNameProblem, formatTrace, loadSpec, parseDestination, parseSource, runExchange, servicePath, servicePorts, traceHopJson, wrapText } =
-        await import("./emulator.js");
+      const { CaptureSession, bootCluster, formatTrace, loadSpec, parseDestination, parseSource, resolveTraceTarget, runTrace, traceJsonDocument, wrapText } = await import("./emulator.js");
       const spec = loadSpec(opts.file, { seed: opts.seed, mode: opts.mode, strict: opts.strict });
       const { cluster, services } = bootCluster(spec);
       const src = parseSource(cluster, opts.from);
       const dst = parseDestination(cluster, opts.to, "--to", services);
-      const protocol = opts.proto === "tcp" ? "TCP" : "UDP";
-      let port = dst.port;
-      // A Service named without a port: its first port of the protocol (kube-dns: UDP 53 or TCP 53).
-      if (opts.proto !== "icmp" && dst.label.startsWith("svc/") && !/:[0-9]+$/.test(opts.to)) {
-        const ports = servicePorts(services, dst.label);
-        port = ports.find((p) => p.protocol === protocol)?.port ?? 0;
-        if (port === 0) {
-          const list = ports.map((p) => `${p.port}/${p.protocol}`).join(", ") || "none";
-          throw new PodwireError("E_ARG", `--to ${opts.to} names no port and the Service has no ${protocol} port (its ports: ${list})`, { field: "--to" }, `pick --proto to match one, or name a port, e.g. --to ${opts.to}:${ports[0]?.port ?? 80}`);
-        }
-      }
-      if (opts.proto !== "icmp" && port === 0) {
-        port = dst.podKey ? defaultPort(cluster, dst.podKey, protocol) : 0;
-        if (port === 0) {
-          throw new PodwireError("E_ARG", `--to ${opts.to} names no port and the target has no ${protocol} container port`, { field: "--to" }, `add one, e.g. --to ${opts.to}:8080`);
-        }
-      }
-      // Port 53 speaks DNS (RFC 1035 §4.2): over UDP, or over TCP with the length prefix.
-      const dnsTransport = opts.proto !== "icmp" && port === DNS_PORT ? opts.proto : null;
-      if (opts.query !== undefined && dnsTransport === null) {
-        throw new PodwireError("E_ARG", `--query asks a DNS question, but this trace goes to ${opts.proto === "icmp" ? "ICMP" : `port ${port}/${opts.proto}`}`, { field: "--query" }, "trace to port 53 over udp or tcp, e.g. --to svc/kube-system/kube-dns --proto udp");
-      }
-      const query = opts.query ?? DEFAULT_DNS_QUERY;
-      const nameProblem = dnsTransport === null ? null : dnsNameProblem(query);
-      if (nameProblem !== null) throw new PodwireError("E_ARG", `--query ${JSON.stringify(query)} is not a DNS name: ${nameProblem}`, { field: "--query" }, `e.g. --query ${DEFAULT_DNS_QUERY}`);
+      const target = resolveTraceTarget(cluster, services, dst, opts.to, opts.proto, opts.query, {
+        field: (arg) => `--${arg}`,
+        show: (arg, value) => `--${arg} ${value}`,
+        proto: "--proto",
+        queryLead: "--query asks a DNS question",
+        queryHint: "trace to port 53 over udp or tcp, e.g. --to svc/kube-system/kube-dns --proto udp",
+      });
       if (opts.pcap !== undefined) checkOutputFile(opts.pcap, "--pcap");
       const capture = opts.pcap !== undefined ? CaptureSession.toFile(opts.pcap, cluster.devices, { numberTraceFrames: true }) : null;
-      let result;
-      try {
-        const title = `${dnsTransport ? `dns/${dnsTransport}` : opts.proto} ${src.label} → ${dst.label}`;
-        const exchange = { title, from: src.ns, fromLabel: src.label, dst: dst.ip, dstPort: port };
-        result = runExchange(cluster, dnsTransport ? { ...exchange, proto: "dns", dnsName: query, dnsTransport } : { ...exchange, proto: opts.proto as ExchangeProto });
-      } catch (err) {
-        capture?.abort(); // an earlier capture at the path stays as it was
-        throw err;
-      }
-      capture?.close();
-      const srcIp = src.ns.selectSource(src.ns.routeOutput(dst.ip) ?? src.ns.loRouteFor());
-      const path = servicePath(cluster, result, srcIp, dst.ip, port, opts.proto);
+      // A failed exchange aborts the capture: an earlier capture at the path stays as it was.
+      const { result, path } = runTrace(cluster, src, dst, opts.proto, target, capture);
       if (opts.json) {
-        const answer = result.answer;
-        const json = {
-          schemaVersion: TRACE_JSON_SCHEMA_VERSION,
-          from: src.label,
-          to: dst.label,
-          destination: opts.proto === "icmp" ? formatIpv4(dst.ip) : `${formatIpv4(dst.ip)}:${port}`,
-          proto: opts.proto,
-          ok: result.ok,
-          outcome: result.outcome,
-          answer: answer ? { name: answer.name, rcode: answer.rcode, addresses: answer.addresses.map(formatIpv4) } : null,
-          node: path.node,
-          verdict: path.verdict,
-          endpoint: path.endpoint,
-          candidates: path.candidates,
-          masquerade: path.masquerade,
-          hops: result.events.map((e) => traceHopJson(e, result.startNs)),
-          capture: opts.pcap ?? null,
-        };
+        const json = traceJsonDocument(src.label, dst.label, dst.ip, target.port, opts.proto, result, path, opts.pcap ?? null);
         process.stdout.write(JSON.stringify(json, null, 2) + "\n");
       } else {
         const lines = formatTrace(result, { style: opts.verbose ? "verbose" : "summary" });
