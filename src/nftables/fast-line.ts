@@ -20,25 +20,9 @@ import type { Ops, TableTx } from "./ops.js";
 import { NO_FLAGS, shared, type ParsedRule } from "./parse-rule.js";
 import type { Ref } from "./parse-values.js";
 import { RESERVED } from "./cursor.js";
-import type { Token } from "./tokenize.js";
+import { CLASS, FIRST, NAME, VALUE, type Token } from "./tokenize.js";
 
-// Character classes, as the lexer's (tokenize.ts): a name's first character (a letter or
-// `_`), a name character after it (letters, digits, / - _ .), a value character (letters,
-// digits, dots).
-const FIRST = 1;
-const NAME = 2;
-const VALUE = 4;
-const CLASS = new Uint8Array(128);
-for (let c = 0; c < 128; c++) {
-  const ch = String.fromCharCode(c);
-  const letter = (ch >= "a" && ch <= "z") || (ch >= "A" && ch <= "Z");
-  const digit = ch >= "0" && ch <= "9";
-  let k = 0;
-  if (letter || ch === "_") k |= FIRST;
-  if (letter || digit || "/-_.".includes(ch)) k |= NAME;
-  if (letter || digit || ch === ".") k |= VALUE;
-  CLASS[c] = k;
-}
+// Character classes: the lexer's (a name's first character, a name character, a value character).
 const SP = 32;
 
 /** Thrown (and caught in `read`) when a line is not one of the regular forms; nothing has been done with it by then. */

@@ -24,12 +24,13 @@ export interface Token {
 // Character classes (ASCII): bit 1 a name character after the first (letters, digits, / - _ .),
 // bit 2 a value character after the first (letters, digits, .), bit 4 a hex digit, bit 8 a
 // one-character punctuation mark, bit 16 a letter or `_` (a name's first character).
-const NAME = 1;
-const VALUE = 2;
+/** Character classes of ASCII (CLASS[code] is a set of these bits); fast-line.ts reads names and values with them too. */
+export const NAME = 1;
+export const VALUE = 2;
 const HEX = 4;
 const PUNCT = 8;
-const FIRST = 16;
-const CLASS = new Uint8Array(128);
+export const FIRST = 16;
+export const CLASS = new Uint8Array(128);
 for (let c = 0; c < 128; c++) {
   const ch = String.fromCharCode(c);
   const letter = (ch >= "a" && ch <= "z") || (ch >= "A" && ch <= "Z");
