@@ -35,15 +35,7 @@ export function jhash2(k: ArrayLike<number>, initval: number): number {
   if (length === 3) c = (c + k[i + 2]!) | 0;
   if (length >= 2) b = (b + k[i + 1]!) | 0;
   a = (a + k[i]!) | 0;
-  // __jhash_final
-  c ^= b; c = (c - rol(b, 14)) | 0;
-  a ^= c; a = (a - rol(c, 11)) | 0;
-  b ^= a; b = (b - rol(a, 25)) | 0;
-  c ^= b; c = (c - rol(b, 16)) | 0;
-  a ^= c; a = (a - rol(c, 4)) | 0;
-  b ^= a; b = (b - rol(a, 14)) | 0;
-  c ^= b; c = (c - rol(b, 24)) | 0;
-  return c >>> 0;
+  return jhashFinal(a, b, c);
 }
 
 /** jhash2 of the three words (a, b, c), without an array: the same value as jhash2([a, b, c], initval). */
